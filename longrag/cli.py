@@ -1,0 +1,172 @@
+"""`longrag` command line: thin wrappers that parse, call Pipeline, and print."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .config import load_config
+from .errors import LongragError
+from .index import list_indexes, resolve_index_dir
+
+INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
+
+
+def _friendly(func):
+    """User errors become one line on stderr and a non-zero exit; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LongragError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was changed; the previous index is intact", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _index_root(config) -> str:
+    return os.environ.get("LONGRAG_INDEXES", config.index.root)
+
+
+def _pick_index(name: str | None, config) -> Path:
+    root = _index_root(config)
+    if name:
+        return resolve_index_dir(name, root)
+    available = list_indexes(root)
+    if len(available) == 1:
+        return Path(root) / available[0]
+    if not available:
+        raise LongragError(f"no index in {root}/: build one with `longrag index DIR`")
+    raise LongragError(f"several indexes in {root}/ ({', '.join(available)}): choose one with --index NAME")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="longrag")
+def main():
+    """longrag: retrieval over whole long documents (contracts, reports, transcripts, books).
+
+    \b
+    Typical use:
+      longrag index ./contracts                 # build or update indexes/contracts
+      longrag search "termination for patent suits"
+      longrag info
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--index", "index_name", help=INDEX_HELP + " Default: the first folder's name.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings (see configs/default.yaml).")
+@click.option("--rebuild", is_flag=True, help="Re-encode everything (needed after changing encoder settings).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_friendly
+def index(paths, index_name, config_path, rebuild, quiet):
+    """Index the supported files (.txt .md .html .pdf .docx) under PATHS.
+
+    Incremental: unchanged files are not re-encoded, changed ones are replaced, deleted ones
+    removed. An interrupted run leaves the previous index untouched.
+    """
+    from .pipeline import Pipeline, _default_name
+
+    config = load_config(config_path)
+    target = resolve_index_dir(index_name or _default_name(paths[0]), _index_root(config))
+    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet)
+    _print_report(report)
+
+
+def _print_report(report) -> None:
+    click.echo(f"Indexed {report.documents} documents into {report.index_dir} in {report.seconds:.1f} s")
+    click.echo(f"  {report.segments} segments, {report.tokens:,} tokens "
+               f"({report.encoded_tokens:,} encoded this run)")
+    click.echo(f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+               f"removed {report.removed}")
+    if report.windowed:
+        click.echo(f"  {report.windowed} documents were longer than one encoder window and were read as "
+                   "several windows (nothing cut)")
+    if report.truncated:
+        click.echo(f"  TRUNCATED {len(report.truncated)} documents "
+                   f"({sum(n for _, n in report.truncated):,} tokens not indexed):")
+        for doc_id, n in report.truncated[:10]:
+            click.echo(f"    {doc_id}: {n:,} tokens cut")
+    if report.skipped:
+        click.echo(f"  skipped {len(report.skipped)} files:")
+        for item in report.skipped:
+            click.echo(f"    {item.path}: {item.reason}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--index", "index_name", help=INDEX_HELP)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Documents to return.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings; must match the index's encoder.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet.")
+@_friendly
+def search(query, index_name, k, config_path, as_json):
+    """Rank indexed documents for QUERY, each with its best-matching span.
+
+    Spans are character offsets [start, end) into the document's extracted text.
+    """
+    from .pipeline import Pipeline
+
+    config = load_config(config_path)
+    pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
+    hits = pipe.search(query, k=k)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        click.echo(f"{rank:>2}. {hit.score:.3f}  {hit.doc_id}  [{hit.start}:{hit.end}]")
+        click.echo(f"      {hit.snippet}")
+
+
+@main.command()
+@click.option("--index", "index_name", help=INDEX_HELP)
+@_friendly
+def info(index_name):
+    """Describe an index: encoder, settings, counts, truncation, versions."""
+    from .index import IndexStore
+
+    config = load_config(None)
+    store = IndexStore(_pick_index(index_name, config))
+    m = store.manifest
+    enc, counts, trunc = m["encoder"], m["counts"], m["truncation"]
+    click.echo(f"Index {store.path}")
+    click.echo(f"  built {m['created_utc']} with longrag {m['versions'].get('longrag')}")
+    click.echo(f"  encoder {enc['model']} ({enc['dim']} dims, window {enc['window']} tokens, {enc['pooling']} pooling)")
+    mode = m["config"]["index"]["mode"]
+    doc_method = f"; document vectors by {enc['document_method']}" if mode in ("document", "hybrid") else ""
+    click.echo(f"  mode {mode}{doc_method}"
+               + (f" to {enc['target_length']} tokens" if enc.get("target_length") else "")
+               + (f"; attention temperature {enc['temperature']}" if enc.get("temperature") != 1.0 else "")
+               + (f"; Matryoshka {enc['matryoshka_dim']} dims" if enc.get("matryoshka_dim") else ""))
+    click.echo(f"  {counts['documents']} documents, {counts['segments']} segments, {counts['tokens']:,} tokens; "
+               f"segments of at most {m['config']['segmenter']['max_tokens']} tokens")
+    for name, built in m["faiss"].items():
+        click.echo(f"  {name}: FAISS {built['factory']!r}, {built['vectors']} vectors, {built['bytes']:,} bytes")
+    click.echo(f"  {m['bytes_on_disk']:,} bytes on disk")
+    if trunc["documents"]:
+        click.echo(f"  truncated: {trunc['documents']} documents, {trunc['tokens']:,} tokens not indexed")
+    else:
+        click.echo("  truncated: nothing")
+    if m["skipped"]:
+        click.echo(f"  skipped at last run: {len(m['skipped'])} files")
+    run = m["last_run"]
+    click.echo(f"  last run: +{run['added']} ~{run['updated']} ={run['unchanged']} -{run['removed']} "
+               f"in {run['seconds']} s")
+    click.echo("  versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+
+
+if __name__ == "__main__":
+    main()

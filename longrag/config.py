@@ -1,0 +1,163 @@
+"""Typed settings, one section per pipeline stage, read from YAML or a dict.
+
+Every key is checked: an unknown key or a bad value raises ConfigError naming `section.key`.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp")
+INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    model: str = "all-MiniLM-L6-v2"
+    # How one vector is made for a document longer than the encoder window (document/hybrid modes):
+    # truncate | windows (mean of window vectors, "PCW") | pi | gp | rp (extended positions).
+    document_method: str = "windows"
+    target_length: int | None = None  # extended window for pi/gp/rp and late chunking
+    temperature: Union[float, str] = 1.0  # attention temperature τ, or "log" = max(1, ln n / ln L)
+    matryoshka_dim: int | None = None  # keep the first k dims, renormalised
+    query_prefix: str | None = None  # None: taken from the model's sentence-transformers prompts
+    document_prefix: str | None = None
+    batch_tokens: int = 16384  # padded tokens per forward pass
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    max_tokens: int = 256  # segments are balanced: ceil(n / max_tokens) near-equal parts
+    max_document_tokens: int = 2_000_000  # longer documents are cut and the cut is reported
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    mode: str = "chunks"
+    factory: str = "auto"  # FAISS factory string, or auto (sized from the corpus)
+    root: str = "indexes"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    k: int = 10
+    candidates: int = 200  # segment hits fetched before grouping them by document
+    snippet_chars: int = 240
+
+
+@dataclass(frozen=True)
+class Config:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    options = get_args(annotation) if get_origin(annotation) in (Union, type(int | None)) else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option in (int, str, bool) and type(value) is option:
+            return value
+    names = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+    raise ConfigError(f"config key {key!r} must be {names}, got {value!r}")
+
+
+def _section(cls: type, key: str, values: Mapping[str, Any]) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config section {key!r} must be a mapping, got {values!r}")
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    out = {}
+    for name, value in values.items():
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"; did you mean {key}.{close[0]}?" if close else f"; valid keys: {', '.join(known)}"
+            raise ConfigError(f"unknown config key {key}.{name}{hint}")
+        out[name] = _check_type(f"{key}.{name}", value, hints[name])
+    return cls(**out)
+
+
+def _validate(config: Config) -> Config:
+    enc, seg, idx, search = config.encoder, config.segmenter, config.index, config.search
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(enc.document_method in DOCUMENT_METHODS,
+         f"encoder.document_method must be one of {', '.join(DOCUMENT_METHODS)}, got {enc.document_method!r}")
+    need(idx.mode in INDEX_MODES, f"index.mode must be one of {', '.join(INDEX_MODES)}, got {idx.mode!r}")
+    need(isinstance(enc.temperature, float) and enc.temperature > 0 or enc.temperature == "log",
+         f"encoder.temperature must be a positive number or 'log', got {enc.temperature!r}")
+    need(enc.batch_tokens >= 512, f"encoder.batch_tokens must be >= 512, got {enc.batch_tokens}")
+    need(enc.matryoshka_dim is None or enc.matryoshka_dim > 0,
+         f"encoder.matryoshka_dim must be a positive integer, got {enc.matryoshka_dim}")
+    need(enc.target_length is None or enc.target_length > 0,
+         f"encoder.target_length must be a positive integer, got {enc.target_length}")
+    need(seg.max_tokens >= 8, f"segmenter.max_tokens must be >= 8, got {seg.max_tokens}")
+    need(seg.max_document_tokens >= seg.max_tokens,
+         "segmenter.max_document_tokens must be >= segmenter.max_tokens")
+    need(search.k > 0, f"search.k must be positive, got {search.k}")
+    need(search.candidates > 0, f"search.candidates must be positive, got {search.candidates}")
+    return config
+
+
+def config_from_dict(data: Mapping[str, Any] | None) -> Config:
+    data = dict(data or {})
+    sections = {f.name: f.type for f in fields(Config)}
+    parts = {}
+    for key, values in data.items():
+        if key not in sections:
+            close = difflib.get_close_matches(str(key), list(sections), n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; valid sections: {', '.join(sections)}"
+            raise ConfigError(f"unknown config section {key!r}{hint}")
+        cls = get_type_hints(Config)[key]
+        parts[key] = _section(cls, key, values or {})
+    return _validate(Config(**parts))
+
+
+def load_config(source: str | Path | Mapping[str, Any] | Config | None = None) -> Config:
+    """Load settings from a YAML file, a dict, or return defaults for None."""
+    if isinstance(source, Config):
+        return _validate(source)
+    if source is None or isinstance(source, Mapping):
+        return config_from_dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return config_from_dict(data)
+
+
+def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
+    """Return a copy with some keys of some sections replaced (validated like a file)."""
+    merged = config.to_dict()
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    return config_from_dict(merged)
+
+
+__all__ = ["Config", "EncoderConfig", "SegmenterConfig", "IndexConfig", "SearchConfig",
+           "load_config", "config_from_dict", "with_overrides", "replace"]

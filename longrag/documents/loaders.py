@@ -1,0 +1,140 @@
+"""Read supported files into Documents; anything unusable becomes a Skipped with a reason.
+
+A bad file never stops a run: it is listed in the summary and the rest are indexed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import InputError
+from ..types import Document, Skipped
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+
+
+class UnreadableFile(Exception):
+    """Raised by a reader; the message becomes the Skipped reason."""
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+    """Expand files and folders into (file, root) pairs, sorted; unsupported files are skipped.
+
+    The root is the folder a file was found under, so doc ids are stable relative paths.
+    """
+    found: list[tuple[Path, Path]] = []
+    skipped: list[Skipped] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InputError(f"path {path} does not exist")
+        if path.is_file():
+            candidates, root = [path], path.parent
+        else:
+            root = path
+            candidates = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+        for file in candidates:
+            if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append((file, root))
+            else:
+                skipped.append(Skipped(str(file), f"unsupported format {file.suffix or '(no extension)'}"))
+    return found, skipped
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def load_file(path: Path, root: Path) -> Document:
+    """Read one file; raises UnreadableFile with a reason a user can act on."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise UnreadableFile("empty file")
+    suffix = path.suffix.lower()
+    metadata: dict = {"format": suffix.lstrip("."), "bytes": len(data)}
+    if suffix == ".pdf":
+        text = _pdf_text(data, metadata)
+    elif suffix == ".docx":
+        text = _docx_text(data)
+    else:
+        text = _decode(data, metadata)
+        if suffix in (".html", ".htm"):
+            text = _html_text(text)
+    if not text.strip():
+        raise UnreadableFile("no text content")
+    doc_id = path.relative_to(root).as_posix()
+    sha = hashlib.sha256(data).hexdigest()
+    return Document(doc_id=doc_id, path=str(path.resolve()), text=text, sha256=sha, metadata=metadata)
+
+
+def _decode(data: bytes, metadata: dict) -> str:
+    head = data[:8192]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        metadata["encoding"] = "utf-16"
+        return data.decode("utf-16")
+    if b"\x00" in head:
+        raise UnreadableFile("binary content (NUL bytes) in a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Not UTF-8: legacy Windows text is the common case; latin-1 decodes anything. Recorded, not hidden.
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        metadata["encoding"] = encoding
+        if sum(not (c.isprintable() or c.isspace()) for c in text[:4096]) > 0.1 * min(len(text), 4096):
+            raise UnreadableFile("binary content in a text file")
+        return text
+    raise UnreadableFile("undecodable text")  # unreachable: latin-1 decodes all bytes
+
+
+def _html_text(html: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript"]):
+        tag.decompose()
+    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _pdf_text(data: bytes, metadata: dict) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+    metadata["pages"] = len(pages)
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise UnreadableFile("PDF has no extractable text (scanned images? run OCR first)")
+    return text
+
+
+def _docx_text(data: bytes) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise UnreadableFile(f"corrupt or unreadable DOCX ({type(exc).__name__})") from None
+    except Exception as exc:  # zipfile.BadZipFile and lxml errors surface here
+        raise UnreadableFile(f"corrupt or unreadable DOCX ({type(exc).__name__})") from None
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append("\t".join(cell.text for cell in row.cells))
+    return "\n".join(parts)
+

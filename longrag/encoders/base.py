@@ -1,0 +1,268 @@
+"""The encoder: a transformers model plus the pooling of its sentence-transformers folder.
+
+We run the transformer ourselves (not `SentenceTransformer.encode`) because long-document methods
+need token ids, token vectors and position tricks that the high-level API hides.
+Queries always go through the unmodified model: FINDINGS.md measured that encoding short queries
+with a position-extended model ruins retrieval.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()
+
+from ..config import EncoderConfig
+from ..errors import ConfigError, ModelNotFoundError
+from ..models import resolve_encoder
+
+
+@dataclass(frozen=True)
+class TokenizedText:
+    """Token ids of a text (no special tokens) and each token's character span."""
+
+    ids: np.ndarray  # (n,) int64
+    offsets: np.ndarray  # (n, 2) int64, [start, end) in characters
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+    window: int  # content tokens per forward pass of the original model (special tokens excluded)
+
+    def tokenize(self, text: str) -> TokenizedText: ...
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+    def encode_document(self, ids: np.ndarray) -> np.ndarray: ...
+    def describe(self) -> dict: ...
+
+
+def balanced_windows(n: int, size: int) -> list[tuple[int, int]]:
+    """Split n items into ceil(n/size) near-equal windows (no tiny leftover tail; see FINDINGS.md)."""
+    if n <= 0:
+        return []
+    parts = math.ceil(n / size)
+    bounds = [round(i * n / parts) for i in range(parts + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class TransformerEncoder:
+    """A BERT-style (or any AutoModel) sentence encoder with mean or CLS pooling."""
+
+    def __init__(self, settings: EncoderConfig):
+        self.settings = settings
+        path = resolve_encoder(settings.model)
+        self.path = path
+        self.name = settings.model
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if not self.tokenizer.is_fast:
+            raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
+        self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
+        self.pooling = _read_pooling(path)
+        prompts = _read_prompts(path)
+        self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
+        self.document_prefix = (
+            settings.document_prefix if settings.document_prefix is not None else prompts.get("document", prompts.get("passage", ""))
+        )
+        max_positions = int(getattr(self.model.config, "max_position_embeddings", 512))
+        # RoBERTa-style models reserve padding_idx + 1 positions
+        reserved = (self.model.config.pad_token_id or 0) + 1 if self.model.config.model_type in ("xlm-roberta", "roberta") else 0
+        self.max_positions = max_positions - reserved
+        self._head, self._tail = _special_tokens(self.tokenizer)
+        self.n_special = len(self._head) + len(self._tail)
+        self.window = self.max_positions - self.n_special
+        self.full_dim = int(self.model.config.hidden_size)
+        if settings.matryoshka_dim is not None and settings.matryoshka_dim > self.full_dim:
+            raise ConfigError(
+                f"encoder.matryoshka_dim={settings.matryoshka_dim} is larger than the model's {self.full_dim} dims"
+            )
+        self.dim = settings.matryoshka_dim or self.full_dim
+        self._prefix_ids = {
+            "document": self.tokenizer(self.document_prefix, add_special_tokens=False)["input_ids"] if self.document_prefix else [],
+        }
+        if self.window - len(self._prefix_ids["document"]) < 8:
+            raise ConfigError("encoder.document_prefix leaves no room in the encoder window")
+        self.long_model = None
+        if settings.document_method in ("pi", "gp", "rp") or settings.temperature != 1.0:
+            from .positions import build_long_model
+
+            self.long_model = build_long_model(self.model, settings, self.max_positions)
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> TokenizedText:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        ids = np.asarray(enc["input_ids"], dtype=np.int64)
+        offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        return TokenizedText(ids, offsets)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    @property
+    def segment_window(self) -> int:
+        """Content tokens a document segment may hold once the document prefix is added."""
+        return self.window - len(self._prefix_ids["document"])
+
+    # -- vectors --------------------------------------------------------------------------------
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode short queries with the unmodified model; longer ones are rejected, not cut."""
+        ids = []
+        for text in texts:
+            tokens = self.tokenizer(self.query_prefix + text, add_special_tokens=False, verbose=False)["input_ids"]
+            if len(tokens) > self.window:
+                from ..errors import InputError
+
+                raise InputError(f"query has {len(tokens)} tokens; the encoder reads at most {self.window}")
+            ids.append(np.asarray(tokens, dtype=np.int64))
+        return self._forward_batches(ids, self.model)
+
+    def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Encode document segments given as token ids (each ≤ segment_window tokens)."""
+        prefix = self._prefix_ids["document"]
+        ids = [np.concatenate([np.asarray(prefix, dtype=np.int64), np.asarray(x, dtype=np.int64)]) for x in batch]
+        too_long = [len(x) for x in ids if len(x) > self.window]
+        if too_long:
+            raise ValueError(f"segment of {max(too_long)} tokens exceeds the encoder window {self.window}")
+        return self._forward_batches(ids, self.model, progress)
+
+    def encode_document(self, ids: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """One vector for a whole document, by `encoder.document_method`."""
+        method = self.settings.document_method
+        if method == "truncate":
+            return self.encode_ids([ids[: self.segment_window]], progress)[0]
+        if method == "windows":
+            windows = [ids[a:b] for a, b in balanced_windows(len(ids), self.segment_window)] or [ids]
+            return _normalize(self.encode_ids(windows, progress).mean(axis=0))
+        # extended positions: windows of the extended length, averaged (one window up to target_length)
+        limit = self.long_window
+        prefix = np.asarray(self._prefix_ids["document"], dtype=np.int64)
+        windows = [np.concatenate([prefix, ids[a:b]]) for a, b in balanced_windows(len(ids), limit - len(prefix))] or [prefix]
+        vectors = self._forward_batches(windows, self.long_model, progress)
+        return _normalize(vectors.mean(axis=0))
+
+    @property
+    def long_window(self) -> int:
+        target = self.settings.target_length or self.max_positions
+        return target - self.n_special
+
+    def truncated_tokens(self, n_tokens: int) -> int:
+        """Tokens of an n-token document that its document vector does not read."""
+        if self.settings.document_method == "truncate":
+            return max(0, n_tokens - self.segment_window)
+        return 0
+
+    def _forward_batches(self, ids: Sequence[np.ndarray], model, progress=None) -> np.ndarray:
+        """Length-bucketed batches of at most `batch_tokens` padded tokens; returns pooled vectors."""
+        out = np.zeros((len(ids), self.full_dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+        budget = self.settings.batch_tokens
+        start = 0
+        while start < len(order):
+            longest = len(ids[order[start]]) + self.n_special
+            size = max(1, budget // longest)
+            chunk = order[start : start + size]
+            out[chunk] = self._forward([ids[i] for i in chunk], model)
+            if progress:
+                progress(sum(len(ids[i]) for i in chunk))
+            start += size
+        vectors = out[:, : self.dim] if self.dim < self.full_dim else out
+        return _normalize(vectors)
+
+    @torch.inference_mode()
+    def _forward(self, batch: Sequence[np.ndarray], model) -> np.ndarray:
+        states, mask = self.token_states_batch(batch, model)
+        if self.pooling == "cls":
+            pooled = states[:, 0]
+        else:
+            m = mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * m).sum(1) / m.sum(1).clamp(min=1)
+        return pooled.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def token_states_batch(self, batch: Sequence[np.ndarray], model=None):
+        """Last hidden states (with special tokens) and attention mask for a batch of id arrays."""
+        model = model or self.model
+        seqs = [self._head + [int(t) for t in x] + self._tail for x in batch]
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        device = self.settings.device
+        kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
+        states = model(**kwargs).last_hidden_state
+        return states, kwargs["attention_mask"]
+
+    def describe(self) -> dict:
+        """Everything that changes vectors: recorded in the index manifest, compared on load."""
+        s = self.settings
+        return {
+            "model": s.model,
+            "path_name": self.path.name,
+            "dim": self.dim,
+            "full_dim": self.full_dim,
+            "pooling": self.pooling,
+            "window": self.window,
+            "document_method": s.document_method,
+            "target_length": s.target_length,
+            "temperature": s.temperature,
+            "matryoshka_dim": s.matryoshka_dim,
+            "query_prefix": self.query_prefix,
+            "document_prefix": self.document_prefix,
+        }
+
+
+def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after content (e.g. [CLS] … [SEP], <s> … </s>)."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(bare) + 1):
+        if full[i : i + len(bare)] == bare:
+            return full[:i], full[i + len(bare) :]
+    raise ModelNotFoundError("cannot tell the tokenizer's special tokens apart from content")
+
+
+def _read_pooling(path: Path) -> str:
+    modules = path / "modules.json"
+    if modules.exists():
+        for module in json.loads(modules.read_text()):
+            if module["type"].endswith("Pooling"):
+                cfg = json.loads((path / module["path"] / "config.json").read_text())
+                if cfg.get("pooling_mode_cls_token"):
+                    return "cls"
+                if cfg.get("pooling_mode_mean_tokens", True):
+                    return "mean"
+                raise ModelNotFoundError(f"unsupported pooling in {path}: {cfg}")
+    return "mean"
+
+
+def _read_prompts(path: Path) -> dict:
+    cfg = path / "config_sentence_transformers.json"
+    if cfg.exists():
+        return json.loads(cfg.read_text()).get("prompts", {}) or {}
+    return {}
+
+
+def load_encoder(settings: EncoderConfig) -> TransformerEncoder:
+    return TransformerEncoder(settings)

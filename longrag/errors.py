@@ -1,0 +1,25 @@
+"""User-facing errors: the CLI prints their message on one line and exits non-zero, no traceback."""
+
+
+class LongragError(Exception):
+    """Base class for errors caused by user input or environment, not by a bug."""
+
+
+class ConfigError(LongragError):
+    """A configuration key or value is wrong."""
+
+
+class ModelNotFoundError(LongragError):
+    """A model name is neither packaged, a local path, nor reachable."""
+
+
+class IndexNotFoundError(LongragError):
+    """The requested index directory does not exist or is not a longrag index."""
+
+
+class EncoderMismatchError(LongragError):
+    """An index was built with a different encoder than the one configured."""
+
+
+class InputError(LongragError):
+    """Input documents or paths cannot be used."""

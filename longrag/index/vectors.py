@@ -1,0 +1,51 @@
+"""FAISS indexes described by a factory string sized from the corpus (inner product on unit vectors)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+faiss.omp_set_num_threads(max(1, faiss.omp_get_max_threads()))
+
+
+def auto_factory(n_vectors: int, dim: int) -> str:
+    """Exact search while it is cheap; graph search for mid-size; compressed IVF-PQ for huge corpora.
+
+    Flat is exact and fast enough below ~50k vectors (a few ms per query); HNSW keeps latency
+    flat up to millions; IVF-PQ keeps memory bounded beyond that (faiss wiki, "Guidelines to choose an index").
+    """
+    if n_vectors <= 50_000:
+        return "Flat"
+    if n_vectors <= 1_000_000:
+        return "HNSW32"
+    lists = int(4 * math.sqrt(n_vectors))
+    m = max(m for m in (8, 16, 32, 48, 64, 96) if dim % m == 0 and m <= dim // 4)
+    return f"IVF{lists},PQ{m}"
+
+
+def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained and len(vectors):
+        index.train(vectors)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def save_faiss(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def load_faiss(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))
+
+
+def search_faiss(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, index.ntotal)
+    if k == 0:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return scores, rows

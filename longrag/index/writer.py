@@ -1,0 +1,90 @@
+"""Write a new index directory next to the old one, then swap it in.
+
+The previous index stays intact and loadable until the very last rename, so Ctrl-C, a crash or a
+full disk during a run loses nothing that was already indexed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .store import MANIFEST, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
+from .vectors import auto_factory, build_faiss, save_faiss
+
+
+class IndexWriter:
+    """Collects documents, segments and vectors into a temporary directory, then commits it."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        self.db = sqlite3.connect(self.tmp / STORE)
+        self.db.executescript(SCHEMA)
+        self._segment_vectors: list[np.ndarray] = []
+        self._document_vectors: list[np.ndarray] = []
+
+    def add(self, doc: dict, segments: list[dict], segment_vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
+        """Add one document (a row dict for `documents`) with its segments and vectors, in order."""
+        self.db.execute(
+            "INSERT INTO documents(doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text, doc_row) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (doc["doc_id"], doc["path"], doc["sha256"], doc["n_chars"], doc["n_tokens"], doc["truncated_tokens"],
+             json.dumps(doc["metadata"]), doc["text"], len(self._document_vectors) if document_vector is not None else None),
+        )
+        base = sum(len(v) for v in self._segment_vectors)
+        self.db.executemany(
+            "INSERT INTO segments(row, doc_id, start, end, n_tokens, vector) VALUES (?,?,?,?,?,?)",
+            [(base + i, doc["doc_id"], s["start"], s["end"], s["n_tokens"], segment_vectors[i].astype(np.float32).tobytes())
+             for i, s in enumerate(segments)],
+        )
+        if document_vector is not None:
+            self.db.execute("UPDATE documents SET doc_vector=? WHERE doc_id=?",
+                            (document_vector.astype(np.float32).tobytes(), doc["doc_id"]))
+            self._document_vectors.append(document_vector.reshape(1, -1))
+        self._segment_vectors.append(segment_vectors)
+
+    def commit(self, manifest: dict, dim: int, factory: str = "auto") -> dict:
+        """Build FAISS indexes, write the manifest, and atomically replace the target directory."""
+        self.db.commit()
+        self.db.close()
+        built = {}
+        for filename, parts in ((SEGMENT_VECTORS, self._segment_vectors), (DOCUMENT_VECTORS, self._document_vectors)):
+            if filename == DOCUMENT_VECTORS and not parts:
+                continue
+            vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+            chosen = auto_factory(len(vectors), dim) if factory == "auto" else factory
+            save_faiss(build_faiss(vectors, chosen), self.tmp / filename)
+            built[filename] = {"factory": chosen, "vectors": int(len(vectors)),
+                               "bytes": (self.tmp / filename).stat().st_size}
+        manifest = {**manifest, "faiss": built}
+        manifest["bytes_on_disk"] = sum(p.stat().st_size for p in self.tmp.iterdir())
+        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        _fsync_dir(self.tmp)
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            os.rename(self.target, old)
+        os.rename(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        except Exception:
+            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    for file in path.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())

