@@ -1,0 +1,144 @@
+"""Indexing, incremental updates, interruption and bad input, with the fast fake encoder."""
+import json
+
+import pytest
+
+from longrag import Pipeline
+from longrag.errors import EncoderMismatchError, IndexNotFoundError, InputError
+from tests.conftest import FakeEncoder
+
+
+def make(encoder=None, **index):
+    return Pipeline.from_config({"index": index} if index else None, encoder=encoder or FakeEncoder())
+
+
+def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
+    out = tmp_path / "idx"
+    report = make().index([corpus], index_dir=out, progress=False)
+    assert report.documents == 3 and report.added == 3 and report.skipped == []
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["documents"] == 3
+    assert manifest["faiss"]["segments.faiss"]["factory"] == "Flat"
+    assert manifest["encoder"]["model"] == "fake-hash"
+    assert {"torch", "faiss-cpu", "python"} <= set(manifest["versions"])
+    assert manifest["truncation"]["documents"] == 0
+    # long documents are read as several windows, each segment within the encoder window
+    assert report.windowed == 2 and report.segments > 3
+
+
+def test_search_returns_typed_hits_with_spans(tmp_path, corpus):
+    pipe = make()
+    pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    hits = pipe.search("rockets thrust propellant", k=2)
+    assert [h.doc_id for h in hits][0] == "rockets.md"
+    top = hits[0]
+    text = (corpus / "rockets.md").read_text()
+    assert 0 <= top.start < top.end <= len(text)
+    assert top.snippet.split()[0] in text[top.start:top.end]
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+    # reload from disk gives the same answer
+    again = Pipeline.load(tmp_path / "idx", encoder=FakeEncoder()).search("rockets thrust propellant", k=2)
+    assert again == hits
+
+
+def test_document_mode_ranks_by_document_vectors(tmp_path, corpus):
+    pipe = make(mode="document")
+    pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    assert (tmp_path / "idx" / "documents.faiss").exists()
+    hits = pipe.search("green tea leaves", k=3)
+    assert hits[0].doc_id == "tea.html" and len(hits) == 3
+
+
+def test_incremental_update(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    (corpus / "cats.txt").write_text("Dogs bark loudly at the postman. " * 30)  # changed
+    (corpus / "tea.html").unlink()  # deleted
+    (corpus / "new.txt").write_text("Volcanoes erupt molten lava and ash.")  # added
+    encoder = FakeEncoder()
+    report = make(encoder).index([corpus], index_dir=out, progress=False)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (1, 1, 1, 1)
+    assert encoder.encoded_tokens == report.encoded_tokens  # only the changed and new files were encoded
+    assert encoder.encoded_tokens < report.tokens
+    pipe = Pipeline.load(out, encoder=FakeEncoder())
+    ids = [h.doc_id for h in pipe.search("dogs bark postman", k=10)]
+    assert ids[0] == "cats.txt" and "tea.html" not in ids and "new.txt" in ids
+    # the unchanged document is still found through its carried-over vectors
+    assert pipe.search("rockets thrust", k=1)[0].doc_id == "rockets.md"
+
+
+def test_interrupted_run_keeps_previous_index(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    before = Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3)
+    (corpus / "cats.txt").write_text("completely different text about trains " * 50)
+    (corpus / "more.txt").write_text("more text " * 100)
+    with pytest.raises(KeyboardInterrupt):
+        make(FakeEncoder(fail_after_calls=1)).index([corpus], index_dir=out, progress=False)
+    assert Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # temp dir cleaned
+
+
+def test_five_megabyte_document(tmp_path):
+    root = tmp_path / "big"
+    root.mkdir()
+    words = " ".join(f"word{i % 5000}" for i in range(800_000))
+    text = words + " needle unicorn" * 40  # the last segment is all needle
+    (root / "big.txt").write_text(text)
+    assert (root / "big.txt").stat().st_size > 5_000_000
+    pipe = make()
+    report = pipe.index([root], index_dir=tmp_path / "idx", progress=False)
+    assert report.tokens == 800_080 and report.truncated == []
+    assert pipe.search("needle unicorn", k=1)[0].end == len(text)
+
+
+def test_document_cap_is_reported_not_silent(tmp_path, corpus):
+    pipe = Pipeline.from_config({"segmenter": {"max_tokens": 16, "max_document_tokens": 50}}, encoder=FakeEncoder())
+    report = pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    cut = dict(report.truncated)
+    assert cut["cats.txt"] == 10 * 20 - 50  # ten words per sentence, twenty sentences
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["truncation"]["documents"] == len(cut)
+
+
+def test_bad_files_are_listed_and_the_rest_indexed(tmp_path, corpus):
+    (corpus / "empty.txt").write_text("")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (corpus / "notes.xyz").write_text("unknown format")
+    report = make().index([corpus], index_dir=tmp_path / "idx", progress=False)
+    reasons = {s.path.split("/")[-1]: s.reason for s in report.skipped}
+    assert set(reasons) == {"empty.txt", "broken.pdf", "notes.xyz"}
+    assert report.documents == 3
+
+
+def test_empty_directory_and_missing_path(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no supported files"):
+        make().index([tmp_path / "empty"], index_dir=tmp_path / "idx", progress=False)
+    with pytest.raises(InputError, match="does not exist"):
+        make().index([tmp_path / "missing"], index_dir=tmp_path / "idx", progress=False)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_searching_a_missing_index(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="no longrag index"):
+        Pipeline.load(tmp_path / "nothing")
+
+
+def test_other_encoder_is_refused(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+
+    class Other(FakeEncoder):
+        name = "other-model"
+
+        def describe(self):
+            return {**super().describe(), "model": "other-model"}
+
+    with pytest.raises(EncoderMismatchError, match="--rebuild"):
+        make(Other()).index([corpus], index_dir=out, progress=False)
+    with pytest.raises(EncoderMismatchError, match="e5-small"):
+        Pipeline.load(out, config={"encoder": {"model": "e5-small"}})
+    make(Other()).index([corpus], index_dir=out, rebuild=True, progress=False)  # explicit rebuild works
+    assert json.loads((out / "manifest.json").read_text())["encoder"]["model"] == "other-model"

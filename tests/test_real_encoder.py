@@ -1,0 +1,70 @@
+"""The packaged MiniLM, for real, on small inputs (no hub: HF_HUB_OFFLINE is set in this module)."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from longrag import Pipeline  # noqa: E402
+from longrag.config import EncoderConfig  # noqa: E402
+from longrag.encoders import load_encoder  # noqa: E402
+from longrag.errors import ConfigError, InputError, ModelNotFoundError  # noqa: E402
+from tests.conftest import CONTRACTS  # noqa: E402
+
+# Licences in examples/contracts whose text ends the patent licence of a party that sues
+# (checked by reading each clause): Apache-2.0 §3, MPL-2.0 §5.2, EPL-2.0 §2(b)/§7, GPL-3.0 and
+# AGPL-3.0 §10, CPL-1.0 §7, MS-PL §3(B), OSL-3.0 §10, CDDL-1.0 §6.2, Artistic-2.0 §14.
+PATENT_RETALIATION = {
+    "Apache-2.0.txt", "MPL-2.0-no-copyleft-exception.txt", "EPL-2.0.txt", "GPL-3.0-only.txt",
+    "AGPL-3.0-only.txt", "CPL-1.0.txt", "MS-PL.txt", "OSL-3.0.txt", "CDDL-1.0.txt", "Artistic-2.0.txt",
+}
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder(EncoderConfig())
+
+
+def test_matches_sentence_transformers(encoder):
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(encoder.path), device="cpu")
+    texts = ["The licensee may terminate this agreement with 30 days notice.", "Cats purr."]
+    ours = encoder.encode_ids([encoder.tokenize(t).ids for t in texts])
+    theirs = reference.encode(texts, normalize_embeddings=True)
+    assert np.allclose((ours * theirs).sum(1), 1.0, atol=1e-5)
+    assert ours.shape == (2, 384)
+
+
+def test_tokens_carry_character_offsets(encoder):
+    text = "Governing law: the State of Delaware."
+    tokens = encoder.tokenize(text)
+    assert [text[a:b].lower() for a, b in tokens.offsets][:2] == ["governing", "law"]
+
+
+def test_unknown_model_lists_packaged_names():
+    with pytest.raises(ModelNotFoundError, match="all-MiniLM-L6-v2"):
+        load_encoder(EncoderConfig(model="org/does-not-exist"))
+
+
+def test_matryoshka_dim_checked_and_applied():
+    with pytest.raises(ConfigError, match="matryoshka_dim=999"):
+        load_encoder(EncoderConfig(matryoshka_dim=999))
+    small = load_encoder(EncoderConfig(matryoshka_dim=128))
+    vectors = small.encode_queries(["hello"])
+    assert vectors.shape == (1, 128) and np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
+
+
+def test_query_longer_than_window_is_refused(encoder):
+    with pytest.raises(InputError, match="tokens; the encoder reads at most 510"):
+        encoder.encode_queries(["word " * 600])
+
+
+def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
+    pipe = Pipeline.from_config(None, encoder=encoder)
+    pipe.index([CONTRACTS], index_dir=tmp_path / "contracts", progress=False)
+    hits = pipe.search("what happens to my patent licence if I sue a contributor", k=5)
+    assert hits[0].doc_id in PATENT_RETALIATION
+    assert "patent" in hits[0].snippet.lower() or "litigation" in hits[0].snippet.lower()
+    assert "litigation" in (CONTRACTS / hits[0].doc_id).read_text()[hits[0].start:hits[0].end].lower()
