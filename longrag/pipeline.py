@@ -112,7 +112,7 @@ class Pipeline:
             raise InputError("empty query")
         k = k or self.config.search.k
         vector = self.encoder.encode_queries([query])[0]
-        return retrieval.search(self.store, vector, self.config, k)
+        return retrieval.search(self.store, query, vector, self.config, k)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
@@ -122,31 +122,37 @@ class Pipeline:
         Unchanged files keep their vectors, changed files are re-encoded, files no longer present are
         dropped. The previous index stays usable until the new one is complete.
         """
-        started = time.perf_counter()
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
             raise InputError("no paths to index")
         files, skipped = discover(paths)
-        target = Path(index_dir) if index_dir is not None else (
-            self.index_dir or resolve_index_dir(_default_name(paths[0]), self.config.index.root))
         if not files:
             raise InputError(
                 f"no supported files under {', '.join(map(str, paths))} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
                 + (f"; skipped {len(skipped)} other files" if skipped else ""))
-        previous = self._previous(target, rebuild)
-        report = IndexReport(index_dir=str(target), skipped=skipped)
-
-        documents = self._load(files, report, progress)
+        target = Path(index_dir) if index_dir is not None else (
+            self.index_dir or resolve_index_dir(_default_name(paths[0]), self.config.index.root))
+        documents = self._load(files, skipped, progress)
         if not documents:
             raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
-                             + "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[-3:]))
+                             + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
+        return self.index_documents(documents, target, rebuild=rebuild, progress=progress, skipped=skipped)
+
+    def index_documents(self, documents: Sequence[Document], index_dir: str | Path, rebuild: bool = False,
+                        progress: bool = True, skipped: Sequence[Skipped] = ()) -> IndexReport:
+        """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents."""
+        started = time.perf_counter()
+        target = Path(index_dir)
+        previous = self._previous(target, rebuild)
+        report = IndexReport(index_dir=str(target), skipped=list(skipped))
         old_ids = set(previous.documents()) if previous else set()
         writer = IndexWriter(target)
         try:
             self._encode_into(writer, documents, previous, report, progress)
             report.removed = len(old_ids - {d.doc_id for d in documents})
             report.seconds = time.perf_counter() - started
-            writer.commit(self._manifest(report), self.encoder.dim, self.config.index.factory)
+            writer.commit(self._manifest(report), self.encoder.dim, self.config.index.factory,
+                          bm25=self.config.index.mode == "hybrid")
         except BaseException:
             writer.abort()
             raise
@@ -168,16 +174,16 @@ class Pipeline:
                 "use --rebuild to re-encode everything, or --index NEW_NAME")
         return previous
 
-    def _load(self, files, report: IndexReport, progress: bool) -> list[Document]:
+    def _load(self, files, skipped: list[Skipped], progress: bool) -> list[Document]:
         documents, seen = [], set()
         for path, root in tqdm(files, desc="reading", unit="file", disable=not progress, leave=False):
             try:
                 doc = load_file(path, root)
             except UnreadableFile as exc:
-                report.skipped.append(Skipped(str(path), str(exc)))
+                skipped.append(Skipped(str(path), str(exc)))
                 continue
             if doc.doc_id in seen:
-                report.skipped.append(Skipped(str(path), f"duplicate document id {doc.doc_id!r} (same relative path)"))
+                skipped.append(Skipped(str(path), f"duplicate document id {doc.doc_id!r} (same relative path)"))
                 continue
             seen.add(doc.doc_id)
             documents.append(doc)
@@ -245,6 +251,7 @@ class Pipeline:
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "encoder": self.encoder.describe(),
             "config": self.config.to_dict(),
+            "fusion": retrieval.FUSION if self.config.index.mode == "hybrid" else None,
             "counts": {"documents": report.documents, "segments": report.segments, "tokens": report.tokens,
                        "windowed_documents": report.windowed},
             "truncation": {"documents": len(report.truncated), "tokens": sum(n for _, n in report.truncated),

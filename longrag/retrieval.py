@@ -2,6 +2,8 @@
 
 chunks / late_chunks: a document scores its best segment (max-sim).
 document: one vector per document; the span is its segment closest to the query.
+hybrid: reciprocal rank fusion (Cormack et al. 2009, k=60) of the document-vector ranking, the
+segment max-sim ranking and BM25 over segments; the span is the best dense segment.
 """
 from __future__ import annotations
 
@@ -13,30 +15,57 @@ from .config import Config
 from .index import IndexStore
 from .types import Hit
 
+RRF_K = 60
+FUSION = {"method": "reciprocal_rank_fusion", "k": RRF_K, "rankings": ["document_vectors", "segment_max_sim", "bm25_segments"]}
 
-def search(store: IndexStore, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
+Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
+
+
+def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
     mode = store.manifest["config"]["index"]["mode"]
+    pool = max(config.search.candidates, k)
     if mode == "document":
         ranked = _rank_by_documents(store, query_vector, k)
+    elif mode == "hybrid":
+        ranked = fuse([_rank_by_documents(store, query_vector, pool),
+                       _rank_by_segments(store, query_vector, pool, pool),
+                       _rank_by_bm25(store, query, pool)])[:k]
     else:
-        ranked = _rank_by_segments(store, query_vector, k, config.search.candidates)
-    return [_hit(store, doc_id, score, span, config.search.snippet_chars) for doc_id, score, span in ranked]
+        ranked = _rank_by_segments(store, query_vector, k, pool)
+    return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
+            for doc_id, score, span in ranked]
 
 
-def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: int):
+def fuse(rankings: list[Ranking]) -> Ranking:
+    """Reciprocal rank fusion; a document's span comes from the first ranking that has it."""
+    scores: dict[str, float] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for ranking in rankings:
+        for rank, (doc_id, _, span) in enumerate(ranking, 1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
+            if span is not None:
+                spans.setdefault(doc_id, span)
+    return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]
+
+
+def _group(store: IndexStore, scores, rows) -> dict[str, tuple[float, tuple[int, int]]]:
+    """Best segment per document, from segment hits given best-first."""
+    meta = store.segment_rows([int(r) for r in rows if r >= 0])
+    best: dict[str, tuple[float, tuple[int, int]]] = {}
+    for score, row in zip(scores, rows):
+        if row >= 0:
+            doc_id, start, end = meta[int(row)]
+            best.setdefault(doc_id, (float(score), (start, end)))
+    return best
+
+
+def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: int) -> Ranking:
     """Max over segments; widen the candidate pool until k distinct documents are found."""
     total = store.segment_index.ntotal
     pool = max(candidates, k)
     while True:
         scores, rows = store.search_segments(query[None, :], pool)
-        meta = store.segment_rows([int(r) for r in rows[0] if r >= 0])
-        best: dict[str, tuple[float, tuple[int, int]]] = {}
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0:
-                continue
-            doc_id, start, end = meta[int(row)]
-            if doc_id not in best:  # results come best-first
-                best[doc_id] = (float(score), (start, end))
+        best = _group(store, scores[0], rows[0])
         if len(best) >= k or pool >= total:
             break
         pool = min(total, pool * 4)
@@ -44,19 +73,25 @@ def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: 
     return [(doc_id, score, span) for doc_id, (score, span) in ranked]
 
 
-def _rank_by_documents(store: IndexStore, query: np.ndarray, k: int):
+def _rank_by_bm25(store: IndexStore, query: str, candidates: int) -> Ranking:
+    scores, rows = store.search_lexical(query, candidates)
+    best = _group(store, scores, rows)
+    return [(doc_id, score, span) for doc_id, (score, span) in best.items()]
+
+
+def _rank_by_documents(store: IndexStore, query: np.ndarray, k: int) -> Ranking:
     scores, rows = store.search_documents(query[None, :], k)
     ids = store.doc_rows([int(r) for r in rows[0] if r >= 0])
-    ranked = []
-    for score, row in zip(scores[0], rows[0]):
-        if row < 0:
-            continue
-        doc_id = ids[int(row)]
-        spans, vectors = store.segments_of(doc_id)
-        best = int(np.argmax(vectors @ query)) if len(spans) else 0
-        span = (spans[best][1], spans[best][2]) if spans else (0, 0)
-        ranked.append((doc_id, float(score), span))
-    return ranked
+    return [(ids[int(row)], float(score), None) for score, row in zip(scores[0], rows[0]) if row >= 0]
+
+
+def _best_span(store: IndexStore, doc_id: str, query: np.ndarray) -> tuple[int, int]:
+    """The document's segment closest to the query (only computed for returned hits)."""
+    spans, vectors = store.segments_of(doc_id)
+    if not spans:
+        return (0, 0)
+    best = int(np.argmax(vectors @ query))
+    return spans[best][1], spans[best][2]
 
 
 def _hit(store: IndexStore, doc_id: str, score: float, span: tuple[int, int], snippet_chars: int) -> Hit:

@@ -142,3 +142,15 @@ def test_other_encoder_is_refused(tmp_path, corpus):
         Pipeline.load(out, config={"encoder": {"model": "e5-small"}})
     make(Other()).index([corpus], index_dir=out, rebuild=True, progress=False)  # explicit rebuild works
     assert json.loads((out / "manifest.json").read_text())["encoder"]["model"] == "other-model"
+
+
+def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
+    pipe = make(mode="hybrid")
+    pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["fusion"]["method"] == "reciprocal_rank_fusion"
+    assert (tmp_path / "idx" / "bm25").is_dir() and (tmp_path / "idx" / "documents.faiss").exists()
+    hits = pipe.search("green tea leaves", k=3)
+    assert hits[0].doc_id == "tea.html"
+    # a document first in all three rankings gets the maximum fused score
+    assert hits[0].score == pytest.approx(3 / 61)

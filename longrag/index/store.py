@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexNotFoundError
+from .lexical import load_bm25, search_bm25
 from .vectors import load_faiss, search_faiss
 
 MANIFEST = "manifest.json"
@@ -64,6 +65,7 @@ class IndexStore:
         self.segment_index = load_faiss(path / SEGMENT_VECTORS)
         doc_file = path / DOCUMENT_VECTORS
         self.document_index = load_faiss(doc_file) if doc_file.exists() else None
+        self.bm25 = load_bm25(path)
         self._local = threading.local()
 
     @property
@@ -128,3 +130,6 @@ class IndexStore:
 
     def search_documents(self, queries: np.ndarray, k: int):
         return search_faiss(self.document_index, queries, k)
+
+    def search_lexical(self, query: str, k: int):
+        return search_bm25(self.bm25, query, k)

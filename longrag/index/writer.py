@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .lexical import build_bm25
 from .store import MANIFEST, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
 from .vectors import auto_factory, build_faiss, save_faiss
 
@@ -29,6 +30,7 @@ class IndexWriter:
         self.db.executescript(SCHEMA)
         self._segment_vectors: list[np.ndarray] = []
         self._document_vectors: list[np.ndarray] = []
+        self._segment_texts: list[str] = []  # for BM25 in the hybrid mode
 
     def add(self, doc: dict, segments: list[dict], segment_vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
         """Add one document (a row dict for `documents`) with its segments and vectors, in order."""
@@ -49,11 +51,14 @@ class IndexWriter:
                             (document_vector.astype(np.float32).tobytes(), doc["doc_id"]))
             self._document_vectors.append(document_vector.reshape(1, -1))
         self._segment_vectors.append(segment_vectors)
+        self._segment_texts += [doc["text"][s["start"]:s["end"]] for s in segments]
 
-    def commit(self, manifest: dict, dim: int, factory: str = "auto") -> dict:
-        """Build FAISS indexes, write the manifest, and atomically replace the target directory."""
+    def commit(self, manifest: dict, dim: int, factory: str = "auto", bm25: bool = False) -> dict:
+        """Build FAISS (and BM25) indexes, write the manifest, and atomically replace the target directory."""
         self.db.commit()
         self.db.close()
+        if bm25:
+            build_bm25(self._segment_texts, self.tmp)
         built = {}
         for filename, parts in ((SEGMENT_VECTORS, self._segment_vectors), (DOCUMENT_VECTORS, self._document_vectors)):
             if filename == DOCUMENT_VECTORS and not parts:
@@ -64,7 +69,7 @@ class IndexWriter:
             built[filename] = {"factory": chosen, "vectors": int(len(vectors)),
                                "bytes": (self.tmp / filename).stat().st_size}
         manifest = {**manifest, "faiss": built}
-        manifest["bytes_on_disk"] = sum(p.stat().st_size for p in self.tmp.iterdir())
+        manifest["bytes_on_disk"] = sum(p.stat().st_size for p in self.tmp.rglob("*") if p.is_file())
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         _fsync_dir(self.tmp)
         old = None
@@ -85,6 +90,7 @@ class IndexWriter:
 
 
 def _fsync_dir(path: Path) -> None:
-    for file in path.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
