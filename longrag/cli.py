@@ -168,5 +168,54 @@ def info(index_name):
     click.echo("  versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
 
 
+@main.command()
+@click.option("--dataset", "dataset_names", required=True,
+              help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a BEIR folder "
+                   "(corpus.jsonl, queries.jsonl, qrels.tsv).")
+@click.option("--conditions", default=",".join(("truncate", "pcw", "chunks256", "chunks512", "late_chunks",
+                                                "hybrid", "bm25", "langchain")), show_default=True,
+              help="Comma-separated condition names (see `longrag compare --list`).")
+@click.option("--limit", type=click.IntRange(1), help="At most N queries per dataset (a quick run).")
+@click.option("--lengths", default="256,512,1024,2048,4096,8192", show_default=True,
+              help="Synthetic task lengths in tokens (up to 32768).")
+@click.option("--docs", "n_docs", type=click.IntRange(2), default=50, show_default=True,
+              help="Candidate documents per synthetic length.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/compare"), show_default=True,
+              help="Where report.md, results.json and plots go; finished cells there are reused.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Base YAML settings (encoder etc.).")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), help="Data root (default ../shared/data or $LONGRAG_DATA).")
+@click.option("--list", "list_only", is_flag=True, help="List the conditions and exit.")
+@_friendly
+def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_path, data_root, list_only):
+    """Chunked vs whole-document retrieval, side by side, on one encoder and the same data.
+
+    Writes report.md, results.json (every number with condition, dataset, encoder, versions,
+    machine, date) and plots (quality vs document length, vs index size, vs encode time).
+    """
+    from .evaluation.compare import compare as run_compare
+    from .evaluation.conditions import CONDITIONS, parse_conditions
+    from .evaluation.report import table
+    from .evaluation.suite import build_datasets
+
+    if list_only:
+        for condition in CONDITIONS.values():
+            click.echo(f"{condition.name:14} {condition.description}")
+        return
+    config = load_config(config_path)
+    chosen = parse_conditions(conditions)
+    try:
+        sizes = tuple(int(n) for n in lengths.split(","))
+    except ValueError:
+        raise LongragError(f"--lengths must be comma-separated integers, got {lengths!r}") from None
+    from .encoders.base import token_counter
+
+    datasets = build_datasets(dataset_names, limit=limit, lengths=sizes, n_docs=n_docs,
+                              count_tokens=token_counter(config.encoder),
+                              data_root=data_root)
+    cells = run_compare(datasets, chosen, config, out_dir)
+    click.echo(table(cells))
+    click.echo(f"\nreport: {out_dir / 'report.md'}   results: {out_dir / 'results.json'}")
+
+
 if __name__ == "__main__":
     main()

@@ -264,5 +264,11 @@ def _read_prompts(path: Path) -> dict:
     return {}
 
 
+def token_counter(settings: EncoderConfig) -> Callable[[str], int]:
+    """Count a text's tokens with the encoder's tokenizer, without loading the model."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(settings.model))
+    return lambda text: len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+
 def load_encoder(settings: EncoderConfig) -> TransformerEncoder:
     return TransformerEncoder(settings)

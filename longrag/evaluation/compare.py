@@ -1,0 +1,117 @@
+"""`longrag compare`: conditions × datasets in one run → results.json, report.md, plots.
+
+Resumable: each finished (dataset, condition) cell is saved to `<out>/cells/` and reused.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..pipeline import library_versions
+from .conditions import Condition
+from .metrics import evaluate, evaluate_per_query, paired_test
+from .runner import latency_summary, run_condition
+
+METRICS = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    condition: str
+    metrics: dict
+    per_query: dict  # metric → {qid: value}, for paired tests
+    cost: dict
+    meta: dict
+
+
+def span_hits(dataset, spans: dict) -> float | None:
+    """Fraction of queries whose relevant document is in the top 10 with its best span overlapping a gold span."""
+    if not dataset.passages:
+        return None
+    hits = 0
+    for qid, gold in dataset.passages.items():
+        found = spans.get(qid, {})
+        hits += any(doc in found and found[doc][0] < end and start < found[doc][1] for doc, start, end in gold)
+    return hits / max(1, len(dataset.passages))
+
+
+def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
+    path = out / "cells" / f"{dataset.name}__{condition.name}.json"
+    if path.exists():
+        return Cell(**json.loads(path.read_text()))
+    with tempfile.TemporaryDirectory(dir=out) as work:
+        result = run_condition(condition, dataset, base, Path(work))
+    metrics = evaluate(dataset.qrels, result.run, METRICS)
+    per_query = {m: evaluate_per_query(dataset.qrels, result.run, m) for m in ("ndcg@10", "recall@1")}
+    span = span_hits(dataset, result.spans)
+    if span is not None:
+        metrics["span_hit@10"] = span
+    p50, p95 = latency_summary(result.latencies_ms)
+    docs = len(dataset.corpus)
+    cost = {"encode_seconds": round(result.encode_seconds, 2),
+            "tokens_per_s": round(result.tokens / result.encode_seconds) if result.tokens and result.encode_seconds else None,
+            "index_bytes": result.index_bytes, "index_bytes_per_doc": round(result.index_bytes / docs),
+            "query_ms_p50": round(p50, 2), "query_ms_p95": round(p95, 2)}
+    meta = {"queries": len(dataset.queries), "documents": docs, "encoder": base.encoder.model,
+            "description": condition.description, "dataset_meta": dataset.meta}
+    cell = Cell(dataset.name, condition.name, metrics, per_query, cost, meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cell.__dict__))
+    return cell
+
+
+def compare(datasets: list, conditions: list[Condition], base: Config, out: Path, progress: bool = True) -> list[Cell]:
+    out.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for condition in conditions:
+        for dataset in tqdm(datasets, desc=condition.name, unit="dataset", disable=not progress):
+            cells.append(run_cell(dataset, condition, base, out))
+    write_results(cells, out)
+    return cells
+
+
+def environment() -> dict:
+    return {"versions": library_versions(), "machine": platform.platform(),
+            "processor": _cpu(), "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def significance(cells: list[Cell], baseline: str, metric: str = "ndcg@10") -> list[dict]:
+    """Paired comparison of every condition against `baseline` on each dataset (same queries)."""
+    by_key = {(c.dataset, c.condition): c for c in cells}
+    rows = []
+    for c in cells:
+        base = by_key.get((c.dataset, baseline))
+        if base is None or c.condition == baseline:
+            continue
+        a, b = c.per_query[metric], base.per_query[metric]
+        qids = sorted(set(a) & set(b))
+        test = paired_test([a[q] for q in qids], [b[q] for q in qids])
+        rows.append({"dataset": c.dataset, "condition": c.condition, "baseline": baseline, "metric": metric, **test})
+    return rows
+
+
+def write_results(cells: list[Cell], out: Path) -> None:
+    env = environment()
+    records = [{"dataset": c.dataset, "condition": c.condition, **c.metrics, **c.cost, **c.meta, **env} for c in cells]
+    (out / "results.json").write_text(json.dumps(records, indent=2, default=str))
+    from .report import write_report
+
+    write_report(cells, out, env)

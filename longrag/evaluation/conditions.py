@@ -1,0 +1,57 @@
+"""Named retrieval conditions compared by `longrag compare`, all on the same encoder and data.
+
+Each longrag condition is a set of config overrides run through the real Pipeline (index on disk,
+search as users do); `bm25` and `langchain` are baselines run as their own users run them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    description: str
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str = "longrag"  # longrag | bm25 | langchain
+
+
+def _doc(method: str, **encoder: Any) -> dict:
+    return {"encoder": {"document_method": method, **encoder}, "index": {"mode": "document"}}
+
+
+CONDITIONS: dict[str, Condition] = {c.name: c for c in [
+    Condition("truncate", "one vector per document from its first window (the usual default)", _doc("truncate")),
+    Condition("pcw", "one vector per document: mean of balanced window vectors (parallel context windows)", _doc("windows")),
+    Condition("pi", "one vector per document, positions linearly interpolated to 8192", _doc("pi", target_length=8192)),
+    Condition("pi_temp", "PI to 8192 plus LongEmbed's length-dependent attention temperature",
+              _doc("pi", target_length=8192, temperature="log")),
+    Condition("gp", "grouped positions to 8192", _doc("gp", target_length=8192)),
+    Condition("rp", "recurrent positions to 8192", _doc("rp", target_length=8192)),
+    Condition("chunks256", "independent balanced chunks of ≤256 tokens, document = best chunk",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}}),
+    Condition("chunks512", "independent balanced chunks of ≤510 tokens, document = best chunk",
+              {"segmenter": {"max_tokens": 510}, "index": {"mode": "chunks"}}),
+    Condition("late_chunks", "late chunking: segments pooled from whole-window token vectors (≤256-token segments)",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "late_chunks"}}),
+    Condition("hybrid", "RRF of document vectors (PCW), chunk max-sim and BM25 over chunks",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}}),
+    Condition("matryoshka128", "chunks256 with the embedding cut to its first 128 dims",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": 128}}),
+    Condition("bm25", "BM25 over whole documents (bm25s), no encoder", kind="bm25"),
+    Condition("langchain", "peer: LangChain RecursiveCharacterTextSplitter(1000, 200) + FAISS vector store + "
+              "HuggingFaceEmbeddings on the same model", kind="langchain"),
+]}
+
+DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks", "hybrid", "bm25", "langchain")
+
+
+def parse_conditions(text: str) -> list[Condition]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown or not names:
+        raise InputError(f"unknown condition {', '.join(unknown) or '(none given)'}; valid: {', '.join(CONDITIONS)}")
+    return [CONDITIONS[n] for n in names]

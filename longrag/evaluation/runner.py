@@ -1,0 +1,86 @@
+"""Run one condition on one dataset: index the corpus, search every query, time it all.
+
+Returns a BEIR-shaped run {qid: {doc_id: score}} plus cost numbers; metrics are computed by the
+caller so every condition is scored the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config, with_overrides
+from ..pipeline import Pipeline
+from ..types import Document
+from .conditions import Condition
+
+DEPTH = 100  # documents ranked per query (Recall@100)
+
+
+@dataclass
+class RunResult:
+    run: dict[str, dict[str, float]]
+    spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # qid → doc_id → best span
+    encode_seconds: float = 0.0
+    tokens: int = 0
+    index_bytes: int = 0  # vectors (+ BM25) on disk; the document store holding the text is excluded
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def run_condition(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+    if condition.kind == "bm25":
+        return _run_bm25(dataset)
+    if condition.kind == "langchain":
+        from .peers import run_langchain
+
+        return run_langchain(dataset, base.encoder.model)
+    config = with_overrides(base, **condition.overrides)
+    pipe = Pipeline(config)
+    documents = [Document(doc_id=doc_id, path=f"{dataset.name}/{doc_id}", text=text,
+                          sha256=hashlib.sha256(text.encode()).hexdigest()) for doc_id, text in dataset.corpus.items()]
+    index_dir = workdir / f"{condition.name}-{dataset.name}"
+    report = pipe.index_documents(documents, index_dir, rebuild=True, progress=False)
+    result = RunResult(run={}, encode_seconds=report.seconds, tokens=report.tokens,
+                       index_bytes=sum(p.stat().st_size for p in index_dir.rglob("*")
+                                       if p.is_file() and p.name not in ("store.sqlite", "manifest.json")))
+    depth = min(DEPTH, len(documents))
+    for qid, query in dataset.queries.items():
+        started = time.perf_counter()
+        hits = pipe.search(query, k=depth)
+        result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        result.run[qid] = {h.doc_id: float(h.score) for h in hits}
+        result.spans[qid] = {h.doc_id: (h.start, h.end) for h in hits[:10]}
+    return result
+
+
+def _run_bm25(dataset) -> RunResult:
+    import bm25s
+
+    ids = list(dataset.corpus)
+    started = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([dataset.corpus[i] for i in ids], stopwords="en", show_progress=False),
+                    show_progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        retriever.save(tmp, show_progress=False)
+        size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+    result = RunResult(run={}, encode_seconds=time.perf_counter() - started, index_bytes=size)
+    depth = min(DEPTH, len(ids))
+    for qid, query in dataset.queries.items():
+        started = time.perf_counter()
+        rows, scores = retriever.retrieve(bm25s.tokenize([query], stopwords="en", show_progress=False), k=depth,
+                                          show_progress=False, n_threads=1)
+        result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        result.run[qid] = {ids[int(r)]: float(s) for r, s in zip(rows[0], scores[0])}
+    return result
+
+
+def latency_summary(latencies_ms: list[float]) -> tuple[float, float]:
+    if not latencies_ms:
+        return 0.0, 0.0
+    return float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 95))
