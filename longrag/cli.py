@@ -217,5 +217,24 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
     click.echo(f"\nreport: {out_dir / 'report.md'}   results: {out_dir / 'results.json'}")
 
 
+@main.command(name="eval")
+@click.option("--slice", "slice_name", default="quick", show_default=True, help="Which slice of the regression file to run.")
+@click.option("--file", "regression_file", type=click.Path(path_type=Path), default=Path("benchmarks/regression.yaml"),
+              show_default=True, help="The regression matrix: condition → dataset → expected metric ± tolerance.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/eval"), show_default=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Base YAML settings.")
+@_friendly
+def eval_(slice_name, regression_file, out_dir, config_path):
+    """Run the regression matrix and print OK / FAIL per row (exit 1 if any row fails)."""
+    from .evaluation.regression import rows_table, run_slice
+
+    rows = run_slice(regression_file, slice_name, load_config(config_path), out_dir / slice_name)
+    click.echo(rows_table(rows))
+    failed = [r for r in rows if not r.ok]
+    click.echo(f"\n{len(rows) - len(failed)} OK, {len(failed)} FAIL")
+    if failed:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

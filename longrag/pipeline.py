@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -67,6 +68,7 @@ class Pipeline:
         self._encoder = encoder
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._store: IndexStore | None = None
+        self._lock = threading.Lock()  # the encoder and the store are loaded once, whatever thread asks first
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -94,7 +96,9 @@ class Pipeline:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.config.encoder)
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = load_encoder(self.config.encoder)
         return self._encoder
 
     @property
@@ -102,7 +106,9 @@ class Pipeline:
         if self._store is None:
             if self.index_dir is None:
                 raise InputError("this pipeline has no index yet: call index(paths) or Pipeline.load(dir)")
-            self._store = IndexStore(self.index_dir)
+            with self._lock:
+                if self._store is None:
+                    self._store = IndexStore(self.index_dir)
         return self._store
 
     # -- search ---------------------------------------------------------------------------------

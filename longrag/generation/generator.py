@@ -1,0 +1,173 @@
+"""A causal LM with an extended window: greedy answers (streamed) and certainty scores.
+
+Prompts longer than the window are refused, never cut: the caller decides what to drop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers.generation.streamers import BaseStreamer
+
+from ..errors import ConfigError, InputError
+from .models import resolve_generator
+from .rope import ContextExtension, effective_window, enable_selfextend, scale_rope
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Certainty:
+    """How sure the model is of a continuation given a prefix (XL3M-style segment scoring)."""
+
+    log_likelihood: float  # mean log p(token | everything before it) over the continuation
+    neg_entropy: float  # mean −H(next-token distribution) at the continuation positions
+    tokens: int  # continuation length in tokens
+
+
+class Generator:
+    """Greedy generation and scoring with one causal LM whose RoPE context is extended."""
+
+    def __init__(self, model, tokenizer, extension: ContextExtension, max_positions: int, name: str = ""):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.extension = extension
+        self.max_positions = max_positions  # the length the model was trained on
+        self.name = name
+
+    @classmethod
+    def from_settings(cls, name: str = "SmolLM2-135M-Instruct", extension: ContextExtension = ContextExtension(),
+                      dtype: str = "auto", device: str = "cpu") -> "Generator":
+        """Load a packaged name, local folder or cached hub id; dtype auto = float32 on CPU, bfloat16 on CUDA."""
+        if dtype == "auto":
+            dtype = "float32" if device == "cpu" else "bfloat16"
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype must be auto or one of {', '.join(DTYPES)}, got {dtype!r}")
+        path = resolve_generator(name)
+        config = AutoConfig.from_pretrained(path)
+        max_positions = config.max_position_embeddings
+        effective_window(max_positions, extension)  # rejects a SelfExtend window the model cannot hold
+        scale_rope(config, extension)
+        model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=DTYPES[dtype]).to(device)
+        if extension.method == "selfextend":
+            enable_selfextend(model, extension)
+        return cls(model, AutoTokenizer.from_pretrained(path), extension, max_positions, name)
+
+    @property
+    def window(self) -> int:
+        return effective_window(self.max_positions, self.extension)
+
+    def _ids(self, text: str) -> list[int]:
+        # prompts come from the chat template, which already writes the special tokens
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return self.tokenizer.eos_token_id if pad is None else pad
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._ids(text))
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        """The model's own chat format, ending where the assistant's answer starts."""
+        if not self.tokenizer.chat_template:
+            return f"{system}\n\n{user}\n"
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompt: str, max_new_tokens: int = 256, stream: Callable[[str], None] | None = None,
+                 *, beyond_window: bool = False) -> str:
+        """Greedy answer to `prompt`; `stream` receives text pieces as they are decoded.
+
+        `beyond_window=True` runs a prompt past the window anyway, to measure what happens there.
+        """
+        ids = self._ids(prompt)
+        if not beyond_window and len(ids) > self.window - max_new_tokens:
+            raise InputError(
+                f"prompt has {len(ids)} tokens; the generator's window is {self.window} "
+                f"(method {self.extension.describe()}; {max_new_tokens} tokens kept for the answer); "
+                "lower --budget or choose a context extension"
+            )
+        device = self.model.device
+        inputs = torch.tensor([ids], device=device)
+        settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
+                                    eos_token_id=self.tokenizer.eos_token_id,
+                                    pad_token_id=self._pad_id)
+        streamer = _TextPieces(self.tokenizer, stream) if stream else None
+        with torch.inference_mode():
+            out = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), generation_config=settings,
+                                      streamer=streamer)
+        return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+
+    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[Certainty]:
+        """Certainty of each continuation given its prefix, e.g. (segment, question) pairs.
+
+        Pairs are batched with left padding, so every continuation ends each row and only the
+        logits of the last positions are computed.
+        """
+        encoded = [(self._ids(prefix), self._ids(continuation)) for prefix, continuation in pairs]
+        for prefix, continuation in encoded:
+            if not prefix or not continuation:
+                raise InputError("score() needs a non-empty prefix and continuation in every pair")
+            if len(prefix) + len(continuation) > self.window:
+                raise InputError(f"pair has {len(prefix) + len(continuation)} tokens; the generator's window is "
+                                 f"{self.window} (method {self.extension.describe()})")
+        results = []
+        for first in range(0, len(encoded), batch_size):
+            results += self._score_batch(encoded[first:first + batch_size])
+        return results
+
+    def _score_batch(self, batch: list[tuple[list[int], list[int]]]) -> list[Certainty]:
+        device = self.model.device
+        length = max(len(p) + len(c) for p, c in batch)
+        keep = max(len(c) for _, c in batch) + 1
+        input_ids = torch.full((len(batch), length), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        for row, (prefix, continuation) in enumerate(batch):
+            sequence = prefix + continuation
+            input_ids[row, length - len(sequence):] = torch.tensor(sequence)
+            mask[row, length - len(sequence):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each row starts at position 0 after its padding
+        with torch.inference_mode():
+            logits = self.model(input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                                use_cache=False, logits_to_keep=keep).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # predicts the last keep-1 tokens
+        targets = input_ids[:, length - keep + 1:].to(device)
+        token_logp = logp.gather(-1, targets[..., None])[..., 0]
+        neg_entropy = (logp.exp() * logp).sum(-1)
+        out = []
+        for row, (_, continuation) in enumerate(batch):
+            n = len(continuation)
+            out.append(Certainty(token_logp[row, -n:].mean().item(), neg_entropy[row, -n:].mean().item(), n))
+        return out
+
+
+class _TextPieces(BaseStreamer):
+    """A generate() streamer that hands decoded text to a callback; the pieces join to the final text."""
+
+    def __init__(self, tokenizer, callback: Callable[[str], None]):
+        self.tokenizer, self.callback = tokenizer, callback
+        self.ids: list[int] = []
+        self.sent = ""
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() pushes the prompt first
+            self.prompt_seen = True
+            return
+        self.ids += value.flatten().tolist()
+        self._flush(final=False)
+
+    def end(self) -> None:
+        self._flush(final=True)
+
+    def _flush(self, final: bool) -> None:
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):  # a multi-byte character is not complete yet
+            return
+        if len(text) > len(self.sent) and text.startswith(self.sent):
+            self.callback(text[len(self.sent):])
+            self.sent = text
