@@ -138,6 +138,7 @@ class Pipeline:
                 + (f"; skipped {len(skipped)} other files" if skipped else ""))
         target = Path(index_dir) if index_dir is not None else (
             self.index_dir or resolve_index_dir(_default_name(paths[0]), self.config.index.root))
+        self._previous(target, rebuild)  # an encoder mismatch fails before any file is read
         documents = self._load(files, skipped, progress)
         if not documents:
             raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
