@@ -13,17 +13,24 @@ import yaml
 
 from .errors import ConfigError
 
-DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp")
+# pi/gp/rp extend learned absolute positions; ntk/dynamic/selfextend extend rotary (RoPE) encoders
+DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "selfextend")
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
+FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     model: str = "all-MiniLM-L6-v2"
     # How one vector is made for a document longer than the encoder window (document/hybrid modes):
-    # truncate | windows (mean of window vectors, "PCW") | pi | gp | rp (extended positions).
+    # truncate | windows (mean of window vectors, "PCW") | pi | gp | rp (extended absolute positions)
+    # | ntk | dynamic | selfextend (extended rotary positions, for RoPE encoders).
     document_method: str = "windows"
-    target_length: int | None = None  # extended window for pi/gp/rp and late chunking
+    target_length: int | None = None  # extended window for the position methods and late chunking
+    keep_short_positions: bool = True  # inputs within the original window use the original position rows
+    selfextend_window: int | None = None  # SelfExtend neighbour window W (default: half the original window)
+    selfextend_group: int | None = None  # SelfExtend group size G (default: from target_length)
+    late_chunk_overlap: int = 64  # tokens shared by consecutive late-chunking windows
     temperature: Union[float, str] = 1.0  # attention temperature τ, or "log" = max(1, ln n / ln L)
     matryoshka_dim: int | None = None  # keep the first k dims, renormalised
     query_prefix: str | None = None  # None: taken from the model's sentence-transformers prompts
@@ -50,6 +57,9 @@ class SearchConfig:
     k: int = 10
     candidates: int = 200  # segment hits fetched before grouping them by document
     snippet_chars: int = 240
+    # hybrid mode: rankings fused by reciprocal rank fusion (documents = document vectors,
+    # segments = segment max-sim, bm25 = BM25 over segments)
+    fusion: tuple[str, ...] = ("documents", "segments", "bm25")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,10 @@ class Config:
 
 
 def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    if get_origin(annotation) is tuple:  # tuple[str, ...]: a YAML list of strings
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"config key {key!r} must be a list of names, got {value!r}")
     options = get_args(annotation) if get_origin(annotation) in (Union, type(int | None)) else (annotation,)
     for option in options:
         if option is type(None) and value is None:
@@ -111,11 +125,17 @@ def _validate(config: Config) -> Config:
          f"encoder.matryoshka_dim must be a positive integer, got {enc.matryoshka_dim}")
     need(enc.target_length is None or enc.target_length > 0,
          f"encoder.target_length must be a positive integer, got {enc.target_length}")
+    need(enc.document_method not in DOCUMENT_METHODS[2:] or enc.target_length is not None,
+         f"encoder.document_method={enc.document_method!r} extends positions: set encoder.target_length "
+         "(e.g. 4096)")
+    need(enc.late_chunk_overlap >= 0, f"encoder.late_chunk_overlap must be >= 0, got {enc.late_chunk_overlap}")
     need(seg.max_tokens >= 8, f"segmenter.max_tokens must be >= 8, got {seg.max_tokens}")
     need(seg.max_document_tokens >= seg.max_tokens,
          "segmenter.max_document_tokens must be >= segmenter.max_tokens")
     need(search.k > 0, f"search.k must be positive, got {search.k}")
     need(search.candidates > 0, f"search.candidates must be positive, got {search.candidates}")
+    need(bool(search.fusion) and set(search.fusion) <= set(FUSION_RANKINGS) and len(set(search.fusion)) == len(search.fusion),
+         f"search.fusion must be a list of distinct names from {', '.join(FUSION_RANKINGS)}, got {list(search.fusion)}")
     return config
 
 

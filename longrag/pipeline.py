@@ -235,7 +235,7 @@ class Pipeline:
         if cfg.index.mode == "late_chunks":
             from .encoders.late_chunking import late_chunk_vectors
 
-            segment_vectors = late_chunk_vectors(encoder, tokens.ids, spans)
+            segment_vectors = late_chunk_vectors(encoder, tokens.ids, spans, overlap=cfg.encoder.late_chunk_overlap)
         else:
             segment_vectors = encoder.encode_ids([tokens.ids[a:b] for a, b in spans])
         bar.update(len(tokens))
@@ -258,7 +258,7 @@ class Pipeline:
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "encoder": self.encoder.describe(),
             "config": self.config.to_dict(),
-            "fusion": retrieval.FUSION if self.config.index.mode == "hybrid" else None,
+            "fusion": retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
             "counts": {"documents": report.documents, "segments": report.segments, "tokens": report.tokens,
                        "windowed_documents": report.windowed},
             "truncation": {"documents": len(report.truncated), "tokens": sum(n for _, n in report.truncated),

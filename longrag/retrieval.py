@@ -2,8 +2,9 @@
 
 chunks / late_chunks: a document scores its best segment (max-sim).
 document: one vector per document; the span is its segment closest to the query.
-hybrid: reciprocal rank fusion (Cormack et al. 2009, k=60) of the document-vector ranking, the
-segment max-sim ranking and BM25 over segments; the span is the best dense segment.
+hybrid: reciprocal rank fusion (Cormack et al. 2009, k=60) of the rankings named in
+`search.fusion` (document vectors, segment max-sim, BM25 over segments); the span is the best
+dense segment.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from .index import IndexStore
 from .types import Hit
 
 RRF_K = 60
-FUSION = {"method": "reciprocal_rank_fusion", "k": RRF_K, "rankings": ["document_vectors", "segment_max_sim", "bm25_segments"]}
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
 
@@ -27,13 +27,19 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
     if mode == "document":
         ranked = _rank_by_documents(store, query_vector, k)
     elif mode == "hybrid":
-        ranked = fuse([_rank_by_documents(store, query_vector, pool),
-                       _rank_by_segments(store, query_vector, pool, pool),
-                       _rank_by_bm25(store, query, pool)])[:k]
+        rankers = {"documents": lambda: _rank_by_documents(store, query_vector, pool),
+                   "segments": lambda: _rank_by_segments(store, query_vector, pool, pool),
+                   "bm25": lambda: _rank_by_bm25(store, query, pool)}
+        ranked = fuse([rankers[name]() for name in config.search.fusion])[:k]
     else:
         ranked = _rank_by_segments(store, query_vector, k, pool)
     return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
             for doc_id, score, span in ranked]
+
+
+def fusion(config: Config) -> dict:
+    """How hybrid search fuses its rankings (recorded in the index manifest)."""
+    return {"method": "reciprocal_rank_fusion", "k": RRF_K, "rankings": list(config.search.fusion)}
 
 
 def fuse(rankings: list[Ranking]) -> Ranking:

@@ -68,3 +68,27 @@ def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     assert hits[0].doc_id in PATENT_RETALIATION
     assert "patent" in hits[0].snippet.lower() or "litigation" in hits[0].snippet.lower()
     assert "litigation" in (CONTRACTS / hits[0].doc_id).read_text()[hits[0].start:hits[0].end].lower()
+
+
+def test_shared_cache_reuses_document_vectors_but_not_queries(encoder):
+    from longrag.encoders.base import shared_vector_cache
+
+    ids = [encoder.tokenize(t).ids for t in ("A short clause about patents.", "Another clause on warranties.")]
+    plain = encoder.encode_ids(ids)
+    with shared_vector_cache():
+        first = load_encoder(EncoderConfig())
+        second = load_encoder(EncoderConfig(matryoshka_dim=128))
+        a = first.encode_ids(ids)
+        assert first.cached_seconds == 0.0
+        b = second.encode_ids(ids)
+        second.encode_queries(["patents"])
+        reused = second.cached_seconds
+        assert reused > 0.0  # charged the forward time the first encoder spent
+        second.encode_queries(["patents"])
+        assert second.cached_seconds == reused  # queries never come from the cache
+    np.testing.assert_allclose(a, plain, atol=1e-6)
+    cut = plain[:, :128] / np.linalg.norm(plain[:, :128], axis=1, keepdims=True)
+    np.testing.assert_allclose(b, cut, atol=1e-6)  # Matryoshka cut applied after the cache
+    from longrag.encoders import base
+
+    assert base._shared_cache is None  # off again outside the block

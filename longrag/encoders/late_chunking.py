@@ -27,7 +27,7 @@ def late_chunk_vectors(encoder, ids: np.ndarray, spans: Sequence[tuple[int, int]
     if bad:
         raise ValueError(f"spans must be non-empty [a, b) ranges within the document's {n} tokens; got {bad[:3]}")
     model = encoder.long_model if encoder.long_model is not None else encoder.model
-    prefix = np.asarray(encoder._prefix_ids["document"], dtype=np.int64)
+    prefix = np.asarray(encoder.document_prefix_ids, dtype=np.int64)
     capacity = getattr(model, "longrag_max_tokens", encoder.max_positions) - encoder.n_special - len(prefix)
     window = int(window) if window is not None else min(capacity, encoder.long_window - len(prefix))
     if window > capacity:
@@ -36,7 +36,7 @@ def late_chunk_vectors(encoder, ids: np.ndarray, spans: Sequence[tuple[int, int]
         raise ValueError(f"late-chunking window ({window}) must be more than twice the overlap ({overlap})")
 
     sums = np.zeros((len(bounds), encoder.full_dim), dtype=np.float64)
-    head = len(encoder._head) + len(prefix)
+    head = encoder.head_length + len(prefix)
     for (start, end), (keep_a, keep_b) in _windows(n, window, overlap):
         states, _ = encoder.token_states_batch([np.concatenate([prefix, ids[start:end]])], model)
         tokens = states[0, head + keep_a - start: head + keep_b - start].double().cpu().numpy()

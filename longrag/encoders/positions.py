@@ -34,12 +34,14 @@ def build_long_model(model: nn.Module, settings, max_positions: int) -> nn.Modul
 
     method = settings.document_method
     if method in POSITION_METHODS:
+        from .tuning import tuned_rows  # a folder saved by `longrag tune-positions` carries tuned PI rows
+
         long_model = extend_positions(model, method, settings.target_length, max_positions,
-                                      keep_short=getattr(settings, "keep_short_positions", True))
-    elif method in ROPE_METHODS:  # once EncoderConfig accepts them (keys read with getattr until then)
+                                      keep_short=settings.keep_short_positions,
+                                      rows=tuned_rows(model, method, settings.target_length, max_positions))
+    elif method in ROPE_METHODS:
         long_model = extend_rope_model(model, method, settings.target_length,
-                                       getattr(settings, "selfextend_window", None),
-                                       getattr(settings, "selfextend_group", None))
+                                       settings.selfextend_window, settings.selfextend_group)
     else:
         long_model = copy.deepcopy(model).eval()
     if settings.temperature != 1.0:
@@ -48,8 +50,11 @@ def build_long_model(model: nn.Module, settings, max_positions: int) -> nn.Modul
 
 
 def extend_positions(model: nn.Module, method: str, target_length: int | None, max_positions: int | None = None,
-                     *, keep_short: bool = True) -> nn.Module:
-    """A deep copy of a BERT-family model whose position table reads `target_length` tokens."""
+                     *, keep_short: bool = True, rows: torch.Tensor | None = None) -> nn.Module:
+    """A deep copy of a BERT-family model whose position table reads `target_length` tokens.
+
+    `rows` replaces the computed extended rows (e.g. a table tuned by `longrag tune-positions`).
+    """
     if method not in POSITION_METHODS:
         raise ConfigError(f"encoder.document_method must be one of {', '.join(POSITION_METHODS)} "
                           f"to extend positions, got {method!r}")
@@ -73,7 +78,10 @@ def extend_positions(model: nn.Module, method: str, target_length: int | None, m
     long_model = copy.deepcopy(model).eval()
     emb = long_model.embeddings
     old = emb.position_embeddings.weight.detach()
-    new_rows = _new_rows(old[offset: offset + l_o], method, target_length)
+    new_rows = _new_rows(old[offset: offset + l_o], method, target_length) if rows is None else rows.to(old.device)
+    if new_rows.shape != (target_length, old.shape[1]):
+        raise ConfigError(f"extended position rows have shape {tuple(new_rows.shape)}, expected "
+                          f"({target_length}, {old.shape[1]})")
     base = old if keep_short else old[:offset]
     weight = torch.cat([base, new_rows.to(old.dtype)], dim=0)
     padding_idx = emb.position_embeddings.padding_idx
@@ -87,7 +95,7 @@ def extend_positions(model: nn.Module, method: str, target_length: int | None, m
         emb.token_type_ids = torch.zeros((1, rows), dtype=torch.long, device=device)
     long_model.config.max_position_embeddings = rows
     long_model.config.longrag_positions = {"method": method, "original": l_o, "target": int(target_length),
-                                           "keep_short": keep_short}
+                                           "keep_short": keep_short, "tuned": rows is not None}
     long_model.longrag_max_tokens = int(target_length)  # tokens per input, special tokens included
     if keep_short:
         long_model.register_forward_pre_hook(_Router(l_o, rows_o, offset, int(target_length), rows), with_kwargs=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..config import Config
+from ..encoders.base import shared_vector_cache
 from ..pipeline import library_versions
 from .conditions import Condition
 from .metrics import evaluate, evaluate_per_query, paired_test
@@ -71,9 +72,10 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
 def compare(datasets: list, conditions: list[Condition], base: Config, out: Path, progress: bool = True) -> list[Cell]:
     out.mkdir(parents=True, exist_ok=True)
     cells = []
-    for condition in conditions:
-        for dataset in tqdm(datasets, desc=condition.name, unit="dataset", disable=not progress):
-            cells.append(run_cell(dataset, condition, base, out))
+    with shared_vector_cache():  # conditions share chunk vectors; encode times stay uncached ones
+        for condition in conditions:
+            for dataset in tqdm(datasets, desc=condition.name, unit="dataset", disable=not progress):
+                cells.append(run_cell(dataset, condition, base, out))
     write_results(cells, out)
     return cells
 

@@ -37,10 +37,16 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               {"segmenter": {"max_tokens": 510}, "index": {"mode": "chunks"}}),
     Condition("late_chunks", "late chunking: segments pooled from whole-window token vectors (≤256-token segments)",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "late_chunks"}}),
+    Condition("late_chunks_pi", "late chunking in windows of 4096 positions (PI): segments see 4k tokens of context",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "late_chunks"},
+               "encoder": {"document_method": "pi", "target_length": 4096}}),
     Condition("hybrid", "RRF of document vectors (PCW), chunk max-sim and BM25 over chunks",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}}),
-    Condition("matryoshka128", "chunks256 with the embedding cut to its first 128 dims",
-              {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": 128}}),
+    Condition("hybrid_lexical", "RRF of chunk max-sim and BM25 over chunks (no document vector)",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}, "search": {"fusion": ["segments", "bm25"]}}),
+    *[Condition(f"matryoshka{k}", f"chunks256 with the embedding cut to its first {k} dims (renormalised)",
+                {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": k}})
+      for k in (64, 128, 256)],
     Condition("bm25", "BM25 over whole documents (bm25s), no encoder", kind="bm25"),
     Condition("langchain", "peer: LangChain RecursiveCharacterTextSplitter(1000, 200) + FAISS vector store + "
               "HuggingFaceEmbeddings on the same model", kind="langchain"),

@@ -1,0 +1,99 @@
+"""Publish a finished `longrag compare` run: the `full` slice of regression.yaml, the README tables, the plots.
+
+    .venv/bin/longrag compare --dataset qmsum,squality,cuad,passkey,needle --out runs/comparison
+    .venv/bin/python benchmarks/comparison.py runs/comparison
+
+The run's measured headline metrics become the `full` slice's expectations (so `longrag eval
+--slice full` re-checks them), and the README's "Chunked vs whole-document" tables are rendered
+from that slice, with cost columns and the environment taken from the run's results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from readme_tables import markdown_table, replace_block
+
+ROOT = Path(__file__).resolve().parents[1]
+REGRESSION = ROOT / "benchmarks" / "regression.yaml"
+RESULTS = ROOT / "benchmarks" / "results"
+SYNTHETIC = ("passkey-", "needle-")
+TOLERANCE = 0.05  # about one query in 20 may flip rank on another CPU or BLAS
+
+
+def headline_metric(dataset: str) -> str:
+    return "recall@1" if dataset.startswith(SYNTHETIC) else "ndcg@10"
+
+
+def full_slice(records: list[dict], options: dict) -> dict:
+    rows = [{"condition": r["condition"], "dataset": r["dataset"], "metric": headline_metric(r["dataset"]),
+             "expected": round(r[headline_metric(r["dataset"])], 4), "tolerance": TOLERANCE} for r in records]
+    return {"options": options, "rows": rows}
+
+
+def write_regression(slice_: dict) -> None:
+    """Replace the `full` slice, keeping the file's comments and other slices (appended as YAML)."""
+    text = REGRESSION.read_text()
+    head, _, _ = text.partition("\n  full:")
+    body = yaml.safe_dump({"full": slice_}, sort_keys=False, width=200)
+    REGRESSION.write_text(head.rstrip() + "\n" + "\n".join("  " + line for line in body.splitlines()) + "\n")
+
+
+def tables(slice_: dict, records: list[dict]) -> str:
+    """Conditions × datasets (synthetic lengths averaged), then Acc@1 per length."""
+    quality: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    lengths: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for row in slice_["rows"]:
+        task, _, size = row["dataset"].partition("-")
+        column = f"{task} Acc@1" if row["dataset"].startswith(SYNTHETIC) else f"{row['dataset']} nDCG@10"
+        quality[row["condition"]][column].append(row["expected"])
+        if size.isdigit():
+            lengths[(task, row["condition"])][int(size)] = row["expected"]
+    columns = list(dict.fromkeys(c for per in quality.values() for c in per))
+    cost = defaultdict(lambda: [0.0, 0, 0.0])
+    for r in records:
+        cost[r["condition"]][0] += r["encode_seconds"]
+        cost[r["condition"]][1] += r["index_bytes"]
+        cost[r["condition"]][2] = max(cost[r["condition"]][2], r["query_ms_p95"])
+    rows = []
+    for condition, per in quality.items():
+        values = [f"{100 * sum(per[c]) / len(per[c]):.1f}" if per.get(c) else "–" for c in columns]
+        seconds, size, p95 = cost[condition]
+        rows.append([f"`{condition}`", *values, f"{seconds:.0f}", f"{size / 1e6:.1f}", f"{p95:.0f}"])
+    out = [markdown_table(["condition", *columns, "encode s (all sets)", "index MB", "query p95 ms"], rows)]
+    if lengths:
+        sizes = sorted({n for per in lengths.values() for n in per})
+        out += ["", markdown_table(["task · condition", *map(str, sizes)],
+                                   [[f"{task} · `{cond}`", *(f"{100 * per[n]:.0f}" if n in per else "–" for n in sizes)]
+                                    for (task, cond), per in sorted(lengths.items())])]
+    env = records[0]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    out += ["", f"_Measured {env['date_utc']} on {env['processor']} ({env['machine']}); encoder {env['encoder']}; "
+                f"{versions}. Options: {slice_['options']}._"]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a finished `longrag compare --out` folder")
+    parser.add_argument("--options", default="{}", help="the compare options used, as YAML (recorded in the slice)")
+    args = parser.parse_args()
+    records = json.loads((args.run / "results.json").read_text())
+    slice_ = full_slice(records, yaml.safe_load(args.options))
+    write_regression(slice_)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "comparison.json").write_text(json.dumps(records, indent=2))
+    for plot in args.run.glob("*.png"):
+        shutil.copy(plot, RESULTS / plot.name)
+    replace_block("comparison", tables(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records))
+    print(f"updated {REGRESSION.relative_to(ROOT)} (full slice: {len(slice_['rows'])} rows), README block 'comparison', "
+          f"plots in {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

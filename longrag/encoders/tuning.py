@@ -1,0 +1,419 @@
+"""Position tuning (LongEmbed's recipe behind E5-Base-4k) on the user's own documents.
+
+Only the extended position rows are trained; every other weight stays frozen. The extended table
+starts as PI (linear interpolation of the original rows) and keeps the original rows for inputs of
+≤ L_o tokens (`extend_positions(keep_short=True)`), so short inputs behave exactly as before.
+
+Training inputs are short (≤ L_o tokens, so cheap), but carry PoSE-style position ids: a sample is
+`pieces` chunks cut from one L_t-token window of a document, each chunk given the positions it
+really has in that window (plus a random shift, so the whole extended range is covered even by
+documents shorter than L_t). Objective, self-supervised: the sample's vector through the extended
+model must retrieve what the *original* model says about the same text — its chunks, and the
+chunks joined as one ordinary ≤ L_o input — against the other documents' chunks in the batch
+(multi-positive InfoNCE). So the extended positions learn to make a long-range view of a document
+agree with the original model's view of its parts.
+
+The result is saved as a normal model folder (the base model's files, unchanged) plus
+`longrag_positions.safetensors` (the tuned rows) and `longrag_tuning.json` (base model, its
+fingerprint, length, held-out report). `encoder.model: <that folder>` with `document_method: pi`
+and `target_length: <length>` uses the tuned rows; a table tuned on another base model is refused.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputError
+
+TUNING_FILE = "longrag_tuning.json"
+ROWS_FILE = "longrag_positions.safetensors"
+CHECKPOINT = "checkpoint.pt"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Everything that changes the tuned table (a checkpoint is resumed only when these match)."""
+
+    base: str = "all-MiniLM-L6-v2"
+    length: int = 8192  # target length L_t, special tokens included
+    steps: int = 300
+    batch_docs: int = 8  # documents per step (each one training input)
+    pieces: int = 4  # chunks per training input
+    lr: float = 2e-4
+    tau: float = 0.05  # InfoNCE temperature
+    holdout: float = 0.2  # fraction of documents held back for the report
+    max_holdout: int = 40
+    seed: int = 0
+
+
+@dataclass
+class TuneReport:
+    """Held-out gain: does a document's vector retrieve its own passages (embedded by the original model)?"""
+
+    out: str
+    train_documents: int
+    heldout_documents: int
+    heldout_queries: int
+    steps: int
+    seconds: float
+    before: dict = field(default_factory=dict)  # metric → value, untuned PI
+    after: dict = field(default_factory=dict)  # tuned
+    truncate: dict = field(default_factory=dict)  # the original model's first window, for scale
+    losses: list = field(default_factory=list)  # mean loss per 10% of training
+
+
+# -- loading a tuned folder ---------------------------------------------------------------------
+def tuning_info(folder: str | Path) -> dict | None:
+    """The metadata of a folder written by `tune-positions` (None for an ordinary model folder)."""
+    path = Path(folder) / TUNING_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def model_fingerprint(model) -> str:
+    """A short hash of the weights that define a base model (original positions, embeddings, first layer).
+
+    Enough to tell base models apart; cheap enough to check at every load.
+    """
+    digest = hashlib.sha256()
+    emb = model.embeddings
+    tensors = [emb.position_embeddings.weight[:512], emb.word_embeddings.weight[:2048], emb.LayerNorm.weight]
+    first = next(iter(model.encoder.layer)) if hasattr(model, "encoder") else None
+    if first is not None:
+        tensors += [p for _, p in sorted(first.named_parameters())][:4]
+    for tensor in tensors:
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def tuned_rows(model, method: str, target_length: int | None, max_positions: int) -> torch.Tensor | None:
+    """The tuned extended rows for `model` if it was loaded from a tuned folder, else None.
+
+    Refuses (ConfigError) a table tuned on another base model, for another length, or for a method
+    other than PI: those rows would silently mean something else.
+    """
+    folder = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", "")
+    info = tuning_info(folder) if folder and Path(folder).is_dir() else None
+    if info is None:
+        return None
+    if method != "pi":
+        raise ConfigError(f"{folder} holds positions tuned from PI; set encoder.document_method: pi "
+                          f"(got {method!r})")
+    if target_length != info["length"]:
+        raise ConfigError(f"{folder} holds positions tuned for {info['length']} tokens; set "
+                          f"encoder.target_length: {info['length']} (got {target_length})")
+    found = model_fingerprint(model)
+    if found != info["base_fingerprint"]:
+        raise ConfigError(f"{folder}: its tuned position table was trained on base model {info['base']!r} "
+                          f"(fingerprint {info['base_fingerprint']}), not on the weights in this folder "
+                          f"(fingerprint {found}); tune again with --base for this model")
+    from safetensors.torch import load_file
+
+    rows = load_file(str(Path(folder) / ROWS_FILE))["rows"]
+    hidden = model.embeddings.position_embeddings.weight.shape[1]
+    if tuple(rows.shape) != (info["length"], hidden) or info["original_positions"] != max_positions:
+        raise ConfigError(f"{folder}: tuned table of shape {tuple(rows.shape)} does not fit this model "
+                          f"({hidden} dims, {max_positions} original positions)")
+    return rows
+
+
+# -- data -----------------------------------------------------------------------------------------
+def _load_documents(folder: Path, encoder, min_tokens: int) -> tuple[list[tuple[str, np.ndarray]], int]:
+    from ..documents.loaders import UnreadableFile, discover, load_file
+
+    files, _ = discover([folder])
+    docs, short = [], 0
+    for path, root in files:
+        try:
+            document = load_file(path, root)
+        except UnreadableFile:
+            continue
+        ids = encoder.tokenize(document.text).ids
+        if len(ids) > min_tokens:
+            docs.append((document.doc_id, ids))
+        else:
+            short += 1
+    return docs, short
+
+
+def _split(docs: list, settings: TuneSettings) -> tuple[list, list]:
+    """Deterministic held-out split by document id (the same folder gives the same split)."""
+    keyed = sorted(docs, key=lambda d: hashlib.sha256(d[0].encode()).hexdigest())
+    n_held = min(settings.max_holdout, max(2, round(len(docs) * settings.holdout)))
+    return keyed[n_held:], keyed[:n_held]
+
+
+class _Sampler:
+    """Builds PoSE training inputs: chunks of one L_t window placed at their real, shifted positions."""
+
+    def __init__(self, encoder, length: int, pieces: int, rng: random.Random):
+        self.encoder, self.rng, self.pieces = encoder, rng, pieces
+        self.prefix = list(encoder.document_prefix_ids)
+        self.head, self.tail = list(encoder._head), list(encoder._tail)
+        self.budget = encoder.window - len(self.prefix)  # content tokens per training input
+        self.span = length - len(self.head) - len(self.tail) - len(self.prefix)  # content positions available
+        self.first = len(self.head) + len(self.prefix)  # position of the first content token
+
+    def sample(self, ids: np.ndarray) -> tuple[list[int], list[int], list[np.ndarray]]:
+        rng = self.rng
+        window = min(len(ids), self.span)
+        start = rng.randint(0, len(ids) - window)
+        piece = max(8, self.budget // self.pieces)
+        count = max(1, min(self.pieces, window // piece))
+        # non-overlapping chunk starts within the window, in order
+        free = window - count * piece
+        cuts = sorted(rng.randint(0, free) for _ in range(count))
+        starts = [cuts[i] + i * piece for i in range(count)]
+        shift = rng.randint(0, self.span - window)  # PoSE: move the window anywhere in the extended range
+        chunks = [ids[start + a: start + a + piece] for a in starts]
+        content = np.concatenate(chunks)
+        positions = np.concatenate([np.arange(a, a + piece) for a in starts]) + shift + self.first
+        tokens = self.head + self.prefix + [int(t) for t in content] + self.tail
+        pos = list(range(self.first)) + positions.tolist()
+        pos += list(range(pos[-1] + 1, pos[-1] + 1 + len(self.tail)))
+        return tokens, pos, chunks
+
+
+# -- training -------------------------------------------------------------------------------------
+def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), out: str | Path | None = None,
+                   progress: bool = True, log: Callable[[str], None] = print) -> TuneReport:
+    """Tune the PI-extended position rows of `settings.base` on the documents under `folder`.
+
+    Writes a model folder to `out` (default: cache_dir()/encoders/<base>-pos<length>) atomically and
+    returns the held-out report. A checkpoint next to `out` is resumed when the settings match.
+    """
+    from tqdm.auto import tqdm
+
+    from ..config import EncoderConfig
+    from ..models import cache_dir
+    from .base import load_encoder
+    from .positions import extend_positions
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder of documents")
+    if settings.steps < 1 or settings.batch_docs < 2 or settings.pieces < 1:
+        raise InputError("tune-positions needs steps ≥ 1, at least 2 documents per batch and ≥ 1 piece")
+    encoder = load_encoder(EncoderConfig(model=settings.base, document_method="truncate"))
+    if settings.length <= encoder.max_positions:
+        raise InputError(f"--length {settings.length} must exceed the base model's {encoder.max_positions} positions")
+    if tuning_info(encoder.path) is not None:
+        raise InputError(f"{settings.base} is already a tuned folder; pass its base model as --base")
+    out = Path(out) if out else cache_dir() / "encoders" / f"{Path(settings.base).name}-pos{settings.length}"
+    started = time.perf_counter()
+
+    docs, short = _load_documents(folder, encoder, min_tokens=encoder.window)
+    if len(docs) < settings.batch_docs + 2:
+        raise InputError(f"{folder} has {len(docs)} documents longer than {encoder.window} tokens "
+                         f"({short} shorter ones do not use extended positions); need at least "
+                         f"{settings.batch_docs + 2} (--batch-docs plus 2 held out)")
+    train, held = _split(docs, settings)
+    if len(train) < settings.batch_docs:
+        raise InputError(f"only {len(train)} training documents after holding out {len(held)}; "
+                         f"lower --batch-docs (now {settings.batch_docs})")
+    log(f"tuning positions of {settings.base} to {settings.length} tokens on {len(train)} documents "
+        f"({len(held)} held out, {short} too short to matter)")
+
+    torch.manual_seed(settings.seed)
+    long_model = extend_positions(encoder.model, "pi", settings.length, encoder.max_positions, keep_short=True)
+    for p in long_model.parameters():
+        p.requires_grad_(False)
+    table = long_model.embeddings.position_embeddings.weight
+    rows_o = encoder.model.embeddings.position_embeddings.num_embeddings
+    table.requires_grad_(True)
+    keep = torch.zeros(table.shape[0], 1)
+    keep[rows_o:] = 1.0
+    table.register_hook(lambda grad: grad * keep)  # the original rows never move: short inputs stay exact
+    optimizer = torch.optim.Adam([table], lr=settings.lr)  # Adam: zero grads → zero updates on kept rows
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, settings.steps) / settings.steps)))
+    initial = table.detach()[rows_o:].clone()
+
+    work = out.parent / f".{out.name}.partial"
+    work.mkdir(parents=True, exist_ok=True)
+    key = {**asdict(settings), "folder": str(folder.resolve()), "documents": sorted(d for d, _ in train),
+           "format": FORMAT}
+    step, losses, before, truncate = 0, [], None, None
+    ckpt_path = work / CHECKPOINT
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["key"] == key:
+            with torch.no_grad():
+                table[rows_o:] = state["rows"]
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step, losses, before, truncate = state["step"], state["losses"], state["before"], state["truncate"]
+            log(f"resuming from step {step} of {settings.steps} ({ckpt_path})")
+        else:
+            log(f"ignoring checkpoint {ckpt_path}: it was made with other settings or documents")
+
+    heldout = _heldout_queries(encoder, held, settings)
+    if before is None:
+        before = heldout_metrics(encoder, long_model, held, heldout, settings.length)
+        truncate = heldout_metrics(encoder, None, held, heldout, settings.length)
+        log(f"held-out before tuning: {_fmt(before)} (truncate: {_fmt(truncate)})")
+
+    rng = random.Random(f"{settings.seed}-{step}")
+    sampler = _Sampler(encoder, settings.length, settings.pieces, rng)
+    bar = tqdm(total=settings.steps, initial=step, desc="tune-positions", unit="step", disable=not progress)
+    window_losses = []
+    try:
+        while step < settings.steps:
+            batch = rng.sample(train, settings.batch_docs)
+            loss = _step(encoder, long_model, sampler, batch, settings.tau)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            window_losses.append(float(loss))
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+            if step % max(1, settings.steps // 10) == 0 or step == settings.steps:
+                losses.append(round(float(np.mean(window_losses)), 4))
+                window_losses = []
+                _save_checkpoint(ckpt_path, key, table.detach()[rows_o:], optimizer, schedule, step, losses,
+                                 before, truncate)
+    finally:
+        bar.close()
+
+    after = heldout_metrics(encoder, long_model, held, heldout, settings.length)
+    log(f"held-out after tuning:  {_fmt(after)}")
+    moved = float((table.detach()[rows_o:] - initial).norm() / initial.norm())
+    report = TuneReport(out=str(out), train_documents=len(train), heldout_documents=len(held),
+                        heldout_queries=len(heldout[0]), steps=step,
+                        seconds=round(time.perf_counter() - started, 1), before=before, after=after,
+                        truncate=truncate, losses=losses)
+    _save_model(encoder, table.detach()[rows_o:].clone(), settings, report, out, moved)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _step(encoder, long_model, sampler: _Sampler, batch, tau: float) -> torch.Tensor:
+    """Multi-positive InfoNCE: each student vector against the original model's vectors of all chunks."""
+    inputs, positions, targets, owner = [], [], [], []
+    for row, (_, ids) in enumerate(batch):
+        tokens, pos, chunks = sampler.sample(ids)
+        inputs.append(tokens)
+        positions.append(pos)
+        targets += [*chunks, np.concatenate(chunks)]
+        owner += [row] * (len(chunks) + 1)
+    teacher = torch.from_numpy(encoder.encode_ids(targets))  # original model, original positions (no grad)
+    width = max(len(t) for t in inputs)
+    pad = encoder.tokenizer.pad_token_id or 0
+    ids = torch.full((len(inputs), width), pad, dtype=torch.long)
+    pos_ids = torch.zeros((len(inputs), width), dtype=torch.long)
+    mask = torch.zeros((len(inputs), width), dtype=torch.long)
+    rows_o = encoder.model.embeddings.position_embeddings.num_embeddings  # extended rows start here
+    for r, (tokens, pos) in enumerate(zip(inputs, positions)):
+        ids[r, : len(tokens)] = torch.tensor(tokens)
+        pos_ids[r, : len(pos)] = torch.tensor(pos) + rows_o
+        mask[r, : len(tokens)] = 1
+    kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": pos_ids}
+    if "token_type_ids" in encoder.tokenizer.model_input_names:
+        kwargs["token_type_ids"] = torch.zeros_like(ids)
+    states = long_model(**kwargs).last_hidden_state
+    m = mask.unsqueeze(-1).to(states.dtype)
+    student = torch.nn.functional.normalize((states * m).sum(1) / m.sum(1), dim=-1)
+    logits = student @ teacher.T / tau
+    own = torch.tensor(owner).unsqueeze(0) == torch.arange(len(batch)).unsqueeze(1)
+    positive = torch.logsumexp(logits.masked_fill(~own, float("-inf")), dim=1)
+    return (torch.logsumexp(logits, dim=1) - positive).mean()
+
+
+def _save_checkpoint(path: Path, key, rows, optimizer, schedule, step, losses, before, truncate) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"key": key, "rows": rows.clone(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "step": step, "losses": losses, "before": before,
+                "truncate": truncate}, tmp)
+    os.replace(tmp, path)  # a crash mid-write leaves the previous checkpoint
+
+
+# -- held-out report ------------------------------------------------------------------------------
+def _heldout_queries(encoder, held, settings: TuneSettings, per_doc: int = 8, size: int = 64):
+    """Passages spread over each held-out document's first window, embedded by the original model."""
+    rng = random.Random(settings.seed + 1)
+    span = settings.length - encoder.n_special - len(encoder.document_prefix_ids)
+    passages, owner = [], []
+    for row, (_, ids) in enumerate(held):
+        n = min(len(ids), span)
+        for k in range(per_doc):
+            lo = round(k * (n - size) / per_doc)
+            hi = round((k + 1) * (n - size) / per_doc)
+            a = rng.randint(lo, max(lo, hi))
+            passages.append(ids[a: a + size])
+            owner.append(row)
+    return encoder.encode_ids(passages), np.asarray(owner)
+
+
+def heldout_metrics(encoder, long_model, held, queries, length: int) -> dict:
+    """Recall@1 and MRR of passages → their own document among the held-out documents.
+
+    `long_model=None` scores the original model on each document's first window (truncation).
+    """
+    vectors, owner = queries
+    span = length - encoder.n_special - len(encoder.document_prefix_ids)
+    docs = []
+    for _, ids in held:
+        if long_model is None:
+            docs.append(encoder.encode_ids([ids[: encoder.segment_window]])[0])
+        else:
+            tokens = np.concatenate([np.asarray(encoder.document_prefix_ids, dtype=np.int64), ids[:span]])
+            docs.append(encoder._forward_batches([tokens], long_model)[0])
+    scores = vectors @ np.stack(docs).T
+    rank = (scores > scores[np.arange(len(owner)), owner][:, None]).sum(1)
+    return {"recall@1": round(float((rank == 0).mean()), 4), "mrr": round(float((1 / (rank + 1)).mean()), 4)}
+
+
+def _fmt(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+
+
+# -- output ---------------------------------------------------------------------------------------
+def _save_model(encoder, rows: torch.Tensor, settings: TuneSettings, report: TuneReport, out: Path,
+                moved: float) -> None:
+    """Base folder files + tuned rows + metadata, written to a temp folder and renamed into place."""
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        shutil.copytree(encoder.path, tmp, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("longrag_source.json", TUNING_FILE, ROWS_FILE))
+        tmp.chmod(0o755)
+        save_file({"rows": rows.contiguous()}, str(tmp / ROWS_FILE))
+        info = {"format": FORMAT, "base": settings.base, "base_path": str(encoder.path),
+                "base_fingerprint": model_fingerprint(encoder.model), "method": "pi",
+                "length": settings.length, "original_positions": encoder.max_positions,
+                "settings": asdict(settings), "relative_change": round(moved, 4), "report": asdict(report),
+                "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (tmp / TUNING_FILE).write_text(json.dumps(info, indent=2))
+        old = None
+        if out.exists():
+            if tuning_info(out) is None and any(out.iterdir()):
+                raise InputError(f"{out} exists and is not a tuned model folder; choose another --out")
+            old = out.with_name(f".{out.name}-old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+__all__ = ["TuneSettings", "TuneReport", "tune_positions", "tuned_rows", "tuning_info", "model_fingerprint",
+           "heldout_metrics"]
