@@ -132,6 +132,54 @@ def search(query, index_name, k, config_path, as_json):
 
 
 @main.command()
+@click.argument("question")
+@click.option("--index", "index_name", help=INDEX_HELP)
+@click.option("--selector", type=click.Choice(["embedding", "bm25", "hybrid", "xl3m", "alr2"]),
+              help="How evidence is picked inside the retrieved documents (default: ask.selector in the config).")
+@click.option("--budget", type=click.IntRange(1), help="Evidence tokens (generator tokens) to answer from (default: ask.budget).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="YAML settings (generator and ask sections); must match the index's encoder.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text}], selector, tokens_in, seconds, ...")
+@_friendly
+def ask(question, index_name, selector, budget, config_path, as_json):
+    """Answer QUESTION from the indexed documents, citing the exact spans it used.
+
+    The answer streams to the terminal, then a numbered list of citations (path, character
+    span [start:end) of the extracted text, quoted text). When the documents do not support an
+    answer it says "not found in the indexed documents".
+    """
+    from .pipeline import Pipeline
+    from .reasoning import NOT_FOUND
+    from .reasoning.evidence import squash
+
+    config = load_config(config_path)
+    pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
+    streamed: list[str] = []
+
+    def show(piece: str) -> None:
+        if not streamed:
+            click.echo("Answer: ", nl=False)
+        streamed.append(piece)
+        click.echo(piece, nl=False)
+
+    result = pipe.ask(question, selector=selector, budget=budget, stream=None if as_json else show)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo()
+    if result.answer == NOT_FOUND and "".join(streamed).strip() != NOT_FOUND:
+        click.echo(f"→ {NOT_FOUND} (the model declined to answer from the evidence)")
+    for number, cite in enumerate(result.citations, 1):
+        text = squash(cite.text)
+        click.echo(f"[{number}] {cite.path} [{cite.start}:{cite.end}]")
+        click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
+    relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
+    click.echo(f"({result.selector}; {result.tokens_in} prompt tokens; {result.dropped} segments left out of "
+               f"the budget{relevance}; {result.seconds:.1f} s)", err=True)
+
+
+@main.command()
 @click.option("--index", "index_name", help=INDEX_HELP)
 @_friendly
 def info(index_name):
@@ -234,6 +282,42 @@ def eval_(slice_name, regression_file, out_dir, config_path):
     click.echo(f"\n{len(rows) - len(failed)} OK, {len(failed)} FAIL")
     if failed:
         sys.exit(1)
+
+
+@main.command(name="tune-positions")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--base", default="all-MiniLM-L6-v2", show_default=True,
+              help="Base encoder (packaged name, local folder) with learned absolute positions.")
+@click.option("--length", type=click.IntRange(514, 131072), default=8192, show_default=True,
+              help="Extended length in tokens (special tokens included).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Where the tuned model folder goes (default: the cache, encoders/<base>-pos<length>).")
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True, help="Training steps.")
+@click.option("--batch-docs", type=click.IntRange(2), default=4, show_default=True, help="Documents per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_friendly
+def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, seed, quiet):
+    """Tune the extended (PI) position table of an encoder on the documents in FOLDER.
+
+    Only the new position rows train (PoSE-style shifted positions on short inputs, self-supervised:
+    no labels). Resumes from its checkpoint when rerun with the same settings. Prints the gain on
+    held-out documents; use the result with `encoder.model: <out>`, `document_method: pi`,
+    `target_length: <length>`.
+    """
+    from .encoders.tuning import TuneSettings, tune_positions as run_tuning
+
+    settings = TuneSettings(base=base, length=length, steps=steps, batch_docs=batch_docs, lr=lr, seed=seed)
+    report = run_tuning(folder, settings, out_dir, progress=not quiet, log=click.echo)
+    click.echo(f"Tuned {base} to {length} tokens in {report.seconds:.0f} s ({report.steps} steps, "
+               f"{report.train_documents} documents; {report.heldout_documents} held out)")
+    click.echo("  held-out passage → own document:")
+    for name, metrics in (("truncate (original)", report.truncate), ("PI untuned", report.before),
+                          ("PI tuned", report.after)):
+        click.echo(f"    {name:20} " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    click.echo(f"  saved to {report.out}")
+    click.echo(f"  use it: encoder: {{model: {report.out}, document_method: pi, target_length: {length}}}")
 
 
 if __name__ == "__main__":

@@ -63,11 +63,42 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class GeneratorConfig:
+    """The causal LM that reads evidence and answers (`longrag ask`)."""
+
+    model: str = "SmolLM2-135M-Instruct"  # packaged name, local transformers folder, or cached hub id
+    extension: str = "none"  # RoPE context extension: none | linear | dynamic | yarn | selfextend
+    factor: float = 1.0  # linear / dynamic / yarn scale
+    window: int = 512  # selfextend neighbour window W
+    group: int = 8  # selfextend group size G
+    dtype: str = "auto"  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
+    device: str = "cpu"
+    max_new_tokens: int = 128
+
+
+@dataclass(frozen=True)
+class AskConfig:
+    """How `ask` picks evidence inside the retrieved documents (see longrag/reasoning)."""
+
+    # embedding | bm25 | hybrid | xl3m | alr2; hybrid: best measured evidence recall per second (README "Ask")
+    selector: str = "hybrid"
+    budget: int = 2048  # evidence tokens (generator tokens) handed to the generator
+    documents: int = 3  # top retrieved documents whose segments are candidates
+    candidates: int = 16  # xl3m: first-stage shortlist M read by the generator
+    first_stage: str = "hybrid"  # xl3m / alr2 cheap first stage: embedding | bm25 | hybrid (RRF of both)
+    certainty: str = "log_likelihood"  # xl3m: log_likelihood | neg_entropy
+    quote_threshold: float = 90.0  # alr2: rapidfuzz partial ratio (0-100) a quote needs to count as verified
+    min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (README "Ask": measured gate)
+
+
+@dataclass(frozen=True)
 class Config:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    ask: AskConfig = field(default_factory=AskConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +167,7 @@ def _validate(config: Config) -> Config:
     need(search.candidates > 0, f"search.candidates must be positive, got {search.candidates}")
     need(bool(search.fusion) and set(search.fusion) <= set(FUSION_RANKINGS) and len(set(search.fusion)) == len(search.fusion),
          f"search.fusion must be a list of distinct names from {', '.join(FUSION_RANKINGS)}, got {list(search.fusion)}")
+    _validate_ask(config)
     return config
 
 
@@ -179,5 +211,36 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
     return config_from_dict(merged)
 
 
-__all__ = ["Config", "EncoderConfig", "SegmenterConfig", "IndexConfig", "SearchConfig",
+GENERATOR_EXTENSIONS = ("none", "linear", "dynamic", "yarn", "selfextend")
+GENERATOR_DTYPES = ("auto", "float32", "bfloat16", "float16")
+ASK_SELECTORS = ("embedding", "bm25", "hybrid", "xl3m", "alr2")
+
+
+def _validate_ask(config: Config) -> None:
+    """Checks of the generator and ask sections (kept apart from the retrieval checks above)."""
+    gen, ask = config.generator, config.ask
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(gen.extension in GENERATOR_EXTENSIONS,
+         f"generator.extension must be one of {', '.join(GENERATOR_EXTENSIONS)}, got {gen.extension!r}")
+    need(gen.factor >= 1.0, f"generator.factor must be >= 1, got {gen.factor}")
+    need(gen.window >= 1 and gen.group >= 1, f"generator.window and generator.group must be >= 1, got {gen.window}, {gen.group}")
+    need(gen.dtype in GENERATOR_DTYPES, f"generator.dtype must be one of {', '.join(GENERATOR_DTYPES)}, got {gen.dtype!r}")
+    need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
+    need(ask.selector in ASK_SELECTORS, f"ask.selector must be one of {', '.join(ASK_SELECTORS)}, got {ask.selector!r}")
+    need(ask.budget >= 16, f"ask.budget must be >= 16 tokens, got {ask.budget}")
+    need(ask.documents >= 1, f"ask.documents must be >= 1, got {ask.documents}")
+    need(ask.candidates >= 1, f"ask.candidates must be >= 1, got {ask.candidates}")
+    need(ask.first_stage in ("embedding", "bm25", "hybrid"),
+         f"ask.first_stage must be embedding, bm25 or hybrid, got {ask.first_stage!r}")
+    need(ask.certainty in ("log_likelihood", "neg_entropy"),
+         f"ask.certainty must be log_likelihood or neg_entropy, got {ask.certainty!r}")
+    need(0.0 < ask.quote_threshold <= 100.0, f"ask.quote_threshold must be in (0, 100], got {ask.quote_threshold}")
+    need(-1.0 <= ask.min_relevance <= 1.0, f"ask.min_relevance must be a cosine in [-1, 1], got {ask.min_relevance}")
+
+
+__all__ = ["Config", "EncoderConfig", "SegmenterConfig", "IndexConfig", "SearchConfig", "GeneratorConfig", "AskConfig",
            "load_config", "config_from_dict", "with_overrides", "replace"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -22,6 +22,9 @@ from .encoders import Encoder, load_encoder
 from .errors import EncoderMismatchError, InputError
 from .index import IndexStore, IndexWriter, resolve_index_dir
 from .types import Document, Hit, Skipped
+
+if TYPE_CHECKING:
+    from .reasoning import Answer
 
 FORMAT_VERSION = 1
 
@@ -69,6 +72,7 @@ class Pipeline:
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._store: IndexStore | None = None
         self._lock = threading.Lock()  # the encoder and the store are loaded once, whatever thread asks first
+        self._generator = None  # loaded on the first ask()
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -88,7 +92,8 @@ class Pipeline:
         if config is not None:
             wanted = load_config(config)
             _check_same_vectors(built, wanted, store.path)
-            built = Config(encoder=built.encoder, segmenter=built.segmenter, index=built.index, search=wanted.search)
+            built = Config(encoder=built.encoder, segmenter=built.segmenter, index=built.index, search=wanted.search,
+                           generator=wanted.generator, ask=wanted.ask)
         pipe = cls(built, encoder=encoder, index_dir=store.path)
         pipe._store = store
         return pipe
@@ -119,6 +124,32 @@ class Pipeline:
         k = k or self.config.search.k
         vector = self.encoder.encode_queries([query])[0]
         return retrieval.search(self.store, query, vector, self.config, k)
+
+    # -- ask ------------------------------------------------------------------------------------
+    @property
+    def generator(self):
+        """The configured generator (`generator` section), loaded on first use."""
+        if self._generator is None:
+            with self._lock:
+                if self._generator is None:
+                    from .reasoning.ask import load_generator
+
+                    self._generator = load_generator(self.config.generator)
+        return self._generator
+
+    def ask(self, question: str, selector: str | None = None, budget: int | None = None,
+            stream: Callable[[str], None] | None = None) -> "Answer":
+        """Answer a question from the indexed documents, citing the exact spans used.
+
+        The top `ask.documents` documents are retrieved; `selector` (embedding | bm25 | hybrid | xl3m |
+        alr2, default `ask.selector`) picks their segments that fit `budget` generator tokens
+        (default `ask.budget`); the generator answers from them, streaming text to `stream`.
+        Returns an `Answer`; its text is "not found in the indexed documents" when the evidence
+        does not support an answer.
+        """
+        from .reasoning.ask import ask
+
+        return ask(self, question, selector=selector, budget=budget, stream=stream)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,

@@ -272,6 +272,7 @@ class TransformerEncoder:
             "matryoshka_dim": s.matryoshka_dim,
             "query_prefix": self.query_prefix,
             "document_prefix": self.document_prefix,
+            "tuned_positions": _tuned_positions(self.path),
         }
 
 
@@ -292,6 +293,14 @@ def shared_vector_cache():
         yield
     finally:
         _shared_cache = previous
+
+
+def _tuned_positions(path: Path) -> dict | None:
+    """Base model and length of a folder written by `longrag tune-positions` (None otherwise)."""
+    from .tuning import tuning_info
+
+    info = tuning_info(path)
+    return None if info is None else {k: info[k] for k in ("base", "base_fingerprint", "length", "created_utc")}
 
 
 def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:

@@ -1,0 +1,88 @@
+"""Step two: answer from the selected evidence with the generator, citing numbered blocks.
+
+"Not found" rule (measured in the README "Ask" section): the answer is exactly NOT_FOUND when
+(1) no evidence was selected (ALR²: no quote survived verification), or (2) the best cosine
+similarity between the question and any candidate segment is below `min_relevance` (the
+question is about something the indexed documents do not discuss; decided before the
+generator runs), or (3) the generator itself says it cannot find the answer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from .alr2 import blocks_text
+from .evidence import Evidence
+
+NOT_FOUND = "not found in the indexed documents"
+
+ANSWER_SYSTEM = ("Answer the question using only the numbered evidence blocks. Cite the blocks you use "
+                 "like [1]. Keep the answer short. If the blocks do not contain the answer, reply exactly: "
+                 f"{NOT_FOUND}.")
+
+# phrasings a small model uses when it cannot answer from the context
+_MODEL_NOT_FOUND = re.compile(r"not found in the indexed documents|(do(es)? not|don't|doesn't) (contain|mention|say|provide)"
+                              r"|no (information|mention)|not (mentioned|specified|provided)|cannot (find|answer)", re.I)
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited span: `text` is exactly the document's text[start:end]."""
+
+    doc_id: str
+    path: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `Pipeline.ask` returns."""
+
+    answer: str
+    citations: list[Citation]
+    selector: str
+    tokens_in: int  # prompt tokens the generator read for the answer (0 when it was not run)
+    seconds: float
+    dropped: int  # candidate segments (or quotes) left out to respect the budget
+    found: bool = True
+    unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
+    relevance: float | None = None  # best question–segment cosine (the not-found gate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def answer_prompt(generator, question: str, evidence: Sequence[Evidence]) -> str:
+    """Chat-template prompt with the evidence as numbered blocks, then the question."""
+    user = f"{blocks_text(evidence)}\n\nQuestion: {question.strip()}"
+    return generator.chat_prompt(ANSWER_SYSTEM, user)
+
+
+def says_not_found(text: str) -> bool:
+    """True when the generator's answer declines (rule 3)."""
+    return not text.strip() or bool(_MODEL_NOT_FOUND.search(text))
+
+
+def cited(text: str, evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The blocks the answer cites ([n]); all blocks when it cites none (they are what it read)."""
+    numbers = sorted({int(n) for n in _CITE.findall(text) if 1 <= int(n) <= len(evidence)})
+    return [evidence[n - 1] for n in numbers] if numbers else list(evidence)
+
+
+def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_new_tokens: int,
+                    stream: Callable[[str], None] | None = None) -> tuple[str, int, list[Evidence]]:
+    """(answer text, prompt tokens, cited evidence); the answer is NOT_FOUND if the model declines."""
+    prompt = answer_prompt(generator, question, evidence)
+    tokens_in = generator.count_tokens(prompt)
+    text = generator.generate(prompt, max_new_tokens=max_new_tokens, stream=stream).strip()
+    if says_not_found(text):
+        return NOT_FOUND, tokens_in, []
+    return text, tokens_in, cited(text, evidence)
+
+
+def citations(evidence: Sequence[Evidence]) -> list[Citation]:
+    return [Citation(e.doc_id, e.path, e.start, e.end, e.text) for e in evidence]

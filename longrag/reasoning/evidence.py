@@ -1,0 +1,139 @@
+"""Evidence: candidate segments, selected spans, and fitting a ranking into a token budget.
+
+The budget counts generator tokens of the evidence text. Whatever does not fit is counted
+(`Selection.dropped`), never cut in the middle: a segment goes in whole or not at all.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A segment a selector may choose: a character span of a document, with its stored vector if any."""
+
+    doc_id: str
+    path: str
+    start: int
+    end: int
+    text: str
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A selected span: `text` is exactly the document's text[start:end]."""
+
+    doc_id: str
+    path: str
+    start: int
+    end: int
+    text: str
+    tokens: int  # generator tokens of `text`
+    score: float  # the selector's relevance score (higher is better; scales differ per selector)
+
+
+@dataclass
+class Selection:
+    """What a selector chose, in document order, and what it left out to respect the budget.
+
+    Iterates like the list of Evidence it holds.
+    """
+
+    evidence: list[Evidence]
+    dropped: int = 0  # ranked candidates (or quotes) that did not fit the budget
+    dropped_tokens: int = 0
+    considered: int = 0  # candidates the selector looked at
+    unverified: list[str] = field(default_factory=list)  # ALR²: quotes not found in the source
+    notes: dict = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Evidence]:
+        return iter(self.evidence)
+
+    def __len__(self) -> int:
+        return len(self.evidence)
+
+    def __getitem__(self, i):
+        return self.evidence[i]
+
+    @property
+    def tokens(self) -> int:
+        return sum(e.tokens for e in self.evidence)
+
+
+def fit_budget(ranked: Sequence[tuple[Candidate, float]], budget_tokens: int, count_tokens: TokenCounter,
+               considered: int | None = None) -> Selection:
+    """Keep candidates best-first while they fit `budget_tokens`, then return them in document order.
+
+    A candidate that does not fit is skipped (and counted) and smaller later ones may still fit.
+    """
+    kept: list[Evidence] = []
+    used = dropped = dropped_tokens = 0
+    for candidate, score in ranked:
+        n = count_tokens(candidate.text)
+        if used + n <= budget_tokens:
+            kept.append(Evidence(candidate.doc_id, candidate.path, candidate.start, candidate.end,
+                                 candidate.text, n, float(score)))
+            used += n
+        else:
+            dropped += 1
+            dropped_tokens += n
+    return Selection(in_document_order(kept), dropped, dropped_tokens,
+                     len(ranked) if considered is None else considered)
+
+
+def in_document_order(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """Documents in the order they first appear (best document first), spans by offset inside each."""
+    first_seen: dict[str, int] = {}
+    for e in evidence:
+        first_seen.setdefault(e.doc_id, len(first_seen))
+    return sorted(evidence, key=lambda e: (first_seen[e.doc_id], e.start, e.end))
+
+
+def check_request(question: str, candidates: Sequence[Candidate], budget_tokens: int,
+                  count_tokens: TokenCounter) -> None:
+    """The shared input checks of every selector: clear errors instead of odd selections."""
+    if not question or not question.strip():
+        raise InputError("empty question")
+    if budget_tokens < 1:
+        raise InputError(f"budget must be a positive number of tokens, got {budget_tokens}")
+    n = count_tokens(question)
+    if n > budget_tokens:
+        raise InputError(f"the question has {n} tokens, more than the evidence budget of {budget_tokens}; "
+                         "shorten it or raise --budget")
+
+
+def covers(evidence: Sequence[Evidence] | Sequence[tuple[int, int]], start: int, end: int, text: str) -> bool:
+    """True when [start, end) of `text` lies inside the selected spans of that document.
+
+    Consecutive spans separated only by whitespace count as one (segments end and start on token
+    boundaries, so the blank between two chosen neighbours belongs to neither).
+    """
+    spans = sorted((e.start, e.end) if isinstance(e, Evidence) else e for e in evidence)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and (a <= merged[-1][1] or not text[merged[-1][1]:a].strip()):
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    # a gold span may start or end on whitespace that no segment holds
+    inner = text[start:end]
+    start += len(inner) - len(inner.lstrip())
+    end -= len(inner) - len(inner.rstrip())
+    return any(a <= start and end <= b for a, b in merged)
+
+
+_WS = re.compile(r"\s+")
+
+
+def squash(text: str) -> str:
+    """Whitespace collapsed to single spaces (for display)."""
+    return _WS.sub(" ", text).strip()

@@ -1,0 +1,202 @@
+"""`ask`: evidence selectors, ALR² quote verification, Pipeline.ask and the CLI, with the real
+packaged SmolLM2 and MiniLM on a few of the bundled example contracts. No hub access."""
+import json
+import re
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from click.testing import CliRunner  # noqa: E402
+
+from longrag.cli import main  # noqa: E402
+from longrag.config import load_config  # noqa: E402
+from longrag.errors import ConfigError, InputError  # noqa: E402
+from longrag.pipeline import Pipeline  # noqa: E402
+from longrag.reasoning import (NOT_FOUND, Candidate, Evidence, candidates_of, covers, fit_budget,  # noqa: E402
+                               make_selector, parse_quotes, verified_evidence)
+
+CONTRACTS = Path(__file__).resolve().parents[1] / "examples" / "contracts"
+FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "ISC.txt")
+SETTINGS = {"generator": {"max_new_tokens": 24}, "ask": {"documents": 2, "candidates": 4, "budget": 384}}
+PATENT_QUESTION = "Does the licence grant a patent license to use the contribution?"
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    docs = tmp_path_factory.mktemp("contracts")
+    for name in FILES:
+        shutil.copy(CONTRACTS / name, docs / name)
+    target = tmp_path_factory.mktemp("indexes") / "contracts"
+    Pipeline.from_config(SETTINGS).index([docs], index_dir=target, progress=False)
+    return target
+
+
+@pytest.fixture(scope="module")
+def pipe(index_dir):
+    return Pipeline.load(index_dir, config=SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def candidates(pipe):
+    return [c for doc_id in sorted(pipe.store.documents()) for c in candidates_of(pipe.store, doc_id)]
+
+
+def _text(pipe, doc_id):
+    return pipe.store.document_row(doc_id)["text"]
+
+
+# ---- selectors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["embedding", "bm25", "hybrid", "first", "random", "xl3m"])
+def test_selectors_return_true_spans_in_order_within_budget(pipe, candidates, name):
+    gen = pipe.generator
+    selector = make_selector(name, count_tokens=gen.count_tokens, encoder=pipe.encoder, generator=gen, candidates=4)
+    budget = 300
+    chosen = selector.select(PATENT_QUESTION, candidates, budget)
+    assert chosen.evidence, name
+    assert sum(e.tokens for e in chosen) <= budget
+    for e in chosen:
+        assert _text(pipe, e.doc_id)[e.start:e.end] == e.text  # a real span at its offsets
+        assert e.tokens == gen.count_tokens(e.text)
+    order = [(e.doc_id, e.start) for e in chosen]
+    assert order == sorted(order, key=lambda k: ([e.doc_id for e in chosen].index(k[0]), k[1]))
+    # nothing silently cut: what is not kept is counted
+    assert chosen.dropped == len(candidates) - len(chosen)
+    assert chosen.dropped > 0
+
+
+def test_bm25_and_xl3m_find_the_patent_clause(pipe, candidates):
+    gen = pipe.generator
+    for name in ("bm25", "xl3m"):
+        selector = make_selector(name, count_tokens=gen.count_tokens, encoder=pipe.encoder, generator=gen, candidates=4)
+        best, _ = selector.rank(PATENT_QUESTION, candidates)[0]
+        assert best.doc_id == "Apache-2.0.txt" and "patent" in best.text.lower(), name
+
+
+def test_first_tokens_baseline_is_the_document_start(pipe, candidates):
+    apache = [c for c in candidates if c.doc_id == "Apache-2.0.txt"]
+    chosen = make_selector("first", count_tokens=pipe.generator.count_tokens).select("patent?", apache, 600)
+    assert chosen[0].start == apache[0].start
+    assert [e.start for e in chosen] == [c.start for c in apache[: len(chosen)]]
+
+
+def test_fit_budget_counts_what_it_drops():
+    count = len  # one "token" per character keeps the arithmetic visible
+    ranked = [(Candidate("d", "d", 0, 6, "aaaaaa"), 3.0), (Candidate("d", "d", 10, 15, "bbbbb"), 2.0),
+              (Candidate("d", "d", 20, 22, "cc"), 1.0)]
+    chosen = fit_budget(ranked, 8, count)
+    assert [e.start for e in chosen] == [0, 20]  # best first, smaller later one still fits, document order
+    assert chosen.dropped == 1 and chosen.dropped_tokens == 5
+
+
+def test_covers_joins_neighbours_across_whitespace():
+    text = "alpha beta gamma delta"
+    assert covers([(0, 5), (6, 10)], 3, 8, text)  # spans "alpha" + "beta" joined over the blank
+    assert not covers([(0, 5), (11, 16)], 3, 13, text)  # "beta" missing
+
+
+def test_question_longer_than_budget_is_an_error(pipe, candidates):
+    selector = make_selector("bm25", count_tokens=pipe.generator.count_tokens)
+    with pytest.raises(InputError, match="more than the evidence budget of 5"):
+        selector.select(PATENT_QUESTION, candidates, 5)
+    with pytest.raises(InputError, match="empty question"):
+        selector.select("  ", candidates, 100)
+
+
+# ---- ALR² ---------------------------------------------------------------------------------------
+
+def test_alr2_keeps_real_quotes_and_drops_a_fabricated_one(pipe, candidates):
+    gen = pipe.generator
+    apache = [c for c in candidates if c.doc_id == "Apache-2.0.txt"]
+    blocks = fit_budget([(c, 1.0) for c in apache[:3]], 10_000, gen.count_tokens).evidence
+    source = blocks[1].text
+    real = " ".join(source.split()[5:20])  # whitespace differs from the source: fuzzy, not exact
+    typo = " ".join(source.split()[25:45])
+    typo = typo[:10] + ("x" if typo[10] != "x" else "y") + typo[11:]  # and one changed character
+    fabricated = "The Licensor shall pay the Licensee one million dollars upon termination of this License."
+    output = f'[2] "{real}"\n[1] "{fabricated}"\n"{typo}"\nNONE'
+    quotes = parse_quotes(output)
+    assert [q for _, q in quotes] == [real, fabricated, typo]
+    evidence, unverified = verified_evidence(quotes, blocks, 90.0, gen.count_tokens)
+    assert unverified == [fabricated]
+    assert len(evidence) == 2
+    text = _text(pipe, "Apache-2.0.txt")
+    for e in evidence:
+        assert text[e.start:e.end] == e.text and e.text in source
+
+
+def test_alr2_end_to_end_only_keeps_verified_text(pipe, candidates):
+    gen = pipe.generator
+    selector = make_selector("alr2", count_tokens=gen.count_tokens, encoder=pipe.encoder, generator=gen,
+                             first_stage="bm25")
+    selector.max_new_tokens = 40
+    chosen = selector.select(PATENT_QUESTION, candidates, 200)
+    read = chosen.notes["read"]
+    assert read and chosen.notes["raw_quotes"]
+    for e in chosen:
+        assert _text(pipe, e.doc_id)[e.start:e.end] == e.text
+        assert any(d == e.doc_id and a <= e.start and e.end <= b for d, a, b in read)  # inside what it read
+
+
+# ---- Pipeline.ask and the CLI -------------------------------------------------------------------
+
+def test_pipeline_ask_streams_and_cites_real_spans(pipe):
+    pieces = []
+    answer = pipe.ask(PATENT_QUESTION, selector="bm25", budget=256, stream=pieces.append)
+    assert answer.selector == "bm25" and answer.tokens_in > 0 and answer.seconds > 0
+    assert answer.relevance is not None and answer.relevance > 0.35
+    if answer.found:
+        assert "".join(pieces).strip() == answer.answer
+    assert answer.citations
+    for cite in answer.citations:
+        assert _text(pipe, cite.doc_id)[cite.start:cite.end] == cite.text
+    assert any(c.doc_id == "Apache-2.0.txt" for c in answer.citations)
+
+
+def test_unrelated_question_is_not_found(pipe):
+    answer = pipe.ask("Who scored the winning goal in the football final last night?", selector="bm25")
+    assert answer.answer == NOT_FOUND and not answer.found
+    assert answer.tokens_in == 0 and answer.citations == []
+
+
+def test_budget_beyond_the_generator_window_is_an_error(pipe):
+    with pytest.raises(InputError, match="does not fit the generator's window of 8192"):
+        pipe.ask(PATENT_QUESTION, selector="bm25", budget=9000)
+
+
+def test_bad_ask_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="ask.selector must be one of"):
+        load_config({"ask": {"selector": "magic"}})
+    with pytest.raises(ConfigError, match="generator.extension must be one of"):
+        load_config({"generator": {"extension": "rope9"}})
+
+
+def _config_file(tmp_path):
+    path = tmp_path / "ask.yaml"
+    path.write_text(json.dumps(SETTINGS))  # JSON is YAML
+    return path
+
+
+def test_cli_json_shape(index_dir, tmp_path):
+    result = CliRunner().invoke(main, ["ask", PATENT_QUESTION, "--index", str(index_dir), "--selector", "embedding",
+                                       "--budget", "256", "--config", str(_config_file(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped"} <= set(data)
+    assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
+    assert isinstance(data["answer"], str) and data["answer"]
+    for cite in data["citations"]:
+        assert set(cite) == {"doc_id", "path", "start", "end", "text"}
+        assert Path(cite["path"]).read_text()[cite["start"]:cite["end"]] == cite["text"]
+
+
+def test_cli_question_longer_than_budget(index_dir, tmp_path):
+    result = CliRunner().invoke(main, ["ask", "why " * 40, "--index", str(index_dir), "--selector", "bm25",
+                                       "--budget", "20", "--config", str(_config_file(tmp_path))])
+    assert result.exit_code == 2
+    assert re.search(r"error: the question has \d+ tokens, more than the evidence budget of 20", result.output)
+    assert "Traceback" not in result.output
