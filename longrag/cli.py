@@ -11,6 +11,7 @@ import click
 
 from .config import load_config
 from .errors import LongragError
+from .evaluation.conditions import DEFAULT_CONDITIONS
 from .index import list_indexes, resolve_index_dir
 
 INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
@@ -217,11 +218,10 @@ def info(index_name):
 
 
 @main.command()
-@click.option("--dataset", "dataset_names", required=True,
+@click.option("--dataset", "dataset_names",
               help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a BEIR folder "
                    "(corpus.jsonl, queries.jsonl, qrels.tsv).")
-@click.option("--conditions", default=",".join(("truncate", "pcw", "chunks256", "chunks512", "late_chunks",
-                                                "hybrid", "bm25", "langchain")), show_default=True,
+@click.option("--conditions", default=",".join(DEFAULT_CONDITIONS), show_default=True,
               help="Comma-separated condition names (see `longrag compare --list`).")
 @click.option("--limit", type=click.IntRange(1), help="At most N queries per dataset (a quick run).")
 @click.option("--lengths", default="256,512,1024,2048,4096,8192", show_default=True,
@@ -249,6 +249,8 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
         for condition in CONDITIONS.values():
             click.echo(f"{condition.name:14} {condition.description}")
         return
+    if not dataset_names:
+        raise LongragError("--dataset is required: qmsum, squality, cuad, passkey, needle or a BEIR folder")
     config = load_config(config_path)
     chosen = parse_conditions(conditions)
     try:

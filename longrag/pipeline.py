@@ -271,7 +271,7 @@ class Pipeline:
             segment_vectors = encoder.encode_ids([tokens.ids[a:b] for a, b in spans])
         bar.update(len(tokens))
         doc_vector = None
-        if cfg.index.mode in ("document", "hybrid"):
+        if cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion:
             doc_vector = encoder.encode_document(tokens.ids)
             cut += encoder.truncated_tokens(len(tokens))
         report.encoded_tokens += len(tokens)

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from .config import Config
+from .errors import InputError
 from .index import IndexStore
 from .types import Hit
 
@@ -30,6 +31,9 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
         rankers = {"documents": lambda: _rank_by_documents(store, query_vector, pool),
                    "segments": lambda: _rank_by_segments(store, query_vector, pool, pool),
                    "bm25": lambda: _rank_by_bm25(store, query, pool)}
+        if "documents" in config.search.fusion and store.document_index is None:
+            raise InputError("this index holds no document vectors (it was built without 'documents' in "
+                             "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
         ranked = fuse([rankers[name]() for name in config.search.fusion])[:k]
     else:
         ranked = _rank_by_segments(store, query_vector, k, pool)

@@ -16,7 +16,7 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     out = tmp_path / "idx"
     report = make().index([corpus], index_dir=out, progress=False)
     assert report.documents == 3 and report.added == 3 and report.skipped == []
-    assert {p.name for p in out.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss"}
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss", "bm25"}  # default: hybrid
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["documents"] == 3
     assert manifest["faiss"]["segments.faiss"]["factory"] == "Flat"
@@ -145,7 +145,8 @@ def test_other_encoder_is_refused(tmp_path, corpus):
 
 
 def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
-    pipe = make(mode="hybrid")
+    pipe = Pipeline.from_config({"index": {"mode": "hybrid"}, "search": {"fusion": ["documents", "segments", "bm25"]}},
+                                encoder=FakeEncoder())
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["fusion"]["method"] == "reciprocal_rank_fusion"
@@ -154,3 +155,16 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
     assert hits[0].doc_id == "tea.html"
     # a document first in all three rankings gets the maximum fused score
     assert hits[0].score == pytest.approx(3 / 61)
+
+
+def test_default_hybrid_stores_no_document_vectors_and_says_so_when_asked(tmp_path, corpus):
+    pipe = make()  # default: hybrid of segments and BM25
+    pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    assert not (tmp_path / "idx" / "documents.faiss").exists()
+    hits = pipe.search("green tea leaves", k=3)
+    assert hits[0].doc_id == "tea.html" and hits[0].score == pytest.approx(2 / 61)
+    wants_documents = Pipeline.load(tmp_path / "idx", config={"index": {"mode": "hybrid"},
+                                                              "search": {"fusion": ["documents", "bm25"]}},
+                                   encoder=FakeEncoder())
+    with pytest.raises(InputError, match="no document vectors"):
+        wants_documents.search("green tea leaves")

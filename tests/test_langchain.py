@@ -42,7 +42,7 @@ def contracts(tmp_path_factory):
     docs.mkdir()
     for name in FILES:
         shutil.copy(CONTRACTS / name, docs / name)
-    pipe = Pipeline.from_config(None)
+    pipe = Pipeline.from_config({"index": {"mode": "chunks"}})  # hit scores are cosines (hybrid: fused ranks)
     pipe.index([docs], index_dir=root / "index", progress=False)
     return pipe
 

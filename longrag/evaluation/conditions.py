@@ -31,7 +31,7 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               _doc("pi", target_length=8192, temperature="log")),
     Condition("gp", "grouped positions to 8192", _doc("gp", target_length=8192)),
     Condition("rp", "recurrent positions to 8192", _doc("rp", target_length=8192)),
-    Condition("chunks256", "independent balanced chunks of ≤256 tokens, document = best chunk",
+    Condition("chunks256", "independent balanced chunks of ≤256 tokens, document = best chunk (the usual RAG baseline)",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}}),
     Condition("chunks512", "independent balanced chunks of ≤510 tokens, document = best chunk",
               {"segmenter": {"max_tokens": 510}, "index": {"mode": "chunks"}}),
@@ -41,8 +41,9 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "late_chunks"},
                "encoder": {"document_method": "pi", "target_length": 4096}}),
     Condition("hybrid", "RRF of document vectors (PCW), chunk max-sim and BM25 over chunks",
-              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}}),
-    Condition("hybrid_lexical", "RRF of chunk max-sim and BM25 over chunks (no document vector)",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"},
+               "search": {"fusion": ["documents", "segments", "bm25"]}}),
+    Condition("hybrid_lexical", "the default: RRF of chunk max-sim and BM25 over chunks (no document vector)",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}, "search": {"fusion": ["segments", "bm25"]}}),
     *[Condition(f"matryoshka{k}", f"chunks256 with the embedding cut to its first {k} dims (renormalised)",
                 {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": k}})
@@ -52,7 +53,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               "HuggingFaceEmbeddings on the same model", kind="langchain"),
 ]}
 
-DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks", "hybrid", "bm25", "langchain")
+DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks", "hybrid", "hybrid_lexical", "bm25",
+                      "langchain")
 
 
 def parse_conditions(text: str) -> list[Condition]:
