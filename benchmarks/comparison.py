@@ -1,7 +1,9 @@
 """Publish a finished `longrag compare` run: the `full` slice of regression.yaml, the README tables, the plots.
 
     .venv/bin/longrag compare --dataset qmsum,squality,cuad,passkey,needle --out runs/comparison
-    .venv/bin/python benchmarks/comparison.py runs/comparison
+    .venv/bin/python benchmarks/comparison.py runs/comparison [MORE_RUNS...]
+
+Every finished cell of the given runs is published (several runs may hold different datasets).
 
 The run's measured headline metrics become the `full` slice's expectations (so `longrag eval
 --slice full` re-checks them), and the README's "Chunked vs whole-document" tables are rendered
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 from readme_tables import markdown_table, replace_block
+
+from longrag.evaluation.compare import Cell
+from longrag.evaluation.report import plot_cost, plot_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 REGRESSION = ROOT / "benchmarks" / "regression.yaml"
@@ -78,18 +82,31 @@ def tables(slice_: dict, records: list[dict]) -> str:
     return "\n".join(out)
 
 
+def run_records(run: Path) -> list[dict]:
+    """One record per finished cell of a run (results.json holds only its last call's cells)."""
+    env = {k: v for k, v in json.loads((run / "results.json").read_text())[0].items()
+           if k in ("versions", "machine", "processor", "date_utc")}
+    records = []
+    for path in sorted((run / "cells").glob("*.json")):
+        cell = json.loads(path.read_text())
+        records.append({"dataset": cell["dataset"], "condition": cell["condition"], **cell["metrics"], **cell["cost"],
+                        **cell["meta"], **env})
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="a finished `longrag compare --out` folder")
+    parser.add_argument("runs", type=Path, nargs="+", help="finished `longrag compare --out` folders")
     parser.add_argument("--options", default="{}", help="the compare options used, as YAML (recorded in the slice)")
     args = parser.parse_args()
-    records = json.loads((args.run / "results.json").read_text())
+    records = [record for run in args.runs for record in run_records(run)]
     slice_ = full_slice(records, yaml.safe_load(args.options))
     write_regression(slice_)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "comparison.json").write_text(json.dumps(records, indent=2))
-    for plot in args.run.glob("*.png"):
-        shutil.copy(plot, RESULTS / plot.name)
+    cells = [Cell(**json.loads(path.read_text())) for run in args.runs for path in sorted((run / "cells").glob("*.json"))]
+    plot_lengths(cells, RESULTS / "quality_vs_length.png")
+    plot_cost(cells, RESULTS / "quality_vs_encode_time.png", "encode_seconds", "encode time (s, summed)")
     replace_block("comparison", tables(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records))
     print(f"updated {REGRESSION.relative_to(ROOT)} (full slice: {len(slice_['rows'])} rows), README block 'comparison', "
           f"plots in {RESULTS.relative_to(ROOT)}")
