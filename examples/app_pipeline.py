@@ -2,7 +2,8 @@
 
     .venv/bin/python examples/app_pipeline.py [FOLDER] [--index DIR]
 
-FOLDER defaults to examples/contracts. The index goes to a temporary directory (deleted at the
+FOLDER defaults to examples/contracts; `--ask` also answers the first question through
+`Pipeline.ask` with the packaged SmolLM2 generator, citing the spans it read. The index goes to a temporary directory (deleted at the
 end) unless --index DIR names one to keep; run again with the same DIR and unchanged files are
 not re-encoded. Every hit is printed as `path:start-end` followed by the quoted span, which is
 exactly `text[start:end]` of the document longrag extracted from that file.
@@ -48,6 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default=str(HERE / "contracts"))
     parser.add_argument("--index", help="index directory to keep (default: a temporary one)")
+    parser.add_argument("--ask", action="store_true",
+                        help="also answer the first question with the packaged generator (Pipeline.ask)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="longrag-") as tmp:
@@ -59,6 +62,11 @@ def main() -> None:
         pipe = Pipeline.load(index_dir)  # what a long-running app does once at start-up
         for question in QUESTIONS:
             show(pipe, question)
+        if args.ask:
+            answer = pipe.ask(QUESTIONS[0], budget=1024)
+            print(f"\nA ({answer.selector}, {answer.tokens_in} prompt tokens, {answer.seconds:.1f} s): {answer.answer}")
+            for n, c in enumerate(answer.citations, 1):
+                print(f"  [{n}] {cite(c.path)}:{c.start}-{c.end}")
 
 
 if __name__ == "__main__":
