@@ -59,10 +59,11 @@ def resolve_encoder(name: str) -> Path:
         if not (path / "config.json").exists():
             raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
         return path
-    return _from_hub(name)
+    return from_hub(name, "encoder", packaged_names())
 
 
-def _from_hub(name: str) -> Path:
+def from_hub(name: str, kind: str, packaged: list[str]) -> Path:
+    """A hub model already in the local Hugging Face cache (downloaded only when allowed)."""
     from huggingface_hub import snapshot_download
 
     allow = os.environ.get("LONGRAG_ALLOW_DOWNLOAD") == "1"
@@ -71,6 +72,6 @@ def _from_hub(name: str) -> Path:
     except Exception as exc:  # the hub client raises many types; all mean "not available"
         hint = "" if allow else " (set LONGRAG_ALLOW_DOWNLOAD=1 to fetch hub models)"
         raise ModelNotFoundError(
-            f"encoder {name!r} is not a packaged name, a local folder, or a cached hub model{hint}; "
-            f"packaged encoders: {', '.join(packaged_names())} [{type(exc).__name__}]"
+            f"{kind} {name!r} is not a packaged name, a local folder, or a cached hub model{hint}; "
+            f"packaged {kind}s: {', '.join(packaged)} [{type(exc).__name__}]"
         ) from None

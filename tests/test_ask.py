@@ -16,7 +16,7 @@ from longrag.cli import main  # noqa: E402
 from longrag.config import load_config  # noqa: E402
 from longrag.errors import ConfigError, InputError  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
-from longrag.reasoning import (NOT_FOUND, Candidate, Evidence, candidates_of, covers, fit_budget,  # noqa: E402
+from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_budget,  # noqa: E402
                                make_selector, parse_quotes, verified_evidence)
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "examples" / "contracts"

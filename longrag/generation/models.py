@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
-from ..models import cache_dir
+from ..models import cache_dir, from_hub
 
 # packaged name → (python package holding the GGUF, file inside it, pip requirement)
 PACKAGED_GENERATORS = {
@@ -41,7 +41,7 @@ def resolve_generator(name: str) -> Path:
         if not (path / "config.json").exists():
             raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
         return path
-    return _from_hub(name)
+    return from_hub(name, "generator", packaged_generators())
 
 
 def _gguf_path(name: str) -> Path:
@@ -104,17 +104,3 @@ def _dequantised(name: str) -> Path:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return target
-
-
-def _from_hub(name: str) -> Path:
-    from huggingface_hub import snapshot_download
-
-    allow = os.environ.get("LONGRAG_ALLOW_DOWNLOAD") == "1"
-    try:
-        return Path(snapshot_download(name, local_files_only=not allow))
-    except Exception as exc:  # the hub client raises many types; all mean "not available"
-        hint = "" if allow else " (set LONGRAG_ALLOW_DOWNLOAD=1 to fetch hub models)"
-        raise ModelNotFoundError(
-            f"generator {name!r} is not a packaged name, a local folder, or a cached hub model{hint}; "
-            f"packaged generators: {', '.join(packaged_generators())} [{type(exc).__name__}]"
-        ) from None

@@ -17,7 +17,7 @@ from typing import Sequence
 from rapidfuzz import fuzz
 
 from .base import RankingSelector
-from .evidence import Candidate, Evidence, Selection, check_request, fit_budget, in_document_order
+from .evidence import Candidate, Evidence, Selection, check_request, in_document_order
 
 MIN_QUOTE_CHARS = 12  # shorter "quotes" (a word or two) match almost anywhere
 
