@@ -34,7 +34,8 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
         if "documents" in config.search.fusion and store.document_index is None:
             raise InputError("this index holds no document vectors (it was built without 'documents' in "
                              "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
-        ranked = fuse([rankers[name]() for name in config.search.fusion])[:k]
+        combine = fuse if config.search.fusion_method == "rrf" else fuse_scores
+        ranked = combine([rankers[name]() for name in config.search.fusion])[:k]
     else:
         ranked = _rank_by_segments(store, query_vector, k, pool)
     return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
@@ -43,6 +44,8 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
 
 def fusion(config: Config) -> dict:
     """How hybrid search fuses its rankings (recorded in the index manifest)."""
+    if config.search.fusion_method == "convex":
+        return {"method": "convex_min_max", "rankings": list(config.search.fusion)}
     return {"method": "reciprocal_rank_fusion", "k": RRF_K, "rankings": list(config.search.fusion)}
 
 
@@ -53,6 +56,22 @@ def fuse(rankings: list[Ranking]) -> Ranking:
     for ranking in rankings:
         for rank, (doc_id, _, span) in enumerate(ranking, 1):
             scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
+            if span is not None:
+                spans.setdefault(doc_id, span)
+    return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]
+
+
+def fuse_scores(rankings: list[Ranking]) -> Ranking:
+    """Mean of min-max normalised scores (a document missing from a ranking scores 0 there)."""
+    scores: dict[str, float] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for ranking in rankings:
+        if not ranking:
+            continue
+        values = [score for _, score, _ in ranking]
+        low, spread = min(values), (max(values) - min(values)) or 1.0
+        for doc_id, score, span in ranking:
+            scores[doc_id] = scores.get(doc_id, 0.0) + (score - low) / spread / len(rankings)
             if span is not None:
                 spans.setdefault(doc_id, span)
     return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]

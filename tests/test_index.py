@@ -145,7 +145,8 @@ def test_other_encoder_is_refused(tmp_path, corpus):
 
 
 def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
-    pipe = Pipeline.from_config({"index": {"mode": "hybrid"}, "search": {"fusion": ["documents", "segments", "bm25"]}},
+    pipe = Pipeline.from_config({"index": {"mode": "hybrid"},
+                                 "search": {"fusion": ["documents", "segments", "bm25"], "fusion_method": "rrf"}},
                                 encoder=FakeEncoder())
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
@@ -158,13 +159,26 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
 
 
 def test_default_hybrid_stores_no_document_vectors_and_says_so_when_asked(tmp_path, corpus):
-    pipe = make()  # default: hybrid of segments and BM25
+    pipe = make()  # default: segments and BM25, convex fusion
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
     assert not (tmp_path / "idx" / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
-    assert hits[0].doc_id == "tea.html" and hits[0].score == pytest.approx(2 / 61)
+    assert hits[0].doc_id == "tea.html"
+    # convex scores: mean over 2 rankings of min-max normalised scores; the winner tops at least one
+    assert 0.5 <= hits[0].score <= 1.0 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     wants_documents = Pipeline.load(tmp_path / "idx", config={"index": {"mode": "hybrid"},
                                                               "search": {"fusion": ["documents", "bm25"]}},
                                    encoder=FakeEncoder())
     with pytest.raises(InputError, match="no document vectors"):
         wants_documents.search("green tea leaves")
+
+
+def test_convex_fusion_lets_a_large_score_gap_win_where_ranks_tie():
+    from longrag.retrieval import fuse, fuse_scores
+
+    dense = [("a", 0.80, None), ("b", 0.79, None), ("c", 0.10, None)]
+    lexical = [("b", 30.0, None), ("a", 2.0, None), ("c", 1.0, None)]
+    assert fuse([dense, lexical])[0][1] == fuse([dense, lexical])[1][1]  # RRF: a and b tie on ranks
+    ranked = fuse_scores([dense, lexical])
+    assert [d for d, _, _ in ranked] == ["b", "a", "c"]
+    assert ranked[0][1] == pytest.approx((0.69 / 0.70 + 1.0) / 2)  # min-max normalised, averaged

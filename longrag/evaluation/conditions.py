@@ -42,9 +42,12 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
                "encoder": {"document_method": "pi", "target_length": 4096}}),
     Condition("hybrid", "RRF of document vectors (PCW), chunk max-sim and BM25 over chunks",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"},
-               "search": {"fusion": ["documents", "segments", "bm25"]}}),
-    Condition("hybrid_lexical", "the default: RRF of chunk max-sim and BM25 over chunks (no document vector)",
-              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}, "search": {"fusion": ["segments", "bm25"]}}),
+               "search": {"fusion": ["documents", "segments", "bm25"], "fusion_method": "rrf"}}),
+    Condition("hybrid_lexical", "RRF of chunk max-sim and BM25 over chunks (no document vector)",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}, "search": {"fusion": ["segments", "bm25"], "fusion_method": "rrf"}}),
+    Condition("hybrid_convex", "the default: chunk max-sim and BM25 over chunks, fused by the mean of min-max normalised scores",
+              {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"},
+               "search": {"fusion": ["segments", "bm25"], "fusion_method": "convex"}}),
     *[Condition(f"matryoshka{k}", f"chunks256 with the embedding cut to its first {k} dims (renormalised)",
                 {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": k}})
       for k in (64, 128, 256)],
@@ -53,8 +56,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
               "HuggingFaceEmbeddings on the same model", kind="langchain"),
 ]}
 
-DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks", "hybrid", "hybrid_lexical", "bm25",
-                      "langchain")
+DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks", "hybrid", "hybrid_lexical", "hybrid_convex",
+                      "bm25", "langchain")
 
 
 def parse_conditions(text: str) -> list[Condition]:
