@@ -95,8 +95,8 @@ def _rotate(x: torch.Tensor, rotary, positions: torch.Tensor) -> torch.Tensor:
 
 
 def _selfextend_attention(layer, rotary, window: int, group: int, hidden_states: torch.Tensor,
-                          position_embeddings=None, attention_mask=None, past_key_values=None,
-                          position_ids=None, **kwargs):
+                          position_embeddings=None, attention_mask=None, cache=None,
+                          past_key_values=None, position_ids=None, **kwargs):
     """Exact grouped attention: neighbour and grouped scores merged in one softmax.
 
     Queries go in row blocks; a block scores the grouped keys only up to W before its last row
@@ -109,8 +109,9 @@ def _selfextend_attention(layer, rotary, window: int, group: int, hidden_states:
     query = layer.q_proj(hidden_states).view(shape).transpose(1, 2) * layer.scaling
     key = layer.k_proj(hidden_states).view(shape).transpose(1, 2)
     value = layer.v_proj(hidden_states).view(shape).transpose(1, 2)
-    if past_key_values is not None:
-        key, value = past_key_values.update(key, value, layer.layer_idx)
+    cache = cache if cache is not None else past_key_values  # transformers renamed it in 5.2x
+    if cache is not None:
+        key, value = cache.update(key, value, layer.layer_idx)
     key, value = repeat_kv(key, layer.num_key_value_groups), repeat_kv(value, layer.num_key_value_groups)
 
     n_keys, device = key.shape[2], key.device
