@@ -59,17 +59,23 @@ def tables(slice_: dict, records: list[dict]) -> str:
         if size.isdigit():
             lengths[(task, row["condition"])][int(size)] = row["expected"]
     columns = list(dict.fromkeys(c for per in quality.values() for c in per))
-    cost = defaultdict(lambda: [0.0, 0, 0.0])
+    cost = defaultdict(lambda: [0.0, 0, 0.0, 0, 0.0, 0.0])
     for r in records:
         cost[r["condition"]][0] += r["encode_seconds"]
         cost[r["condition"]][1] += r["index_bytes"]
         cost[r["condition"]][2] = max(cost[r["condition"]][2], r["query_ms_p95"])
+        cost[r["condition"]][3] += r.get("documents", 0)
+        cost[r["condition"]][4] = max(cost[r["condition"]][4], r.get("peak_memory_mb") or 0.0)
+        cost[r["condition"]][5] += (r.get("tokens_per_s") or 0) * r["encode_seconds"]  # tokens encoded
     rows = []
     for condition, per in quality.items():
         values = [f"{100 * sum(per[c]) / len(per[c]):.1f}" if per.get(c) else "–" for c in columns]
-        seconds, size, p95 = cost[condition]
-        rows.append([f"`{condition}`", *values, f"{seconds:.0f}", f"{size / 1e6:.1f}", f"{p95:.0f}"])
-    out = [markdown_table(["condition", *columns, "encode s (all sets)", "index MB", "query p95 ms"], rows)]
+        seconds, size, p95, docs, memory, tokens = cost[condition]
+        rate = f"{tokens / seconds:.0f}" if tokens and seconds else "–"
+        rows.append([f"`{condition}`", *values, f"{seconds:.0f}", rate, f"{size / max(1, docs) / 1e3:.0f}",
+                     f"{p95:.0f}", f"{memory:.0f}"])
+    out = [markdown_table(["condition", *columns, "encode s (all sets)", "tokens/s", "index KB/doc", "query p95 ms",
+                           "peak extra MB"], rows)]
     if lengths:
         sizes = sorted({n for per in lengths.values() for n in per})
         out += ["", markdown_table(["task · condition", *map(str, sizes)],

@@ -67,6 +67,8 @@ def test_compare_writes_report_results_and_plots(compared):
     # top 2 for every question (measured: all four at rank 1).
     assert chunks["recall@10"] == 1.0 and chunks["mrr@10"] >= 0.75
     assert chunks["index_bytes"] > 0 and chunks["encode_seconds"] > 0
+    # the process holds at least the torch runtime and the 90 MB model while a cell runs
+    assert chunks["process_peak_rss_mb"] > 100 and chunks["peak_memory_mb"] >= 0
     report = (out / "report.md").read_text()
     assert "Paired differences vs truncate" in report and "quality_vs_index_size.png" in report
     assert (out / "quality_vs_index_size.png").stat().st_size > 1000

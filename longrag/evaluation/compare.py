@@ -18,7 +18,7 @@ from ..encoders.base import shared_vector_cache
 from ..pipeline import library_versions
 from .conditions import Condition
 from .metrics import evaluate, evaluate_per_query, paired_test
-from .runner import latency_summary, run_condition
+from .runner import PeakMemory, latency_summary, run_condition
 
 METRICS = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
 
@@ -48,7 +48,7 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
     path = out / "cells" / f"{dataset.name}__{condition.name}.json"
     if path.exists():
         return Cell(**json.loads(path.read_text()))
-    with tempfile.TemporaryDirectory(dir=out) as work:
+    with tempfile.TemporaryDirectory(dir=out) as work, PeakMemory() as memory:
         result = run_condition(condition, dataset, base, Path(work))
     metrics = evaluate(dataset.qrels, result.run, METRICS)
     per_query = {m: evaluate_per_query(dataset.qrels, result.run, m) for m in ("ndcg@10", "recall@1")}
@@ -60,7 +60,8 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
     cost = {"encode_seconds": round(result.encode_seconds, 2),
             "tokens_per_s": round(result.tokens / result.encode_seconds) if result.tokens and result.encode_seconds else None,
             "index_bytes": result.index_bytes, "index_bytes_per_doc": round(result.index_bytes / docs),
-            "query_ms_p50": round(p50, 2), "query_ms_p95": round(p95, 2)}
+            "query_ms_p50": round(p50, 2), "query_ms_p95": round(p95, 2),
+            "peak_memory_mb": round(memory.extra_mb, 1), "process_peak_rss_mb": round(memory.peak_mb, 1)}
     meta = {"queries": len(dataset.queries), "documents": docs, "encoder": base.encoder.model,
             "description": condition.description, "dataset_meta": dataset.meta}
     cell = Cell(dataset.name, condition.name, metrics, per_query, cost, meta)

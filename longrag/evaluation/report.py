@@ -22,20 +22,21 @@ def table(cells) -> str:
         columns[column][c.condition].append(headline(c))
     conditions = list(dict.fromkeys(c.condition for c in cells))
     names = list(columns)
-    cost = defaultdict(lambda: [0.0, 0, 0])
+    cost = defaultdict(lambda: [0.0, 0, 0, 0.0])
     for c in cells:
         cost[c.condition][0] += c.cost["encode_seconds"]
         cost[c.condition][1] += c.cost["index_bytes"]
         cost[c.condition][2] = max(cost[c.condition][2], c.cost["query_ms_p95"])
-    lines = ["| condition | " + " | ".join(names) + " | encode s | index MB | query p95 ms |",
-             "|---|" + "---|" * (len(names) + 3)]
+        cost[c.condition][3] = max(cost[c.condition][3], c.cost.get("peak_memory_mb") or 0.0)
+    lines = ["| condition | " + " | ".join(names) + " | encode s | index MB | query p95 ms | peak extra MB |",
+             "|---|" + "---|" * (len(names) + 4)]
     for cond in conditions:
         vals = []
         for name in names:
             v = columns[name].get(cond)
             vals.append(f"{100 * sum(v) / len(v):.1f}" if v else "–")
-        s, b, p = cost[cond]
-        lines.append(f"| {cond} | " + " | ".join(vals) + f" | {s:.0f} | {b / 1e6:.1f} | {p:.0f} |")
+        s, b, p, m = cost[cond]
+        lines.append(f"| {cond} | " + " | ".join(vals) + f" | {s:.0f} | {b / 1e6:.1f} | {p:.0f} | {m:.0f} |")
     return "\n".join(lines)
 
 

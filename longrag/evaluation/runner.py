@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,41 @@ def _run_bm25(dataset) -> RunResult:
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
         result.run[qid] = {ids[int(r)]: float(s) for r, s in zip(rows[0], scores[0])}
     return result
+
+
+class PeakMemory:
+    """Highest resident memory of this process while the block runs, above what it held at the
+    start (MB): what a condition needed on top of the harness, sampled every 10 ms because RSS
+    high-water marks (ru_maxrss) cannot be reset between conditions."""
+
+    def __init__(self, interval: float = 0.01):
+        import psutil
+
+        self._process, self._interval = psutil.Process(), interval
+        self._stop = threading.Event()
+        self.start_mb = self.peak_mb = 0.0
+
+    def _rss_mb(self) -> float:
+        return self._process.memory_info().rss / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    def __enter__(self) -> "PeakMemory":
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    @property
+    def extra_mb(self) -> float:
+        return self.peak_mb - self.start_mb
 
 
 def latency_summary(latencies_ms: list[float]) -> tuple[float, float]:
