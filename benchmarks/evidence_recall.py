@@ -7,7 +7,8 @@ config: MiniLM, 256-token balanced segments). Each selector fills a budget of ge
 evidence (neighbouring selected segments joined). Recall = mean over questions of the fraction
 of its gold spans recalled (CUAD has one span per question; QMSum one or more turn ranges).
 
-Selectors: embedding, bm25, xl3m-ll / xl3m-ne (XL3M with log-likelihood / neg-entropy
+Selectors: embedding, bm25, hybrid (each kept segment widened to whole sentences, at most
+`EXTEND_TOKENS` per side, as `longrag ask` does), xl3m-ll / xl3m-ne (XL3M with log-likelihood / neg-entropy
 certainty, both from the same generator pass), alr2, and the baselines first (the document's
 first N tokens) and random. Rankings are computed once per question and fitted to every
 budget; alr2 generates per budget. xl3m and alr2 are slow on CPU, so they run on the first
@@ -41,7 +42,8 @@ from longrag.config import load_config  # noqa: E402
 from longrag.evaluation.datasets import cuad, qmsum  # noqa: E402
 from longrag.generation import Generator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
-from longrag.reasoning import (XL3MSelector, candidates_of, covers, fit_budget, make_selector)  # noqa: E402
+from longrag.reasoning import (EXTEND_TOKENS, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
+                               make_selector)
 from longrag.types import Document  # noqa: E402
 from readme_tables import markdown_table, replace_block, stamp  # noqa: E402
 
@@ -72,11 +74,11 @@ def overlap(evidence, spans) -> float:
     return sum(parts) / len(parts)
 
 
-def fill(ranked, spans, corpus, count) -> dict:
-    """Recall (strict) and overlap per budget for one ranking."""
+def fill(fit, ranked, spans, corpus) -> dict:
+    """Recall (strict) and overlap per budget for one ranking; `fit(ranked, budget)` → Selection."""
     out = {}
     for b in BUDGETS:
-        chosen = fit_budget(ranked, b, count).evidence
+        chosen = fit(ranked, b).evidence
         out[str(b)] = recall(chosen, spans, corpus)
         out[f"overlap_{b}"] = overlap(chosen, spans)
     return out
@@ -110,7 +112,7 @@ def run(args) -> dict:
                 if s in CHEAP:
                     t = time.perf_counter()
                     ranked = cheap[s].rank(question, candidates)
-                    row[s] = fill(ranked, spans, dataset.corpus, count)
+                    row[s] = fill(cheap[s].fit, ranked, spans, dataset.corpus)
                     row[s]["seconds"] = time.perf_counter() - t
             if "xl3m" in selectors and i < args.slow_limit and "xl3m-ll" not in row:
                 t = time.perf_counter()
@@ -122,7 +124,7 @@ def run(args) -> dict:
                     values = [getattr(x, attr) for x in scores]
                     reranked = sorted(zip(shortlist, values), key=lambda item: -item[1])
                     ranked = reranked + [(c, -1e9 - j) for j, (c, _) in enumerate(first[args.candidates:])]
-                    row[variant] = fill(ranked, spans, dataset.corpus, count)
+                    row[variant] = fill(lambda r, b: fit_budget(r, b, count), ranked, spans, dataset.corpus)
                     row[variant]["seconds"] = seconds
                 row["xl3m_first_stage"] = args.first_stage  # alr2 uses the same first stage
             if "alr2" in selectors and i < args.alr2_limit and "alr2" not in row:
@@ -197,7 +199,8 @@ def table(results: dict) -> str:
     body += ("\n\nCells: strict recall (whole gold span inside the evidence), and in brackets the mean fraction "
              "of gold characters inside it.")
     body += (f" Gold span inside the selected evidence (budget in SmolLM2 tokens; candidates = all 256-token "
-             f"segments of the gold document). xl3m: top {settings.get('candidates')} of the "
+             f"segments of the gold document; embedding, bm25 and hybrid widen each kept segment to whole "
+             f"sentences, at most {EXTEND_TOKENS} tokens a side, and the widened text counts against the budget). xl3m: top {settings.get('candidates')} of the "
              f"{first_stage} ranking re-ranked by generator certainty (ll = log-likelihood, "
              "ne = neg-entropy of the question given the segment); xl3m/alr2 run on fewer questions (column "
              "`questions`) because each question costs generator passes on 2 CPU cores.")

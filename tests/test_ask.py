@@ -17,7 +17,8 @@ from longrag.config import load_config  # noqa: E402
 from longrag.errors import ConfigError, InputError  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_budget,  # noqa: E402
-                               make_selector, parse_quotes, verified_evidence)
+                               fit_budget_sentences, make_selector, parse_quotes, sentence_bounds,
+                               verified_evidence)
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "examples" / "contracts"
 FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "ISC.txt")
@@ -91,6 +92,53 @@ def test_fit_budget_counts_what_it_drops():
     chosen = fit_budget(ranked, 8, count)
     assert [e.start for e in chosen] == [0, 20]  # best first, smaller later one still fits, document order
     assert chosen.dropped == 1 and chosen.dropped_tokens == 5
+
+
+DOC = "First sentence here. The clause that is cut by a border ends here. Last one."
+
+
+def _segments(text, cuts):
+    """Candidates of `text` cut at character offsets (whitespace at a cut belongs to no segment)."""
+    out, bounds = [], [0] + cuts + [len(text)]
+    for a, b in zip(bounds, bounds[1:]):
+        a += len(text[a:b]) - len(text[a:b].lstrip())
+        b -= len(text[a:b]) - len(text[a:b].rstrip())
+        out.append(Candidate("d", "d", a, b, text[a:b], None, text))
+    return out
+
+
+def test_sentence_bounds_widen_to_the_cut_sentence_only_within_the_cap():
+    words = len
+    a, b = DOC.index("cut by"), DOC.index("border") + len("border")
+    assert DOC[slice(*sentence_bounds(DOC, a, b, 100, words))] == "The clause that is cut by a border ends here."
+    assert sentence_bounds(DOC, a, b, 5, words) == (a, b)  # each side costs more than 5 characters: unchanged
+    whole = DOC.index("The"), DOC.index("here.", 30) + len("here.")
+    assert sentence_bounds(DOC, *whole, 100, words) == whole  # already whole sentences
+
+
+def test_fit_budget_sentences_merges_widened_neighbours_and_counts_exactly():
+    count = len
+    segs = _segments(DOC, [DOC.index("cut"), DOC.index("Last")])
+    ranked = [(segs[1], 2.0), (segs[0], 1.0), (segs[2], 0.5)]
+    chosen = fit_budget_sentences(ranked, 1000, count, extend_tokens=100)
+    assert [(e.start, e.end) for e in chosen] == [(0, len(DOC))]  # one block: the document's exact text
+    assert chosen[0].text == DOC and chosen.tokens == len(DOC) and chosen.dropped == 0
+    # the clause is cut at "cut": widening segment 1 backwards takes its start, not the first sentence
+    chosen = fit_budget_sentences(ranked[:1], 1000, count, extend_tokens=100)
+    assert chosen[0].text == "The clause that is cut by a border ends here."
+    assert covers(chosen.evidence, DOC.index("The clause"), DOC.index("Last") - 1, DOC)
+    # too small for the widened segment: the bare segment is kept instead; nothing exceeds the budget
+    bare = len(segs[1].text)
+    chosen = fit_budget_sentences(ranked, bare + 2, count, extend_tokens=100)
+    assert [e.text for e in chosen] == [segs[1].text] and chosen.tokens <= bare + 2 and chosen.dropped == 2
+    # without the document text there is nothing to widen into: plain fit_budget
+    plain = [(Candidate(c.doc_id, c.path, c.start, c.end, c.text), s) for c, s in ranked]
+    assert [e.text for e in fit_budget_sentences(plain, 1000, count, 100)] == [e.text for e in fit_budget(plain, 1000, count)]
+
+
+def test_candidates_carry_their_document_text(pipe):
+    c = candidates_of(pipe.store, "Apache-2.0.txt")[1]
+    assert c.document[c.start:c.end] == c.text and len(c.document) > c.end
 
 
 def test_covers_joins_neighbours_across_whitespace():

@@ -5,9 +5,10 @@ from .evidence import Candidate
 
 
 def candidates_of(store, doc_id: str) -> list[Candidate]:
-    """All segments of one indexed document, in document order, with their stored vectors."""
+    """All segments of one indexed document, in document order, with their stored vectors (and the
+    document text, so a selection can widen a segment to whole sentences)."""
     row = store.document_row(doc_id)
     text = row["text"]
     spans, vectors = store.segments_of(doc_id)
-    return [Candidate(doc_id, row["path"], start, end, text[start:end], vectors[i])
+    return [Candidate(doc_id, row["path"], start, end, text[start:end], vectors[i], text)
             for i, (_, start, end, _) in enumerate(spans)]

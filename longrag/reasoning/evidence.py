@@ -26,6 +26,7 @@ class Candidate:
     end: int
     text: str
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    document: str | None = field(default=None, compare=False, repr=False)  # the whole document text, if known
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,78 @@ def fit_budget(ranked: Sequence[tuple[Candidate, float]], budget_tokens: int, co
             dropped_tokens += n
     return Selection(in_document_order(kept), dropped, dropped_tokens,
                      len(ranked) if considered is None else considered)
+
+
+# Where a sentence or clause ends: punctuation then space, a blank line, or a line break before a
+# numbered item ("2.", "(b)") or a heading in capitals.
+SENTENCE_END = re.compile(r"[.;:!?][\"')\]]*\s|\n\s*\n|\n(?=\s*(\(?[0-9a-zA-Z]{1,3}[.)]|[A-Z][A-Z ]{3,}))")
+
+
+def sentence_bounds(document: str, start: int, end: int, max_tokens: int,
+                    count_tokens: TokenCounter) -> tuple[int, int]:
+    """[start, end) widened to the start of the sentence it begins inside and the end of the one it
+    ends inside. Each side moves only if that costs at most `max_tokens` tokens; else it stays."""
+    reach = 6 * max_tokens  # characters searched; a token is rarely longer than 6 characters
+    if not SENTENCE_END.search(document, max(0, start - 3), min(len(document), start + 1)):  # not at a sentence start
+        ends = list(SENTENCE_END.finditer(document, max(0, start - reach), start))
+        if ends and count_tokens(document[ends[-1].end():start]) <= max_tokens:
+            start = ends[-1].end()
+    if end < len(document):
+        match = SENTENCE_END.search(document, end - 1, min(len(document), end + reach))
+        if match and count_tokens(document[end:match.start() + 1]) <= max_tokens:
+            end = match.start() + 1
+    return start, end
+
+
+def fit_budget_sentences(ranked: Sequence[tuple[Candidate, float]], budget_tokens: int, count_tokens: TokenCounter,
+                         extend_tokens: int) -> Selection:
+    """Like `fit_budget`, but each kept segment is widened to whole sentences (at most `extend_tokens`
+    more per side, see `sentence_bounds`), so a clause cut by a segment border is kept whole.
+
+    Kept spans that overlap or touch (only whitespace between) become one block of the document's
+    text; the budget counts the tokens of the merged blocks exactly. A widened segment that does not
+    fit is tried unwidened before it is dropped. Candidates need `document`; without it this is
+    `fit_budget`.
+    """
+    if any(c.document is None for c, _ in ranked):
+        return fit_budget(ranked, budget_tokens, count_tokens)
+    documents = {c.doc_id: c for c, _ in ranked}
+    blocks: dict[str, list[list]] = {}  # doc_id -> [start, end, score] merged, sorted
+    cost: dict[tuple[str, int, int], int] = {}
+
+    def tokens(doc_id: str, a: int, b: int) -> int:
+        key = (doc_id, a, b)
+        if key not in cost:
+            cost[key] = count_tokens(documents[doc_id].document[a:b])
+        return cost[key]
+
+    def merged(doc_id: str, a: int, b: int, score: float) -> list[list]:
+        text = documents[doc_id].document
+        out: list[list] = []
+        for x, y, s in sorted(blocks.get(doc_id, []) + [[a, b, score]]):
+            if out and (x <= out[-1][1] or not text[out[-1][1]:x].strip()):
+                out[-1][1], out[-1][2] = max(out[-1][1], y), max(out[-1][2], s)
+            else:
+                out.append([x, y, s])
+        return out
+
+    used = dropped = dropped_tokens = 0
+    for candidate, score in ranked:
+        d = candidate.doc_id
+        before = sum(tokens(d, x, y) for x, y, _ in blocks.get(d, []))
+        wide = sentence_bounds(candidate.document, candidate.start, candidate.end, extend_tokens, count_tokens)
+        for a, b in dict.fromkeys([wide, (candidate.start, candidate.end)]):
+            after = merged(d, a, b, float(score))
+            extra = sum(tokens(d, x, y) for x, y, _ in after) - before
+            if used + extra <= budget_tokens:
+                blocks[d], used = after, used + extra
+                break
+        else:
+            dropped += 1
+            dropped_tokens += count_tokens(candidate.text)
+    kept = [Evidence(d, documents[d].path, a, b, documents[d].document[a:b], tokens(d, a, b), s)
+            for d, spans in blocks.items() for a, b, s in spans]
+    return Selection(in_document_order(kept), dropped, dropped_tokens, len(ranked))
 
 
 def in_document_order(evidence: Sequence[Evidence]) -> list[Evidence]:

@@ -11,8 +11,8 @@ class HybridSelector(RankingSelector):
 
     name = "hybrid"
 
-    def __init__(self, rankers: list[RankingSelector], count_tokens):
-        super().__init__(count_tokens)
+    def __init__(self, rankers: list[RankingSelector], count_tokens, extend_tokens: int = 0):
+        super().__init__(count_tokens, extend_tokens)
         self.rankers = rankers
 
     def rank(self, question, candidates):

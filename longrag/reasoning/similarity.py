@@ -17,8 +17,8 @@ class EmbeddingSelector(RankingSelector):
 
     name = "embedding"
 
-    def __init__(self, encoder, count_tokens: TokenCounter):
-        super().__init__(count_tokens)
+    def __init__(self, encoder, count_tokens: TokenCounter, extend_tokens: int = 0):
+        super().__init__(count_tokens, extend_tokens)
         self.encoder = encoder
 
     def similarities(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
