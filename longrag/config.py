@@ -17,6 +17,7 @@ from .errors import ConfigError
 DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "selfextend")
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
 FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
+ENCODER_DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class EncoderConfig:
     query_prefix: str | None = None  # None: taken from the model's sentence-transformers prompts
     document_prefix: str | None = None
     batch_tokens: int = 16384  # padded tokens per forward pass
+    # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16). README "Models"
+    dtype: str = "float32"
     device: str = "cpu"
 
 
@@ -155,6 +158,7 @@ def _validate(config: Config) -> Config:
     need(idx.mode in INDEX_MODES, f"index.mode must be one of {', '.join(INDEX_MODES)}, got {idx.mode!r}")
     need(isinstance(enc.temperature, float) and enc.temperature > 0 or enc.temperature == "log",
          f"encoder.temperature must be a positive number or 'log', got {enc.temperature!r}")
+    need(enc.dtype in ENCODER_DTYPES, f"encoder.dtype must be one of {', '.join(ENCODER_DTYPES)}, got {enc.dtype!r}")
     need(enc.batch_tokens >= 512, f"encoder.batch_tokens must be >= 512, got {enc.batch_tokens}")
     need(enc.matryoshka_dim is None or enc.matryoshka_dim > 0,
          f"encoder.matryoshka_dim must be a positive integer, got {enc.matryoshka_dim}")

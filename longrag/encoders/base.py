@@ -249,8 +249,16 @@ class TransformerEncoder:
         kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
         if "token_type_ids" in self.tokenizer.model_input_names:
             kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
-        states = model(**kwargs).last_hidden_state
-        return states, kwargs["attention_mask"]
+        with self._autocast():
+            states = model(**kwargs).last_hidden_state
+        return states.float(), kwargs["attention_mask"]
+
+    def _autocast(self):
+        """bfloat16 matmuls (weights stay float32; norms, softmax and pooling in float32) when
+        `encoder.dtype` is bfloat16, else nothing."""
+        if self.settings.dtype != "bfloat16":
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.settings.device).type, dtype=torch.bfloat16)
 
     def describe(self) -> dict:
         """Everything that changes vectors: recorded in the index manifest, compared on load."""
@@ -270,6 +278,8 @@ class TransformerEncoder:
             "late_chunk_overlap": s.late_chunk_overlap,
             "temperature": s.temperature,
             "matryoshka_dim": s.matryoshka_dim,
+            # None for float32, so indexes written before this key existed still match
+            "dtype": None if s.dtype == "float32" else s.dtype,
             "query_prefix": self.query_prefix,
             "document_prefix": self.document_prefix,
             "tuned_positions": _tuned_positions(self.path),

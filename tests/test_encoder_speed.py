@@ -1,0 +1,76 @@
+"""Encoder speed features on the packaged MiniLM: length-bucketed, token-budgeted batches and bf16."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from longrag.config import EncoderConfig, load_config  # noqa: E402
+from longrag.encoders import load_encoder  # noqa: E402
+from longrag.errors import ConfigError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder(EncoderConfig(batch_tokens=1024))
+
+
+def _segments(encoder, lengths):
+    text = open(__file__, encoding="utf-8").read() * 4
+    ids = encoder.tokenize(text).ids
+    return [ids[i * 7: i * 7 + n] for i, n in enumerate(lengths)]
+
+
+def test_bucketed_batches_give_the_vectors_of_one_by_one_encoding_in_input_order(encoder):
+    lengths = [5, 300, 17, 120, 250, 8, 64, 300, 33, 190]  # shuffled on purpose
+    segments = _segments(encoder, lengths)
+    seen = []
+    forward = encoder._forward
+
+    def spy(batch, model):
+        seen.append([len(x) for x in batch])
+        return forward(batch, model)
+
+    encoder._forward = spy
+    try:
+        together = encoder.encode_ids(segments)
+    finally:
+        del encoder._forward
+    alone = np.vstack([encoder.encode_ids([s]) for s in segments])
+    np.testing.assert_allclose(together, alone, atol=2e-6)
+    assert len(seen) > 1  # the 1024-token budget split the batch
+    for batch in seen:  # padded tokens (longest input + [CLS]/[SEP] per row) stay within the budget
+        assert len(batch) == 1 or len(batch) * (max(batch) + encoder.n_special) <= 1024
+    flat = [n for batch in seen for n in batch]
+    assert flat == sorted(lengths, reverse=True)  # sorted by length: neighbours share a batch, little padding
+
+
+def test_bfloat16_is_close_to_float32_but_really_computed_in_bfloat16(encoder):
+    fast = load_encoder(EncoderConfig(dtype="bfloat16"))
+    segments = _segments(encoder, [40, 200, 500])
+    a, b = encoder.encode_ids(segments), fast.encode_ids(segments)
+    cosines = (a * b).sum(1)
+    assert cosines.min() > 0.999
+    assert not np.allclose(a, b, atol=1e-6)  # bf16 matmuls round: identical vectors would mean it was not applied
+    q32, q16 = encoder.encode_queries(["who sues whom?"]), fast.encode_queries(["who sues whom?"])
+    assert (q32 * q16).sum() > 0.999 and q16.dtype == np.float32
+    assert fast.describe()["dtype"] == "bfloat16" and encoder.describe()["dtype"] is None
+
+
+def test_bfloat16_late_chunking_and_position_methods_run(encoder):
+    from longrag.encoders.late_chunking import late_chunk_vectors
+
+    fast = load_encoder(EncoderConfig(dtype="bfloat16", document_method="pi", target_length=1024))
+    slow = load_encoder(EncoderConfig(document_method="pi", target_length=1024))
+    ids = _segments(encoder, [900])[0]
+    assert float(fast.encode_document(ids) @ slow.encode_document(ids)) > 0.998
+    spans = [(0, 300), (300, 900)]
+    cos = (late_chunk_vectors(fast, ids, spans) * late_chunk_vectors(slow, ids, spans)).sum(1)
+    assert cos.min() > 0.998
+
+
+def test_dtype_setting_is_checked():
+    assert load_config({"encoder": {"dtype": "bfloat16"}}).encoder.dtype == "bfloat16"
+    with pytest.raises(ConfigError, match="encoder.dtype"):
+        load_config({"encoder": {"dtype": "float16"}})
