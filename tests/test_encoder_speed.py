@@ -74,3 +74,52 @@ def test_dtype_setting_is_checked():
     assert load_config({"encoder": {"dtype": "bfloat16"}}).encoder.dtype == "bfloat16"
     with pytest.raises(ConfigError, match="encoder.dtype"):
         load_config({"encoder": {"dtype": "float16"}})
+
+
+@pytest.mark.parametrize("method", ["truncate", "windows (pcw)", "pi 8192", "chunks256", "late_chunks",
+                                    "late_chunks_pi 4096"])
+def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
+    """benchmarks/encoder_speed.py's FLOP estimate rests on its list of forward windows: it must be
+    the widths the encoder actually runs (one row each; batched chunks counted per row)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import encoder_speed as bench
+    from longrag.encoders.base import balanced_windows
+    from longrag.encoders.late_chunking import late_chunk_vectors
+
+    settings, kind = bench.METHODS[method]
+    enc = load_encoder(EncoderConfig(**settings))
+    n = 1500
+    ids = bench.document_ids(enc.tokenizer, n)
+    assert len(ids) == n
+    widths = []
+
+    def hook(module, args, kwargs):
+        mask = kwargs["attention_mask"]
+        widths.extend(int(x) for x in mask.sum(1))
+
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in {enc.model, enc.long_model} if m is not None]
+    spans = balanced_windows(n, bench.CHUNK)
+    if kind == "document":
+        enc.encode_document(ids)
+    elif kind == "chunks":
+        enc.encode_ids([ids[a:b] for a, b in spans])
+    else:
+        late_chunk_vectors(enc, ids, spans, overlap=enc.settings.late_chunk_overlap)
+    for h in handles:
+        h.remove()
+    assert sorted(widths) == sorted(bench.forward_windows(enc, settings, kind, n))
+
+
+def test_speed_benchmark_flop_model_for_minilm(encoder):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import encoder_speed as bench
+
+    per_layer = 4 * 384 * 384 + 2 * 384 * 1536  # Q, K, V, output; feed-forward in and out
+    assert bench.linear_params(encoder) == 6 * per_layer
+    assert bench.model_flops(encoder, [512, 100]) == sum(2 * 6 * per_layer * w + 4 * 6 * w * w * 384 for w in (512, 100))

@@ -1,0 +1,263 @@
+"""Encoder speed per document method: tokens/s and peak RSS at 512, 2k, 8k and 32k tokens, next to
+the FLOP-bound time for this CPU.
+
+The document is real prose: SQuALITY dev stories (../shared/data/squality, read in place) joined
+until 32k MiniLM tokens, then cut to each length. Every cell (method × length × dtype) runs in a
+fresh subprocess, so its peak RSS (resource.getrusage ru_maxrss) is its own: model load, one
+small warm-up forward, then the timed encode of the document (median of 3 runs up to 2k tokens,
+one run above).
+
+FLOP model (per forward window of w tokens, special tokens included): 2·P·w for the linear layers
+(P = weights of every nn.Linear in the encoder stack, pooler excluded; embeddings are lookups) plus
+4·L·w²·d for attention (QKᵀ and AV; L layers, d hidden size). CPU peak = cores × GHz × FLOPs/cycle:
+float32 = 64 FLOPs/cycle/core (two AVX-512 FMA units × 16 lanes × 2), bfloat16 = 1024 FLOPs/cycle/core
+(one AMX TMUL unit), GHz = BogoMIPS / 2 (the base clock under KVM, where lscpu shows no MHz).
+The FLOP-bound time is FLOPs / peak: no run can beat it, and the ratio says how far from it we are.
+
+    .venv/bin/python benchmarks/encoder_speed.py            # full grid, writes the README block
+    .venv/bin/python benchmarks/encoder_speed.py --quick    # 512 and 2k tokens, float32 only, no README
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+LENGTHS = (512, 2048, 8192, 32768)
+# method → (encoder settings, what is encoded). Extended-position methods use the comparison's
+# configs: PI/GP/RP to 8192 (a 32k document is read as 4 windows of 8k), late chunking in 512-token
+# windows (late_chunks) or 4096-position PI windows (late_chunks_pi), 64 tokens of overlap.
+METHODS = {
+    "truncate": ({"document_method": "truncate"}, "document"),
+    "windows (pcw)": ({"document_method": "windows"}, "document"),
+    "pi 8192": ({"document_method": "pi", "target_length": 8192}, "document"),
+    "gp 8192": ({"document_method": "gp", "target_length": 8192}, "document"),
+    "rp 8192": ({"document_method": "rp", "target_length": 8192}, "document"),
+    "chunks256": ({}, "chunks"),
+    "late_chunks": ({}, "late"),
+    "late_chunks_pi 4096": ({"document_method": "pi", "target_length": 4096}, "late"),
+}
+CHUNK = 256
+LATE_CHUNK_LIMIT_MB = 2048  # issue 3: late chunking of a 32k-token document under 2 GB peak RSS
+FLOPS_PER_CYCLE = {"float32": 64, "bfloat16": 1024}
+
+
+def cpu_info() -> dict:
+    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
+    flags = fields.get("Flags", "").split()
+    mhz = fields.get("CPU max MHz") or fields.get("CPU MHz")
+    ghz = float(mhz) / 1000 if mhz else float(fields.get("BogoMIPS", "0")) / 2000
+    return {"model": fields.get("Model name", "?"), "cores": os.cpu_count(), "ghz": round(ghz, 2),
+            "ghz_from": "lscpu MHz" if mhz else "BogoMIPS/2", "amx_bf16": "amx_bf16" in flags,
+            "avx512_bf16": "avx512_bf16" in flags, "avx512f": "avx512f" in flags}
+
+
+def peak_gflops(cpu: dict, dtype: str) -> float:
+    return cpu["cores"] * cpu["ghz"] * FLOPS_PER_CYCLE[dtype]
+
+
+def document_ids(tokenizer, n: int) -> np.ndarray:
+    """The first n tokens of the SQuALITY dev stories, joined with blank lines."""
+    ids: list[int] = []
+    for line in (DATA / "squality" / "dev.jsonl").read_text().splitlines():
+        ids += tokenizer(json.loads(line)["document"] + "\n\n", add_special_tokens=False, verbose=False)["input_ids"]
+        if len(ids) >= n:
+            return np.asarray(ids[:n], dtype=np.int64)
+    raise SystemExit(f"SQuALITY dev has only {len(ids)} tokens, fewer than {n}")
+
+
+def forward_windows(encoder, settings: dict, kind: str, n: int) -> list[int]:
+    """Token counts (special tokens and document prefix included) of every forward pass the cell runs."""
+    from longrag.encoders.base import balanced_windows
+    from longrag.encoders.late_chunking import _windows
+
+    extra = encoder.n_special + len(encoder.document_prefix_ids)
+    if kind == "chunks":
+        return [b - a + extra for a, b in balanced_windows(n, CHUNK)]
+    if kind == "late":
+        window = encoder.long_window - len(encoder.document_prefix_ids)
+        return [b - a + extra for (a, b), _ in _windows(n, window, encoder.settings.late_chunk_overlap)]
+    method = settings["document_method"]
+    if method == "truncate":
+        return [min(n, encoder.segment_window) + extra]
+    size = encoder.segment_window if method == "windows" else encoder.long_window - len(encoder.document_prefix_ids)
+    return [b - a + extra for a, b in balanced_windows(n, size)]
+
+
+def linear_params(encoder) -> int:
+    """Weights of the encoder stack's linear layers (pooler excluded: longrag pools tokens itself)."""
+    import torch
+
+    return sum(m.weight.numel() for name, m in encoder.model.named_modules()
+               if isinstance(m, torch.nn.Linear) and not name.startswith("pooler"))
+
+
+def model_flops(encoder, windows: list[int]) -> float:
+    params = linear_params(encoder)
+    cfg = encoder.model.config
+    return float(sum(2 * params * w + 4 * cfg.num_hidden_layers * w * w * cfg.hidden_size for w in windows))
+
+
+def run_cell(method: str, n: int, dtype: str, model: str) -> dict:
+    """In this (fresh) process: load, warm up, time one cell; peak RSS of the process."""
+    import torch
+
+    from longrag.config import EncoderConfig
+    from longrag.encoders import load_encoder
+    from longrag.encoders.base import balanced_windows
+    from longrag.encoders.late_chunking import late_chunk_vectors
+
+    settings, kind = METHODS[method]
+    encoder = load_encoder(EncoderConfig(model=model, dtype=dtype, **settings))
+    ids = document_ids(encoder.tokenizer, n)
+    spans = balanced_windows(n, CHUNK)
+
+    def encode():
+        if kind == "document":
+            return encoder.encode_document(ids)
+        if kind == "chunks":
+            return encoder.encode_ids([ids[a:b] for a, b in spans])
+        return late_chunk_vectors(encoder, ids, spans, overlap=encoder.settings.late_chunk_overlap)
+
+    encoder.encode_ids([ids[:16]])  # warm-up: first oneDNN calls
+    loaded_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = []
+    for _ in range(3 if n <= 2048 else 1):
+        started = time.perf_counter()
+        vectors = encode()
+        times.append(time.perf_counter() - started)
+    assert np.isfinite(vectors).all()
+    windows = forward_windows(encoder, settings, kind, n)
+    return {"method": method, "tokens": n, "dtype": dtype, "seconds": float(np.median(times)),
+            "forwards": len(windows), "model_tokens": int(sum(windows)), "flops": model_flops(encoder, windows),
+            "linear_params": linear_params(encoder), "layers": encoder.model.config.num_hidden_layers,
+            "hidden": encoder.model.config.hidden_size,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "loaded_rss_mb": round(loaded_mb, 1), "threads": torch.get_num_threads()}
+
+
+def measure(method: str, n: int, dtype: str, model: str, cpu: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--cell", method, str(n), dtype, "--model", model],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        return {"method": method, "tokens": n, "dtype": dtype, "error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["tokens_per_s"] = round(n / row["seconds"])
+    row["flop_bound_s"] = row["flops"] / (peak_gflops(cpu, dtype) * 1e9)
+    row["of_peak"] = row["flop_bound_s"] / row["seconds"]
+    return row
+
+
+def render(rows: list[dict], cpu: dict, versions: dict, lengths, dtypes) -> str:
+    from readme_tables import markdown_table, stamp
+
+    by = {(r["method"], r["tokens"], r["dtype"]): r for r in rows}
+    tables = []
+    for dtype in dtypes:
+        body = []
+        for method in METHODS:
+            cells = []
+            for n in lengths:
+                r = by.get((method, n, dtype))
+                if r is None:
+                    cells.append("–")
+                elif "error" in r:
+                    cells.append(f"failed: {r['error'][:60]}")
+                else:
+                    cells.append(f"{r['tokens_per_s']:,} · {r['peak_rss_mb']:,.0f} MB · {100 * r['of_peak']:.0f}%")
+            body.append([f"`{method}`"] + cells)
+        tables.append(f"**{dtype}** — document tokens/s · peak RSS · share of the FLOP-bound speed\n\n"
+                      + markdown_table(["method"] + [f"{n:,} tokens" for n in lengths], body))
+    late = by.get(("late_chunks_pi 4096", 32768, "float32")), by.get(("late_chunks", 32768, "float32"))
+    checks = [f"`{r['method']}` {r['peak_rss_mb']:,.0f} MB" for r in late if r and "error" not in r]
+    verdict = ("**pass**" if all(r["peak_rss_mb"] < LATE_CHUNK_LIMIT_MB for r in late if r and "error" not in r)
+               else "**fail**") if checks else "not measured (needs the 32k float32 late-chunking cells)"
+    done = next((r for r in rows if "error" not in r), {})
+    params, layers, hidden = done.get("linear_params", 0), done.get("layers", "?"), done.get("hidden", "?")
+    speedups = []
+    for method in METHODS:
+        for n in lengths:
+            a, b = by.get((method, n, "float32")), by.get((method, n, "bfloat16"))
+            if a and b and "error" not in a and "error" not in b and n >= 2048:
+                speedups.append(a["seconds"] / b["seconds"])
+    notes = [
+        f"Issue 3 check, late chunking of a 32k-token document under 2 GB peak RSS (whole process, model "
+        f"included): {', '.join(checks + [verdict])}.",
+        f"FLOP-bound speed: {cpu['cores']} cores × {cpu['ghz']} GHz ({cpu['ghz_from']}) × 64 FLOPs/cycle float32 "
+        f"(2 AVX-512 FMA units) = {peak_gflops(cpu, 'float32'):.0f} GFLOP/s; × 1024 FLOPs/cycle bfloat16 (AMX, "
+        f"{'present' if cpu['amx_bf16'] else 'absent'}) = {peak_gflops(cpu, 'bfloat16'):.0f} GFLOP/s. Model FLOPs per "
+        f"window of w tokens: 2·P·w + 4·L·w²·d (P = {params / 1e6:.1f}M linear weights, L = {layers}, d = {hidden}).",
+        "Tokens/s = document tokens / seconds (truncate reads only the first 510 of them). Peak RSS = the "
+        "cell's own process (fresh subprocess: Python, torch, model and encoding).",
+    ]
+    if speedups:
+        notes.append(f"bfloat16 / float32 speed-up at ≥ 2k tokens: median {np.median(speedups):.2f}× "
+                     f"(range {min(speedups):.2f}–{max(speedups):.2f}×).")
+    threads = sorted({r.get("threads") for r in rows if "threads" in r})
+    return ("\n\n".join(tables) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + stamp(versions)
+            + f" Threads: {threads}; document: SQuALITY dev stories joined.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke test: 512 and 2k tokens, float32, no README")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--cell", nargs=3, metavar=("METHOD", "TOKENS", "DTYPE"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.cell:
+        method, n, dtype = args.cell
+        print(json.dumps(run_cell(method, int(n), dtype, args.model)))
+        return
+
+    from longrag.pipeline import library_versions
+
+    lengths = (512, 2048) if args.quick else tuple(int(x) for x in args.lengths.split(","))
+    dtypes = ("float32",) if args.quick else tuple(args.dtypes.split(","))
+    methods = [m.strip() for m in args.methods.split(",")]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; valid: {list(METHODS)}")
+    cpu = cpu_info()
+    rows = []
+    for dtype in dtypes:
+        for method in methods:
+            for n in lengths:
+                row = measure(method, n, dtype, args.model, cpu)
+                rows.append(row)
+                shown = row.get("error") or (f"{row['tokens_per_s']:>8,} tok/s  {row['seconds']:7.2f} s  "
+                                             f"peak {row['peak_rss_mb']:7,.0f} MB  {100 * row['of_peak']:5.1f}% of FLOP bound")
+                print(f"{dtype:9} {method:20} {n:>6}  {shown}", flush=True)
+    versions = library_versions()
+    body = render(rows, cpu, versions, lengths, dtypes)
+    if args.quick or args.no_readme:
+        print(body)
+        return
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "encoder_speed.json").write_text(json.dumps({"rows": rows, "cpu": cpu, "versions": versions}, indent=2))
+    from readme_tables import replace_block
+
+    replace_block("encoder-speed", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
