@@ -62,3 +62,48 @@ def test_passkey_report_on_the_published_result(tmp_path):
     row = "| dynamic | " + " | ".join(f"{100 * by_key[('dynamic', n)]:.0f}" for n in (4096, 8192, 16384, 32768)) + " |"
     assert row in text
     assert result["date"] in text and result["gpu"] in text
+
+
+# ---- answer quality metrics ---------------------------------------------------------------------
+
+import answer_quality  # noqa: E402
+
+
+@pytest.mark.parametrize("prediction, reference, expected", [
+    ("The cat sat on the mat.", "a cat sat on mat", 1.0),  # articles, case and punctuation normalised away
+    ("cat sat", "cat sat on mat", 2 * 1.0 * 0.5 / 1.5),  # precision 1, recall 1/2
+    ("cat cat cat", "cat", 2 * (1 / 3) * 1.0 / (1 / 3 + 1)),  # repeated words count once per match
+    ("dog", "cat", 0.0),
+    ("", "cat", 0.0),
+    ("", "", 1.0),
+])
+def test_token_f1_on_known_pairs(prediction, reference, expected):
+    assert answer_quality.token_f1(prediction, reference) == pytest.approx(expected)
+
+
+def test_normalize_and_clean_answer():
+    assert answer_quality.normalize("  The Licensee's  RIGHTS, (a) an option!") == "licensees rights option"
+    assert answer_quality.clean_answer("It ends [1] on termination [12].") == "It ends on termination ."
+
+
+def test_rouge_l_takes_the_best_reference():
+    # LCS "dog ran" against the second reference: P = 2/3, R = 2/4
+    assert answer_quality.rouge_l("the dog ran", ["the cat sat", "a dog ran far"]) == pytest.approx(4 / 7)
+    assert answer_quality.rouge_l("dogs running", ["the dog runs"]) > 0.7  # Porter stemming
+    assert answer_quality.rouge_l("  ", ["anything"]) == 0.0
+
+
+def test_answer_quality_table_means_and_counts():
+    def cell(score, declined=False, gate=False):
+        return {"score": score, "declined": declined, "gate": gate, "tokens_in": 100, "seconds": 2.0, "peak_rss_mb": 900.0}
+
+    results = {"settings": {"budget": 2048, "max_new_tokens": 96, "min_relevance": 0.35, "generator": "G"},
+               "versions": {"rouge-score": "0.1.2"},
+               "records": {"cuad/a": {"dataset": "cuad", "first": cell(0.2), "hybrid": cell(0.6)},
+                           "cuad/b": {"dataset": "cuad", "first": cell(0.0, declined=True), "hybrid": cell(0.4)},
+                           "squality/c": {"dataset": "squality", "hybrid": cell(0.25, gate=True)}}}
+    lines = answer_quality.table(results).splitlines()
+    assert "| cuad | first | 2 | token F1 10.0 | 50% | 0% | 100 | 2.0 | 900 |" in lines
+    assert "| cuad | hybrid | 2 | token F1 50.0 | 0% | 0% | 100 | 2.0 | 900 |" in lines
+    assert "| squality | hybrid | 1 | ROUGE-L 25.0 | 0% | 100% | 100 | 2.0 | 900 |" in lines
+    assert not any("| embedding |" in line for line in lines)  # not measured: no row

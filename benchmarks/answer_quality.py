@@ -1,0 +1,244 @@
+"""Answer quality per evidence selector: token F1 against CUAD answers, ROUGE-L against SQuALITY
+responses, against feeding the document's first tokens to the same generator.
+
+Per question the candidates are all segments of its gold document (as in evidence_recall.py:
+CUAD questions name no contract, so document retrieval is left out), indexed with the default
+config. Then what `longrag ask` does: the selector fills the budget, the packaged generator
+answers from the numbered blocks greedily. `first` = the document's first segments up to the
+budget. The not-found gate (best question–segment cosine below `ask.min_relevance`, tuned on
+contracts) is recorded, not applied: it would refuse most SQuALITY story questions before the
+generator runs, which says nothing about the evidence.
+
+Metrics: token F1 (SQuAD normalisation: lower case, no punctuation, no articles) of the answer,
+citation markers removed, against the CUAD answer span; ROUGE-L F (rouge-score, Porter stemming),
+best over SQuALITY's four reference responses. An answer the generator declines ("not found …")
+scores 0 and is counted. Also seconds per question (selection + generation) and
+the process's peak RSS while a method runs (models loaded included), sampled every 50 ms.
+
+Resumable: results go to runs/answer_quality/results.json after every question.
+
+    .venv/bin/python benchmarks/answer_quality.py --cuad 20 --squality 10
+    .venv/bin/python benchmarks/answer_quality.py --table-only      # rewrite the README block
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import string
+import sys
+import time
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from readme_tables import markdown_table, replace_block, stamp  # noqa: E402
+
+OUT = ROOT / "runs" / "answer_quality" / "results.json"
+METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+
+_CITATION = re.compile(r"\[\d+\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize(text: str) -> str:
+    """SQuAD answer normalisation: lower case, punctuation and articles removed, spaces squashed."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 of the normalised bags of words (1.0 when both are empty)."""
+    pred, ref = normalize(prediction).split(), normalize(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, references: list[str]) -> float:
+    """ROUGE-L F-measure, best over the references (rouge-score, Porter stemmer)."""
+    from rouge_score import rouge_scorer
+
+    if not prediction.strip():
+        return 0.0
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return scorer.score_multi(references, prediction)["rougeL"].fmeasure
+
+
+def clean_answer(text: str) -> str:
+    """The answer as scored: citation markers like [2] removed."""
+    return " ".join(_CITATION.sub(" ", text).split())
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+def squality_references(dataset) -> dict[str, list[str]]:
+    """qid → the four reference responses, read from the same jsonl the loader read."""
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for line in Path(dataset.meta["source"]).read_text().splitlines():
+        row = json.loads(line)
+        for q in row["questions"]:
+            by_key.setdefault((str(row["metadata"]["passage_id"]), q["question_text"]),
+                              [r["response_text"] for r in q["responses"]])
+    return {qid: by_key[(next(iter(dataset.qrels[qid])), text)] for qid, text in dataset.queries.items()}
+
+
+def questions(name: str, n: int) -> tuple[object, list[tuple[str, str, str, object]]]:
+    """(dataset, [(qid, question, doc_id, reference)]) for a seeded sample of n questions."""
+    from longrag.evaluation.datasets import cuad, squality
+
+    if name == "cuad":
+        data = cuad().limit(n, seed=0)
+        rows = []
+        for qid in sorted(data.passages):
+            d, a, b = data.passages[qid][0]
+            rows.append((qid, data.queries[qid], d, data.corpus[d][a:b]))
+        return data, rows
+    data = squality(split="dev").limit(n, seed=0)
+    refs = squality_references(data)
+    return data, [(qid, data.queries[qid], next(iter(data.qrels[qid])), refs[qid]) for qid in sorted(data.queries)]
+
+
+def build_index(pipe, dataset, doc_ids, where: Path):
+    from longrag.types import Document
+
+    documents = [Document(d, d, dataset.corpus[d], hashlib.sha256(dataset.corpus[d].encode()).hexdigest())
+                 for d in sorted(doc_ids)]
+    pipe.index_documents(documents, where, progress=False)  # incremental: a rerun re-encodes nothing
+    return pipe.store
+
+
+# ---- run ----------------------------------------------------------------------------------------
+
+def run(args) -> dict:
+    from longrag.config import load_config
+    from longrag.evaluation.runner import PeakMemory
+    from longrag.pipeline import Pipeline
+    from longrag.reasoning import NOT_FOUND, candidates_of, generate_answer, make_selector
+
+    results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"records": {}}
+    records = results["records"]
+    config = load_config(None)
+    pipe = Pipeline(config)
+    generator = pipe.generator
+    count = generator.count_tokens
+    min_relevance = config.ask.min_relevance
+    work = []  # (name, index, row, store, selectors); the datasets alternate so a cut-short run has both
+    for name, n in (("cuad", args.cuad), ("squality", args.squality)):
+        if n <= 0:
+            continue
+        dataset, rows = questions(name, n)
+        store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, OUT.parent / f"index-{name}")
+        selectors = {m: make_selector(m, count_tokens=count, encoder=pipe.encoder, generator=generator,
+                                      first_stage=config.ask.first_stage, candidates=config.ask.candidates)
+                     for m in args.methods if m != "first"}
+        selectors["first"] = make_selector("first", count_tokens=count)
+        work.append([(name, i, row, store, selectors) for i, row in enumerate(rows)])
+    order = [item for group in zip(*work) for item in group] if len(work) == 2 else work[0] if work else []
+    if len(work) == 2:
+        longer = max(work, key=len)
+        order += longer[min(len(w) for w in work):]
+    for name, i, (qid, question, doc_id, reference), store, selectors in order:
+        key = f"{name}/{qid}"
+        row = records.setdefault(key, {"dataset": name, "question": question})
+        candidates = candidates_of(store, doc_id)
+        query = pipe.encoder.encode_queries([question])[0]
+        relevance = max(float(np.dot(c.vector, query)) for c in candidates)
+        for method in args.methods:
+            if method in row or (method == "xl3m" and i >= args.xl3m):
+                continue
+            started = time.perf_counter()
+            with PeakMemory(interval=0.05) as memory:
+                chosen = selectors[method].select(question, candidates, args.budget)
+                text, tokens_in, _ = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
+            seconds = time.perf_counter() - started
+            declined = text == NOT_FOUND
+            answer = "" if declined else clean_answer(text)
+            score = token_f1(answer, reference) if name == "cuad" else rouge_l(answer, reference)
+            row[method] = {"answer": text, "score": score, "declined": declined,
+                           "gate": relevance < min_relevance, "relevance": relevance,
+                           "tokens_in": tokens_in, "seconds": seconds, "peak_rss_mb": memory.peak_mb}
+            print(f"{name} {i + 1} {method:9s} score={score:.3f} {seconds:5.1f}s "
+                  f"{'DECLINED ' if declined else ''}{answer[:70]!r}", flush=True)
+            _save(results)
+    results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),
+                           "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
+                           "rouge-score": version("rouge-score")}
+    results["settings"] = {"budget": args.budget, "max_new_tokens": args.max_new_tokens,
+                           "min_relevance": min_relevance, "generator": config.generator.model}
+    _save(results)
+    return results
+
+
+def _save(results: dict) -> None:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, OUT)
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+def table(results: dict) -> str:
+    records = results["records"]
+    settings = results.get("settings", {})
+    rows = []
+    for name, metric in (("cuad", "token F1"), ("squality", "ROUGE-L")):
+        for method in METHODS:
+            cells = [r[method] for r in records.values() if r["dataset"] == name and method in r]
+            if not cells:
+                continue
+            rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
+                         f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
+                         f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
+                         f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
+                         f"{np.mean([c['seconds'] for c in cells]):.1f}",
+                         f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
+    header = ["dataset", "evidence", "questions", "score", "declined", "gate would refuse", "prompt tokens",
+              "s/question", "peak RSS MB"]
+    body = markdown_table(header, rows)
+    body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
+             f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
+             f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
+             f"`first` = the document's first segments up to the budget. Declined = the generator answered \"not found\"; "
+             f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
+             "(recorded, not applied). Seconds and peak RSS "
+             "(whole process, models included) on 2 CPU cores shared with other jobs, one torch thread.")
+    return body + "\n\n" + stamp(results.get("versions", {}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cuad", type=int, default=20, help="CUAD questions (seeded sample)")
+    parser.add_argument("--squality", type=int, default=10, help="SQuALITY dev questions (seeded sample)")
+    parser.add_argument("--methods", type=lambda v: v.split(","), default=["first", "embedding", "bm25", "hybrid"])
+    parser.add_argument("--xl3m", type=int, default=0, help="questions per dataset for xl3m (slow)")
+    parser.add_argument("--budget", type=int, default=2048)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if args.xl3m > 0 and "xl3m" not in args.methods:
+        args.methods.append("xl3m")
+    results = json.loads(OUT.read_text()) if args.table_only else run(args)
+    replace_block("answer-quality", table(results))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
