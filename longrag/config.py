@@ -17,7 +17,7 @@ from .errors import ConfigError
 DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "selfextend")
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
 FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
-ENCODER_DTYPES = ("float32", "bfloat16")
+ENCODER_DTYPES = ("float32", "bfloat16", "auto")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class EncoderConfig:
     query_prefix: str | None = None  # None: taken from the model's sentence-transformers prompts
     document_prefix: str | None = None
     batch_tokens: int = 16384  # padded tokens per forward pass
-    # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16). README "Models"
+    # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16) | auto (bfloat16
+    # where the CPU or GPU computes it natively, else float32). README "Encoder speed"
     dtype: str = "float32"
     device: str = "cpu"
 

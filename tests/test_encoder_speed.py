@@ -123,3 +123,19 @@ def test_speed_benchmark_flop_model_for_minilm(encoder):
     per_layer = 4 * 384 * 384 + 2 * 384 * 1536  # Q, K, V, output; feed-forward in and out
     assert bench.linear_params(encoder) == 6 * per_layer
     assert bench.model_flops(encoder, [512, 100]) == sum(2 * 6 * per_layer * w + 4 * 6 * w * w * 384 for w in (512, 100))
+
+
+def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_has_native_bf16(monkeypatch):
+    from pathlib import Path
+
+    from longrag.encoders import base
+
+    flags = Path("/proc/cpuinfo").read_text().split()
+    assert base.native_bfloat16("cpu") == ("amx_bf16" in flags or "avx512_bf16" in flags)
+    assert base.resolve_dtype("float32") == "float32" and base.resolve_dtype("bfloat16") == "bfloat16"
+    monkeypatch.setattr(base, "native_bfloat16", lambda device="cpu": False)
+    assert base.resolve_dtype("auto") == "float32"
+    monkeypatch.setattr(base, "native_bfloat16", lambda device="cpu": True)
+    assert base.resolve_dtype("auto") == "bfloat16"
+    enc = load_encoder(EncoderConfig(dtype="auto"))
+    assert enc.dtype == "bfloat16" and enc.describe()["dtype"] == "bfloat16"  # the manifest records what ran

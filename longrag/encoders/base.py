@@ -77,6 +77,7 @@ class TransformerEncoder:
         if not self.tokenizer.is_fast:
             raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
+        self.dtype = resolve_dtype(settings.dtype, settings.device)
         self.pooling = _read_pooling(path)
         prompts = _read_prompts(path)
         self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
@@ -256,7 +257,7 @@ class TransformerEncoder:
     def _autocast(self):
         """bfloat16 matmuls (weights stay float32; norms, softmax and pooling in float32) when
         `encoder.dtype` is bfloat16, else nothing."""
-        if self.settings.dtype != "bfloat16":
+        if self.dtype != "bfloat16":
             return contextlib.nullcontext()
         return torch.autocast(torch.device(self.settings.device).type, dtype=torch.bfloat16)
 
@@ -279,7 +280,7 @@ class TransformerEncoder:
             "temperature": s.temperature,
             "matryoshka_dim": s.matryoshka_dim,
             # None for float32, so indexes written before this key existed still match
-            "dtype": None if s.dtype == "float32" else s.dtype,
+            "dtype": None if self.dtype == "float32" else self.dtype,
             "query_prefix": self.query_prefix,
             "document_prefix": self.document_prefix,
             "tuned_positions": _tuned_positions(self.path),
@@ -342,6 +343,30 @@ def _read_prompts(path: Path) -> dict:
     if cfg.exists():
         return json.loads(cfg.read_text()).get("prompts", {}) or {}
     return {}
+
+
+def native_bfloat16(device: str = "cpu") -> bool:
+    """Whether `device` computes bfloat16 matmuls in hardware (CPU: AMX tiles or AVX512-BF16)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind != "cpu":
+        return False
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # older torch: read the CPU flags
+        try:
+            flags = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            return False
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: str = "cpu") -> str:
+    """`encoder.dtype` as run: auto → bfloat16 where it is native on the device, else float32."""
+    if dtype == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    return dtype
 
 
 def token_counter(settings: EncoderConfig) -> Callable[[str], int]:
