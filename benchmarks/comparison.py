@@ -21,7 +21,7 @@ import yaml
 from readme_tables import markdown_table, replace_block
 
 from longrag.evaluation.compare import Cell
-from longrag.evaluation.report import plot_cost, plot_lengths
+from longrag.evaluation.report import headline_metric, plot_cost, plot_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 REGRESSION = ROOT / "benchmarks" / "regression.yaml"
@@ -30,13 +30,10 @@ SYNTHETIC = ("passkey-", "needle-")
 TOLERANCE = 0.05  # about one query in 20 may flip rank on another CPU or BLAS
 
 
-def headline_metric(dataset: str) -> str:
-    return "recall@1" if dataset.startswith(SYNTHETIC) else "ndcg@10"
-
-
 def full_slice(records: list[dict], options: dict) -> dict:
     rows = [{"condition": r["condition"], "dataset": r["dataset"], "metric": headline_metric(r["dataset"]),
-             "expected": round(r[headline_metric(r["dataset"])], 4), "tolerance": TOLERANCE} for r in records]
+             "expected": round(r[headline_metric(r["dataset"])], 4), "tolerance": TOLERANCE} for r in records
+            if headline_metric(r["dataset"]) in r]
     return {"options": options, "rows": rows}
 
 
@@ -54,7 +51,7 @@ def tables(slice_: dict, records: list[dict]) -> str:
     lengths: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for row in slice_["rows"]:
         task, _, size = row["dataset"].partition("-")
-        column = f"{task} Acc@1" if row["dataset"].startswith(SYNTHETIC) else f"{row['dataset']} nDCG@10"
+        column = f"{task} Acc@1" if row["dataset"].startswith(SYNTHETIC) else f"{row['dataset']} {row['metric'].replace('ndcg', 'nDCG')}"
         quality[row["condition"]][column].append(row["expected"])
         if size.isdigit():
             lengths[(task, row["condition"])][int(size)] = row["expected"]

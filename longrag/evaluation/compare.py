@@ -52,7 +52,7 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
         result = run_condition(condition, dataset, base, Path(work))
     metrics = evaluate(dataset.qrels, result.run, METRICS)
     per_query = {m: evaluate_per_query(dataset.qrels, result.run, m) for m in ("ndcg@10", "recall@1")}
-    span = span_hits(dataset, result.spans)
+    span = span_hits(dataset, result.spans) if result.spans else None  # bm25 ranks documents, no spans
     if span is not None:
         metrics["span_hit@10"] = span
     p50, p95 = latency_summary(result.latencies_ms)

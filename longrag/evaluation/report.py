@@ -8,9 +8,17 @@ from pathlib import Path
 SYNTHETIC = re.compile(r"^(passkey|needle)-(\d+)$")
 
 
+def headline_metric(dataset: str) -> str:
+    """The metric a dataset is judged by: Acc@1 on synthetic tasks (= Recall@1); for CUAD the
+    passage-level span hit, because its 15 clause questions are asked of every contract, so the
+    document ranking says little; nDCG@10 otherwise."""
+    if SYNTHETIC.match(dataset):
+        return "recall@1"
+    return "span_hit@10" if dataset == "cuad" else "ndcg@10"
+
+
 def headline(cell) -> float:
-    """The metric a dataset is judged by: Acc@1 on synthetic tasks (= Recall@1), nDCG@10 otherwise."""
-    return cell.metrics["recall@1" if SYNTHETIC.match(cell.dataset) else "ndcg@10"]
+    return cell.metrics.get(headline_metric(cell.dataset), 0.0)
 
 
 def table(cells) -> str:
@@ -18,8 +26,9 @@ def table(cells) -> str:
     columns: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for c in cells:
         m = SYNTHETIC.match(c.dataset)
-        column = f"{m.group(1)} (avg Acc@1)" if m else f"{c.dataset} nDCG@10"
-        columns[column][c.condition].append(headline(c))
+        column = f"{m.group(1)} (avg Acc@1)" if m else f"{c.dataset} {headline_metric(c.dataset)}"
+        if headline_metric(c.dataset) in c.metrics:
+            columns[column][c.condition].append(headline(c))
     conditions = list(dict.fromkeys(c.condition for c in cells))
     names = list(columns)
     cost = defaultdict(lambda: [0.0, 0, 0, 0.0])
@@ -99,7 +108,7 @@ def plot_cost(cells, path: Path, key: str, label: str) -> bool:
 
     points = defaultdict(lambda: [0.0, 0.0, 0])
     for c in cells:
-        if not SYNTHETIC.match(c.dataset):
+        if not SYNTHETIC.match(c.dataset) and headline_metric(c.dataset) in c.metrics:
             p = points[c.condition]
             p[0] += c.cost[key] or 0
             p[1] += headline(c)
@@ -112,7 +121,7 @@ def plot_cost(cells, path: Path, key: str, label: str) -> bool:
         ax.scatter(x / scale, 100 * q / n)
         ax.annotate(cond, (x / scale, 100 * q / n), fontsize=8, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(label)
-    ax.set_ylabel("mean nDCG@10 over real datasets (%)")
+    ax.set_ylabel("mean over real datasets (%)\nnDCG@10; CUAD: span hit@10")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
