@@ -219,8 +219,9 @@ def info(index_name):
 
 @main.command()
 @click.option("--dataset", "dataset_names",
-              help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a BEIR folder "
-                   "(corpus.jsonl, queries.jsonl, qrels.tsv).")
+              help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a folder holding "
+                   "queries.jsonl and qrels.tsv beside corpus.jsonl (BEIR) or beside your documents "
+                   "(doc ids = paths relative to the folder).")
 @click.option("--conditions", default=",".join(DEFAULT_CONDITIONS), show_default=True,
               help="Comma-separated condition names (see `longrag compare --list`).")
 @click.option("--limit", type=click.IntRange(1), help="At most N queries per dataset (a quick run).")
@@ -250,7 +251,7 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
             click.echo(f"{condition.name:14} {condition.description}")
         return
     if not dataset_names:
-        raise LongragError("--dataset is required: qmsum, squality, cuad, passkey, needle or a BEIR folder")
+        raise LongragError("--dataset is required: qmsum, squality, cuad, passkey, needle or a dataset folder")
     config = load_config(config_path)
     chosen = parse_conditions(conditions)
     try:

@@ -270,3 +270,21 @@ def test_span_recall():
     assert span_recall(gold, [("a", 11, 50)]) == pytest.approx(1 / 3)
     with pytest.raises(InputError):
         span_recall([], [("a", 0, 1)])
+
+
+def test_document_folder_with_queries_and_qrels(tmp_path):
+    """A folder as `longrag index` reads it, judged by queries.jsonl + qrels.tsv placed in it."""
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "cats.txt").write_text("Cats purr when content.")
+    (folder / "sub" / "rockets.md").write_text("Rockets fly on thrust.")
+    (folder / "empty.txt").write_text("")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "thrust"}) + "\n")
+    (folder / "qrels.tsv").write_text("q1\tsub/rockets.md\t1\n")
+    data = load_dataset(str(folder))
+    assert data.corpus == {"cats.txt": "Cats purr when content.", "sub/rockets.md": "Rockets fly on thrust."}
+    assert data.qrels == {"q1": {"sub/rockets.md": 1}} and data.meta["unsupported_files"] == 0
+    assert data.meta["unreadable_documents"] == ["empty.txt: empty file"]
+    (folder / "qrels.tsv").write_text("q1\trockets.md\t1\n")  # not the relative path: named, with valid ids
+    with pytest.raises(InputError, match=r"rockets\.md.*cats\.txt"):
+        load_dataset(str(folder))

@@ -118,33 +118,30 @@ def load_beir(path: str | Path) -> RetrievalDataset:
     """Read a BEIR folder: corpus.jsonl (`_id`, `text`, optional `title`), queries.jsonl
     (`_id`, `text`) and qrels.tsv or qrels/test.tsv (`query-id corpus-id score`).
 
+    A folder of documents without corpus.jsonl (what `longrag index` reads) works too: its files
+    are the corpus, read by the same loaders, with their paths relative to the folder as doc ids,
+    judged by the queries.jsonl and qrels.tsv placed in it.
+
     As in BEIR, queries without any judgement are left out (their number is in
     meta["queries_without_qrels"]): BEIR query files often hold train/dev queries too.
     A title is prepended to its text as its own paragraph.
     """
     folder = Path(path).expanduser()
-    layout = "corpus.jsonl, queries.jsonl and qrels.tsv (or qrels/test.tsv)"
+    layout = ("corpus.jsonl (or documents), queries.jsonl and qrels.tsv (or qrels/test.tsv)")
     if not folder.exists():
-        raise InputError(f"BEIR folder {folder} does not exist (a BEIR folder holds {layout})")
+        raise InputError(f"dataset folder {folder} does not exist (it must hold {layout})")
     if not folder.is_dir():
-        raise InputError(f"{folder} is a file; a BEIR dataset is a folder holding {layout}")
-    corpus_file, queries_file = folder / "corpus.jsonl", folder / "queries.jsonl"
+        raise InputError(f"{folder} is a file; a dataset is a folder holding {layout}")
+    queries_file = folder / "queries.jsonl"
     qrels_file = next((f for f in (folder / "qrels.tsv", folder / "qrels" / "test.tsv") if f.is_file()), None)
-    missing = [str(f.relative_to(folder)) for f in (corpus_file, queries_file) if not f.is_file()]
+    missing = [] if queries_file.is_file() else ["queries.jsonl"]
     if qrels_file is None:
         missing.append("qrels.tsv (or qrels/test.tsv)")
     if missing:
-        raise InputError(f"BEIR folder {folder} lacks {', '.join(missing)}; it must hold {layout}")
-
-    corpus: dict[str, str] = {}
-    for line_no, row in _read_jsonl(corpus_file):
-        doc_id, text = _fields(row, corpus_file, line_no)
-        if doc_id in corpus:
-            raise InputError(f"{corpus_file}:{line_no}: duplicate _id {doc_id!r}")
-        title = str(row.get("title") or "").strip()
-        corpus[doc_id] = f"{title}\n\n{text}" if title else text
-    if not corpus:
-        raise InputError(f"{corpus_file} holds no documents; each line must be a JSON object with _id and text")
+        raise InputError(f"dataset folder {folder} lacks {', '.join(missing)}; it must hold {layout}")
+    corpus_file = folder / "corpus.jsonl"
+    corpus, meta = (_beir_corpus(corpus_file), {}) if corpus_file.is_file() else _folder_corpus(folder)
+    corpus_name = corpus_file.name if corpus_file.is_file() else f"the documents of {folder}"
 
     all_queries: dict[str, str] = {}
     for line_no, row in _read_jsonl(queries_file):
@@ -160,12 +157,45 @@ def load_beir(path: str | Path) -> RetrievalDataset:
                          f"(queries.jsonl has ids like {_few(list(all_queries), 3)})")
     unknown_d = sorted({doc for docs in qrels.values() for doc in docs if doc not in corpus})
     if unknown_d:
-        raise InputError(f"{qrels_file} names {len(unknown_d)} doc ids not in corpus.jsonl: {_few(unknown_d)} "
-                         f"(corpus.jsonl has ids like {_few(list(corpus), 3)})")
+        raise InputError(f"{qrels_file} names {len(unknown_d)} doc ids not in {corpus_name}: {_few(unknown_d)} "
+                         f"(it has ids like {_few(list(corpus), 3)})")
     queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
     meta = {"source": str(folder), "qrels_file": str(qrels_file),
-            "queries_without_qrels": len(all_queries) - len(queries)}
+            "queries_without_qrels": len(all_queries) - len(queries), **meta}
     return RetrievalDataset(folder.name, corpus, queries, qrels, None, meta).validate()
+
+
+def _beir_corpus(corpus_file: Path) -> dict[str, str]:
+    corpus: dict[str, str] = {}
+    for line_no, row in _read_jsonl(corpus_file):
+        doc_id, text = _fields(row, corpus_file, line_no)
+        if doc_id in corpus:
+            raise InputError(f"{corpus_file}:{line_no}: duplicate _id {doc_id!r}")
+        title = str(row.get("title") or "").strip()
+        corpus[doc_id] = f"{title}\n\n{text}" if title else text
+    if not corpus:
+        raise InputError(f"{corpus_file} holds no documents; each line must be a JSON object with _id and text")
+    return corpus
+
+
+def _folder_corpus(folder: Path) -> tuple[dict[str, str], dict]:
+    """The folder's documents as `longrag index` reads them; unreadable ones are counted in meta."""
+    from ..documents.loaders import UnreadableFile, discover, load_file
+
+    found, skipped = discover([folder])
+    corpus, unreadable = {}, []
+    for file, root in found:
+        try:
+            document = load_file(file, root)
+        except UnreadableFile as exc:
+            unreadable.append(f"{file.name}: {exc}")
+            continue
+        corpus[document.doc_id] = document.text
+    if not corpus:
+        raise InputError(f"{folder} holds no corpus.jsonl and no readable documents "
+                         f"({len(unreadable)} unreadable, {len(skipped)} of unsupported formats)")
+    ignored = [s.path for s in skipped if Path(s.path).name not in ("queries.jsonl", "qrels.tsv")]
+    return corpus, {"unreadable_documents": unreadable, "unsupported_files": len(ignored)}
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
