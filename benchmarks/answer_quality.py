@@ -207,18 +207,19 @@ def table(results: dict) -> str:
                          f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
                          f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
-                         f"{np.mean([c['seconds'] for c in cells]):.1f}",
+                         f"{np.median([c['seconds'] for c in cells]):.1f}",
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
     header = ["dataset", "evidence", "questions", "score", "declined", "gate would refuse", "prompt tokens",
-              "s/question", "peak RSS MB"]
+              "s/question (median)", "peak RSS MB"]
     body = markdown_table(header, rows)
     body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
              f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
              f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
              f"`first` = the document's first segments up to the budget. Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
-             "(recorded, not applied). Seconds and peak RSS "
-             "(whole process, models included) on 2 CPU cores shared with other jobs, one torch thread.")
+             "(recorded, not applied). Seconds: median per question "
+             "(selection + generation; the mean is skewed by stalls while other jobs held the CPU); peak RSS of the whole "
+             "process, models included; 2 CPU cores shared with other jobs, one torch thread.")
     return body + "\n\n" + stamp(results.get("versions", {}))
 
 
