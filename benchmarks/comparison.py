@@ -55,7 +55,9 @@ def tables(slice_: dict, records: list[dict]) -> str:
         quality[row["condition"]][column].append(row["expected"])
         if size.isdigit():
             lengths[(task, row["condition"])][int(size)] = row["expected"]
-    columns = list(dict.fromkeys(c for per in quality.values() for c in per))
+    order = ("qmsum", "squality", "cuad", "passkey", "needle")  # real sets first, as in the issue
+    columns = sorted(dict.fromkeys(c for per in quality.values() for c in per),
+                     key=lambda c: next((i for i, name in enumerate(order) if c.startswith(name)), len(order)))
     cost = defaultdict(lambda: [0.0, 0, 0.0, 0, 0.0, 0.0])
     for r in records:
         cost[r["condition"]][0] += r["encode_seconds"]
