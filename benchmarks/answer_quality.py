@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from readme_tables import markdown_table, replace_block, stamp  # noqa: E402
+from readme_tables import markdown_table, replace_block, save_json, stamp  # noqa: E402
 
 OUT = ROOT / "runs" / "answer_quality" / "results.json"
 METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")
@@ -175,21 +175,14 @@ def run(args) -> dict:
                            "tokens_in": tokens_in, "seconds": seconds, "peak_rss_mb": memory.peak_mb}
             print(f"{name} {i + 1} {method:9s} score={score:.3f} {seconds:5.1f}s "
                   f"{'DECLINED ' if declined else ''}{answer[:70]!r}", flush=True)
-            _save(results)
+            save_json(OUT, results)
     results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),
                            "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
                            "rouge-score": version("rouge-score")}
     results["settings"] = {"budget": args.budget, "max_new_tokens": args.max_new_tokens,
                            "min_relevance": min_relevance, "generator": config.generator.model}
-    _save(results)
+    save_json(OUT, results)
     return results
-
-
-def _save(results: dict) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, OUT)
 
 
 # ---- report -------------------------------------------------------------------------------------

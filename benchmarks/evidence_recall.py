@@ -45,7 +45,7 @@ from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import (EXTEND_TOKENS, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
                                make_selector)
 from longrag.types import Document  # noqa: E402
-from readme_tables import markdown_table, replace_block, stamp  # noqa: E402
+from readme_tables import markdown_table, replace_block, save_json, stamp  # noqa: E402
 
 BUDGETS = (512, 1024, 2048, 4096)
 CHEAP = ("first", "random", "embedding", "bm25", "hybrid")
@@ -137,15 +137,15 @@ def run(args) -> dict:
                 row["alr2"]["seconds"] = time.perf_counter() - t
             print(f"{name} {i + 1}/{len(qids)} " + " ".join(
                 f"{s}={row[s]['2048']:.2f}" for s in row if isinstance(row[s], dict) and "2048" in row[s]), flush=True)
-            _save(results)
+            save_json(OUT, results)
         if args.not_found and name == "cuad":
             results["not_found"] = not_found_gate(pipe, store)
-            _save(results)
+            save_json(OUT, results)
     results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),
                            "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
                            "rapidfuzz": version("rapidfuzz")}
     results["settings"] = {"candidates": args.candidates, "first_stage": args.first_stage, "limit": args.limit}
-    _save(results)
+    save_json(OUT, results)
     return results
 
 
@@ -159,13 +159,6 @@ def not_found_gate(pipe: Pipeline, store) -> dict:
     answerable = best(sorted(set(cuad().queries.values())))
     unanswerable = best(sorted(set(qmsum().queries.values())))
     return {"answerable": answerable, "unanswerable": unanswerable}
-
-
-def _save(results: dict) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, OUT)
 
 
 def table(results: dict) -> str:

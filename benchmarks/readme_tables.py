@@ -9,6 +9,17 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def save_json(path: Path, results: dict) -> None:
+    """Write results so an interrupted run leaves the previous file whole (resumable benchmarks)."""
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
+
+
 def machine() -> str:
     import os
 
