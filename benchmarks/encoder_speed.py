@@ -168,7 +168,7 @@ def render(rows: list[dict], cpu: dict, versions: dict, lengths, dtypes) -> str:
     tables = []
     for dtype in dtypes:
         body = []
-        for method in METHODS:
+        for method in [m for m in METHODS if any(r["method"] == m for r in rows)]:
             cells = []
             for n in lengths:
                 r = by.get((method, n, dtype))
@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--cell", nargs=3, metavar=("METHOD", "TOKENS", "DTYPE"), help=argparse.SUPPRESS)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--render", action="store_true", help="rewrite the README block from the saved JSON")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.cell:
@@ -228,6 +229,16 @@ def main() -> None:
         return
 
     from longrag.pipeline import library_versions
+
+    if args.render:
+        from readme_tables import replace_block
+
+        saved = json.loads((ROOT / "benchmarks" / "results" / "encoder_speed.json").read_text())
+        rows = saved["rows"]
+        lengths = sorted({r["tokens"] for r in rows})
+        dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
+        replace_block("encoder-speed", render(rows, saved["cpu"], saved["versions"], lengths, dtypes))
+        return
 
     lengths = (512, 2048) if args.quick else tuple(int(x) for x in args.lengths.split(","))
     dtypes = ("float32",) if args.quick else tuple(args.dtypes.split(","))
