@@ -38,8 +38,9 @@ class EncoderConfig:
     document_prefix: str | None = None
     batch_tokens: int = 16384  # padded tokens per forward pass
     # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16) | auto (bfloat16
-    # where the CPU or GPU computes it natively, else float32). README "Encoder speed"
-    dtype: str = "float32"
+    # where the CPU or GPU computes it natively, else float32). auto is the default: measured 2.3x faster
+    # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (README "Encoder speed")
+    dtype: str = "auto"
     device: str = "cpu"
 
 

@@ -13,7 +13,7 @@ from longrag.errors import ConfigError  # noqa: E402
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_encoder(EncoderConfig(batch_tokens=1024))
+    return load_encoder(EncoderConfig(dtype="float32", batch_tokens=1024))
 
 
 def _segments(encoder, lengths):
@@ -62,7 +62,7 @@ def test_bfloat16_late_chunking_and_position_methods_run(encoder):
     from longrag.encoders.late_chunking import late_chunk_vectors
 
     fast = load_encoder(EncoderConfig(dtype="bfloat16", document_method="pi", target_length=1024))
-    slow = load_encoder(EncoderConfig(document_method="pi", target_length=1024))
+    slow = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
     ids = _segments(encoder, [900])[0]
     assert float(fast.encode_document(ids) @ slow.encode_document(ids)) > 0.998
     spans = [(0, 300), (300, 900)]
@@ -90,7 +90,7 @@ def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
     from longrag.encoders.late_chunking import late_chunk_vectors
 
     settings, kind = bench.METHODS[method]
-    enc = load_encoder(EncoderConfig(**settings))
+    enc = load_encoder(EncoderConfig(dtype="float32", **settings))
     n = 1500
     ids = bench.document_ids(enc.tokenizer, n)
     assert len(ids) == n
@@ -139,3 +139,7 @@ def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_has_native_bf16(monkeypatc
     assert base.resolve_dtype("auto") == "bfloat16"
     enc = load_encoder(EncoderConfig(dtype="auto"))
     assert enc.dtype == "bfloat16" and enc.describe()["dtype"] == "bfloat16"  # the manifest records what ran
+
+
+def test_default_dtype_is_auto():
+    assert EncoderConfig().dtype == "auto" and load_config(None).encoder.dtype == "auto"

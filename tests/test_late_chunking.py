@@ -15,7 +15,7 @@ from tests.conftest import CONTRACTS  # noqa: E402
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_encoder(EncoderConfig())
+    return load_encoder(EncoderConfig(dtype="float32"))  # exact references: float32
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_default_window_is_the_model_window(encoder, text_ids):
 
 
 def test_extended_model_reads_the_document_in_one_pass(text_ids):
-    pi = load_encoder(EncoderConfig(document_method="pi", target_length=1024))
+    pi = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
     ids = text_ids[:1000]
     late = late_chunk_vectors(pi, ids, [(0, 1000), (10, 20)])
     states = _content_states(pi, ids, pi.long_model)
@@ -88,7 +88,7 @@ def test_extended_model_reads_the_document_in_one_pass(text_ids):
 
 
 def test_matryoshka_truncates_then_normalises(text_ids):
-    small = load_encoder(EncoderConfig(matryoshka_dim=64))
+    small = load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=64))
     spans = [(0, 50), (40, 200)]
     full = late_chunk_vectors(small, text_ids[:200], spans, window=None)
     assert full.shape == (2, 64) and np.allclose(np.linalg.norm(full, axis=1), 1, atol=1e-5)

@@ -18,7 +18,7 @@ from longrag.errors import ConfigError  # noqa: E402
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_encoder(EncoderConfig())
+    return load_encoder(EncoderConfig(dtype="float32"))  # exact references: float32
 
 
 def _ids(n, seed=0):
@@ -32,7 +32,7 @@ def _cos(a, b):
 # -- absolute positions ----------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["pi", "gp", "rp"])
 def test_short_inputs_keep_the_original_embedding(encoder, method):
-    long_model = build_long_model(encoder.model, EncoderConfig(document_method=method, target_length=1024), 512)
+    long_model = build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method=method, target_length=1024), 512)
     short = [_ids(510), _ids(40, 1)]
     assert _cos(encoder._forward(short, long_model), encoder._forward(short, encoder.model)).min() >= 0.9999
     # a short row batched with a long one still gets its original positions
@@ -70,14 +70,14 @@ def test_long_inputs_use_the_extended_rows(encoder, method):
 
 def test_original_model_is_left_alone(encoder):
     before = encoder.model.embeddings.position_embeddings.weight.clone()
-    build_long_model(encoder.model, EncoderConfig(document_method="pi", target_length=4096, temperature="log"), 512)
+    build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method="pi", target_length=4096, temperature="log"), 512)
     assert encoder.model.embeddings.position_embeddings.weight.shape == (512, 384)
     assert torch.equal(encoder.model.embeddings.position_embeddings.weight, before)
     assert not encoder.model._forward_pre_hooks and encoder.model.config.max_position_embeddings == 512
 
 
 def test_encoder_builds_and_uses_the_long_model():
-    enc = load_encoder(EncoderConfig(document_method="pi", target_length=1024))
+    enc = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
     assert enc.long_window == 1022 and enc.long_model is not None
     vector = enc.encode_document(_ids(1000))
     assert vector.shape == (384,) and np.isclose(np.linalg.norm(vector), 1, atol=1e-5)
@@ -90,7 +90,7 @@ def test_encoder_builds_and_uses_the_long_model():
 ])
 def test_bad_target_lengths_name_the_setting(encoder, target, message):
     with pytest.raises(ConfigError, match=message):
-        build_long_model(encoder.model, EncoderConfig(document_method="pi", target_length=target), 512)
+        build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method="pi", target_length=target), 512)
 
 
 def test_absolute_methods_refuse_other_position_kinds(encoder, rope_model):

@@ -23,7 +23,7 @@ PATENT_RETALIATION = {
 
 @pytest.fixture(scope="module")
 def encoder():
-    return load_encoder(EncoderConfig())
+    return load_encoder(EncoderConfig(dtype="float32"))  # exact references: float32
 
 
 def test_matches_sentence_transformers(encoder):
@@ -45,13 +45,13 @@ def test_tokens_carry_character_offsets(encoder):
 
 def test_unknown_model_lists_packaged_names():
     with pytest.raises(ModelNotFoundError, match="all-MiniLM-L6-v2"):
-        load_encoder(EncoderConfig(model="org/does-not-exist"))
+        load_encoder(EncoderConfig(dtype="float32", model="org/does-not-exist"))
 
 
 def test_matryoshka_dim_checked_and_applied():
     with pytest.raises(ConfigError, match="matryoshka_dim=999"):
-        load_encoder(EncoderConfig(matryoshka_dim=999))
-    small = load_encoder(EncoderConfig(matryoshka_dim=128))
+        load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=999))
+    small = load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=128))
     vectors = small.encode_queries(["hello"])
     assert vectors.shape == (1, 128) and np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
 
@@ -76,8 +76,8 @@ def test_shared_cache_reuses_document_vectors_but_not_queries(encoder):
     ids = [encoder.tokenize(t).ids for t in ("A short clause about patents.", "Another clause on warranties.")]
     plain = encoder.encode_ids(ids)
     with shared_vector_cache():
-        first = load_encoder(EncoderConfig())
-        second = load_encoder(EncoderConfig(matryoshka_dim=128))
+        first = load_encoder(EncoderConfig(dtype="float32"))
+        second = load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=128))
         a = first.encode_ids(ids)
         assert first.cached_seconds == 0.0
         b = second.encode_ids(ids)
