@@ -127,7 +127,7 @@ def load_beir(path: str | Path) -> RetrievalDataset:
     A title is prepended to its text as its own paragraph.
     """
     folder = Path(path).expanduser()
-    layout = ("corpus.jsonl (or documents), queries.jsonl and qrels.tsv (or qrels/test.tsv)")
+    layout = "corpus.jsonl (or documents), queries.jsonl and qrels.tsv (or qrels/test.tsv)"
     if not folder.exists():
         raise InputError(f"dataset folder {folder} does not exist (it must hold {layout})")
     if not folder.is_dir():
@@ -194,8 +194,8 @@ def _folder_corpus(folder: Path) -> tuple[dict[str, str], dict]:
     if not corpus:
         raise InputError(f"{folder} holds no corpus.jsonl and no readable documents "
                          f"({len(unreadable)} unreadable, {len(skipped)} of unsupported formats)")
-    ignored = [s.path for s in skipped if Path(s.path).name not in ("queries.jsonl", "qrels.tsv")]
-    return corpus, {"unreadable_documents": unreadable, "unsupported_files": len(ignored)}
+    ignored = sum(Path(s.path).name not in ("queries.jsonl", "qrels.tsv") for s in skipped)
+    return corpus, {"unreadable_documents": unreadable, "unsupported_files": ignored}
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
