@@ -34,8 +34,9 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
         if "documents" in config.search.fusion and store.document_index is None:
             raise InputError("this index holds no document vectors (it was built without 'documents' in "
                              "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
-        combine = fuse if config.search.fusion_method == "rrf" else fuse_scores
-        ranked = combine([rankers[name]() for name in config.search.fusion])[:k]
+        rankings = [rankers[name]() for name in config.search.fusion]
+        method = config.search.fusion_method
+        ranked = (fuse(rankings) if method == "rrf" else fuse_scores(rankings, floor=method == "convex"))[:k]
     else:
         ranked = _rank_by_segments(store, query_vector, k, pool)
     return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
@@ -44,8 +45,9 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
 
 def fusion(config: Config) -> dict:
     """How hybrid search fuses its rankings (recorded in the index manifest)."""
-    if config.search.fusion_method == "convex":
-        return {"method": "convex_min_max", "rankings": list(config.search.fusion)}
+    if config.search.fusion_method in ("convex", "minmax"):
+        normalise = "theoretical_min_0" if config.search.fusion_method == "convex" else "min_max"
+        return {"method": "convex", "normalise": normalise, "rankings": list(config.search.fusion)}
     return {"method": "reciprocal_rank_fusion", "k": RRF_K, "rankings": list(config.search.fusion)}
 
 
@@ -61,15 +63,22 @@ def fuse(rankings: list[Ranking]) -> Ranking:
     return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]
 
 
-def fuse_scores(rankings: list[Ranking]) -> Ranking:
-    """Mean of min-max normalised scores (a document missing from a ranking scores 0 there)."""
+def fuse_scores(rankings: list[Ranking], floor: bool = True) -> Ranking:
+    """Mean of normalised scores (a document missing from a ranking scores 0 there).
+
+    Each ranking is scaled to [0, 1] between a low point and its top score. With `floor` the low
+    point is the scores' theoretical minimum 0 (BM25 and these cosines are non-negative; an actual
+    negative score lowers it), Bruch et al. 2023's "TMM"; otherwise it is the lowest score seen
+    (min-max), which stretches a flat ranking so its noise can outvote a clear winner elsewhere:
+    measured, TMM found the needle at 32k tokens 30/30 times where min-max found it 28 (README)."""
     scores: dict[str, float] = {}
     spans: dict[str, tuple[int, int]] = {}
     for ranking in rankings:
         if not ranking:
             continue
         values = [score for _, score, _ in ranking]
-        low, spread = min(values), (max(values) - min(values)) or 1.0
+        low = min(0.0, min(values)) if floor else min(values)
+        spread = (max(values) - low) or 1.0
         for doc_id, score, span in ranking:
             scores[doc_id] = scores.get(doc_id, 0.0) + (score - low) / spread / len(rankings)
             if span is not None:

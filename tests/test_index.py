@@ -164,7 +164,7 @@ def test_default_hybrid_stores_no_document_vectors_and_says_so_when_asked(tmp_pa
     assert not (tmp_path / "idx" / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html"
-    # convex scores: mean over 2 rankings of min-max normalised scores; the winner tops at least one
+    # convex scores: mean over 2 rankings of scores scaled to [0, 1]; the winner tops at least one
     assert 0.5 <= hits[0].score <= 1.0 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     wants_documents = Pipeline.load(tmp_path / "idx", config={"index": {"mode": "hybrid"},
                                                               "search": {"fusion": ["documents", "bm25"]}},
@@ -181,4 +181,16 @@ def test_convex_fusion_lets_a_large_score_gap_win_where_ranks_tie():
     assert fuse([dense, lexical])[0][1] == fuse([dense, lexical])[1][1]  # RRF: a and b tie on ranks
     ranked = fuse_scores([dense, lexical])
     assert [d for d, _, _ in ranked] == ["b", "a", "c"]
-    assert ranked[0][1] == pytest.approx((0.69 / 0.70 + 1.0) / 2)  # min-max normalised, averaged
+    assert ranked[0][1] == pytest.approx((0.79 / 0.80 + 1.0) / 2)  # scaled from 0 to the top, averaged
+    assert fuse_scores([dense, lexical], floor=False)[0][1] == pytest.approx((0.69 / 0.70 + 1.0) / 2)  # min-max
+
+
+def test_theoretical_min_keeps_a_flat_ranking_from_outvoting_a_clear_winner():
+    """The needle-at-32k failure of min-max: cosines all within 0.10 are stretched to [0, 1], so
+    the dense favourite beats the document BM25 ranks first by a wide margin."""
+    from longrag.retrieval import fuse_scores
+
+    dense = [("w", 0.50, None), ("x", 0.45, None), ("gold", 0.41, None), ("y", 0.40, None)]
+    lexical = [("gold", 20.0, None), ("w", 12.0, None), ("x", 3.0, None), ("y", 2.0, None)]
+    assert fuse_scores([dense, lexical], floor=False)[0][0] == "w"  # min-max: 0.78 vs gold 0.55
+    assert fuse_scores([dense, lexical])[0][0] == "gold"  # scaled from 0: gold 0.91 vs 0.80

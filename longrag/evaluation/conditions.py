@@ -45,9 +45,12 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in [
                "search": {"fusion": ["documents", "segments", "bm25"], "fusion_method": "rrf"}}),
     Condition("hybrid_lexical", "RRF of chunk max-sim and BM25 over chunks (no document vector)",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"}, "search": {"fusion": ["segments", "bm25"], "fusion_method": "rrf"}}),
-    Condition("hybrid_convex", "the default: chunk max-sim and BM25 over chunks, fused by the mean of min-max normalised scores",
+    Condition("hybrid_convex", "the default: chunk max-sim and BM25 over chunks, fused by the mean of scores scaled "
+              "from 0 to each ranking's top", {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"},
+                                               "search": {"fusion": ["segments", "bm25"], "fusion_method": "convex"}}),
+    Condition("hybrid_minmax", "hybrid_convex with min-max normalised scores (scaled from each ranking's lowest)",
               {"segmenter": {"max_tokens": 256}, "index": {"mode": "hybrid"},
-               "search": {"fusion": ["segments", "bm25"], "fusion_method": "convex"}}),
+               "search": {"fusion": ["segments", "bm25"], "fusion_method": "minmax"}}),
     *[Condition(f"matryoshka{k}", f"chunks256 with the embedding cut to its first {k} dims (renormalised)",
                 {"segmenter": {"max_tokens": 256}, "index": {"mode": "chunks"}, "encoder": {"matryoshka_dim": k}})
       for k in (64, 128, 256)],
