@@ -69,7 +69,7 @@ class SearchConfig:
     # rrf: reciprocal rank fusion (ranks only); convex: mean of each ranking's scores scaled from 0
     # to its top score, so a large score gap (an exact rare name in BM25) counts (Bruch et al. 2023);
     # minmax: the same scaled from its lowest score
-    fusion_method: str = "convex"  # measured best of the three on all five sets: README
+    fusion_method: str = "convex"  # ties minmax on real sets, beats it on 8k-32k documents; both beat rrf: README
 
 
 @dataclass(frozen=True)
