@@ -194,7 +194,9 @@ def test_alr2_end_to_end_only_keeps_verified_text(pipe, candidates):
 
 def test_pipeline_ask_streams_and_cites_real_spans(pipe):
     pieces = []
-    answer = pipe.ask(PATENT_QUESTION, selector="bm25", budget=256, stream=pieces.append)
+    # 384: room for an Apache segment widened to whole sentences (~300 generator tokens); at 256
+    # only MIT's short whole text fits, and the question then has no fair evidence to cite
+    answer = pipe.ask(PATENT_QUESTION, selector="bm25", budget=384, stream=pieces.append)
     assert answer.selector == "bm25" and answer.tokens_in > 0 and answer.seconds > 0
     assert answer.relevance is not None and answer.relevance > 0.35
     if answer.found:
