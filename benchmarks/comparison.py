@@ -2,6 +2,7 @@
 
     .venv/bin/longrag compare --dataset qmsum,squality,cuad,passkey,needle --out runs/comparison
     .venv/bin/python benchmarks/comparison.py runs/comparison [MORE_RUNS...]
+    .venv/bin/python benchmarks/comparison.py --e5 runs/e5   # another encoder's run beside MiniLM's (README only)
 
 Every finished cell of the given runs is published (several runs may hold different datasets).
 
@@ -45,11 +46,11 @@ def write_regression(slice_: dict) -> None:
     REGRESSION.write_text(head.rstrip() + "\n" + "\n".join("  " + line for line in body.splitlines()) + "\n")
 
 
-def tables(slice_: dict, records: list[dict]) -> str:
-    """Conditions × datasets (synthetic lengths averaged), then Acc@1 per length."""
+def quality_columns(rows: list[dict]):
+    """condition → column → headline values (one per synthetic length), Acc@1 per length, ordered columns."""
     quality: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     lengths: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for row in slice_["rows"]:
+    for row in rows:
         task, _, size = row["dataset"].partition("-")
         column = f"{task} Acc@1" if row["dataset"].startswith(SYNTHETIC) else f"{row['dataset']} {row['metric'].replace('ndcg', 'nDCG')}"
         quality[row["condition"]][column].append(row["expected"])
@@ -58,6 +59,12 @@ def tables(slice_: dict, records: list[dict]) -> str:
     order = ("qmsum", "squality", "cuad", "passkey", "needle")  # real sets first, as in the issue
     columns = sorted(dict.fromkeys(c for per in quality.values() for c in per),
                      key=lambda c: next((i for i, name in enumerate(order) if c.startswith(name)), len(order)))
+    return quality, lengths, columns
+
+
+def tables(slice_: dict, records: list[dict]) -> str:
+    """Conditions × datasets (synthetic lengths averaged), then Acc@1 per length."""
+    quality, lengths, columns = quality_columns(slice_["rows"])
     cost = defaultdict(lambda: [0.0, 0, 0.0, 0, 0.0, 0.0])
     for r in records:
         cost[r["condition"]][0] += r["encode_seconds"]
@@ -87,6 +94,30 @@ def tables(slice_: dict, records: list[dict]) -> str:
     return "\n".join(out)
 
 
+def beside_table(slice_: dict, records: list[dict]) -> str:
+    """Another encoder's run beside MiniLM's `full` slice, on the same cells: "MiniLM / other" per column."""
+    other = full_slice(records, {})["rows"]
+    cells = {(r["condition"], r["dataset"]) for r in other}
+    base, _, _ = quality_columns([r for r in slice_["rows"] if (r["condition"], r["dataset"]) in cells])
+    mine, lengths, columns = quality_columns(other)
+    mean = lambda values: f"{100 * sum(values) / len(values):.1f}" if values else "–"  # noqa: E731
+    seconds = defaultdict(float)
+    for r in records:
+        seconds[r["condition"]] += r["encode_seconds"]
+    queries = {r["dataset"].partition("-")[0]: f"{r['queries']}" + (f" per length, {r['documents']} docs" if
+               r["dataset"].startswith(SYNTHETIC) else "") for r in records}
+    encoder = records[0]["encoder"]
+    rows = [[f"`{c}`", *(f"{mean(base[c].get(col))} / {mean(per.get(col))}" for col in columns), f"{seconds[c]:.0f}"]
+            for c, per in mine.items()]
+    sizes = sorted({n for per in lengths.values() for n in per})
+    header = [f"condition (MiniLM / {encoder})", *columns, f"{encoder} encode s (all sets)"]
+    note = (f"_{encoder} measured {records[0]['date_utc']} on {records[0]['processor']}, encoder dtype auto (bfloat16 "
+            f"autocast); queries: {'; '.join(f'{k} {v}' for k, v in queries.items())}; synthetic Acc@1 averaged over "
+            f"lengths {sizes}, MiniLM over the same lengths (its `full` slice: truncate/pcw/chunks256 float32, "
+            f"hybrid_convex bfloat16)._")
+    return markdown_table(header, rows) + "\n\n" + note
+
+
 def run_records(run: Path) -> list[dict]:
     """One record per finished cell of a run (results.json holds only its last call's cells)."""
     env = {k: v for k, v in json.loads((run / "results.json").read_text())[0].items()
@@ -103,8 +134,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="finished `longrag compare --out` folders")
     parser.add_argument("--options", default="{}", help="the compare options used, as YAML (recorded in the slice)")
+    parser.add_argument("--e5", action="store_true", help="the runs are of another encoder (e5-small): render them "
+                        "beside the MiniLM `full` slice in README block 'comparison-e5' and change nothing else")
     args = parser.parse_args()
     records = [record for run in args.runs for record in run_records(run)]
+    if args.e5:
+        replace_block("comparison-e5", beside_table(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records))
+        print(f"README block 'comparison-e5': {len(records)} cells of {records[0]['encoder']} beside the full slice")
+        return
     slice_ = full_slice(records, yaml.safe_load(args.options))
     write_regression(slice_)
     RESULTS.mkdir(exist_ok=True)
