@@ -298,10 +298,15 @@ def eval_(slice_name, regression_file, out_dir, config_path):
 @click.option("--steps", type=click.IntRange(1), default=300, show_default=True, help="Training steps.")
 @click.option("--batch-docs", type=click.IntRange(2), default=4, show_default=True, help="Documents per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True)
+@click.option("--objective", type=click.Choice(["retrieve", "distill"]), default="retrieve", show_default=True,
+              help="retrieve: the document's passages (original model) must find its vector among the batch; "
+                   "distill: match the original model's vector of the same short text.")
+@click.option("--input-tokens", type=click.IntRange(32), default=512, show_default=True,
+              help="Content tokens per training input (retrieve; distill is capped at the base window).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly
-def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, seed, quiet):
+def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objective, input_tokens, seed, quiet):
     """Tune the extended (PI) position table of an encoder on the documents in FOLDER.
 
     Only the new position rows train (PoSE-style shifted positions on short inputs, self-supervised:
@@ -311,7 +316,8 @@ def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, seed, q
     """
     from .encoders.tuning import TuneSettings, tune_positions as run_tuning
 
-    settings = TuneSettings(base=base, length=length, steps=steps, batch_docs=batch_docs, lr=lr, seed=seed)
+    settings = TuneSettings(base=base, length=length, steps=steps, batch_docs=batch_docs, lr=lr, seed=seed,
+                            objective=objective, input_tokens=input_tokens)
     report = run_tuning(folder, settings, out_dir, progress=not quiet, log=click.echo)
     click.echo(f"Tuned {base} to {length} tokens in {report.seconds:.0f} s ({report.steps} steps, "
                f"{report.train_documents} documents; {report.heldout_documents} held out)")

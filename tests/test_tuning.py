@@ -129,13 +129,24 @@ def test_bad_input_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="must exceed"):
         tuning.tune_positions(CONTRACTS, replace(SETTINGS, length=512), tmp_path / "out", progress=False,
                               log=lambda _: None)
+    with pytest.raises(InputError, match="unknown objective"):
+        tuning.tune_positions(CONTRACTS, replace(SETTINGS, objective="guess"), tmp_path / "out", progress=False,
+                              log=lambda _: None)
+    with pytest.raises(InputError, match="--input-tokens"):
+        tuning.tune_positions(CONTRACTS, replace(SETTINGS, input_tokens=LENGTH), tmp_path / "out", progress=False,
+                              log=lambda _: None)
     result = CliRunner().invoke(main, ["tune-positions", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "is not a folder" in result.output
 
 
-def test_cli_runs_and_reports(tmp_path, folder):
+@pytest.mark.parametrize("objective, tokens", [("retrieve", 800), ("distill", 512)])
+def test_cli_runs_and_reports(tmp_path, folder, objective, tokens):
+    # retrieve with inputs longer than the base window (800 content tokens at positions up to 1024)
     result = CliRunner().invoke(main, ["tune-positions", str(folder), "--length", str(LENGTH), "--steps", "1",
-                                       "--batch-docs", "2", "--out", str(tmp_path / "t"), "--quiet"])
+                                       "--batch-docs", "2", "--out", str(tmp_path / "t"), "--quiet",
+                                       "--objective", objective, "--input-tokens", str(tokens)])
     assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "t" / tuning.TUNING_FILE).read_text())
+    assert info["settings"]["objective"] == objective and info["settings"]["input_tokens"] == tokens
     assert "PI tuned" in result.output and "held-out" in result.output
     assert (tmp_path / "t" / tuning.TUNING_FILE).is_file()

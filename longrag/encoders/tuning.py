@@ -4,14 +4,17 @@ Only the extended position rows are trained; every other weight stays frozen. Th
 starts as PI (linear interpolation of the original rows) and keeps the original rows for inputs of
 ≤ L_o tokens (`extend_positions(keep_short=True)`), so short inputs behave exactly as before.
 
-Training inputs are short (≤ L_o tokens, so cheap), but carry PoSE-style position ids: a sample is
-`pieces` chunks cut from one L_t-token window of a document, each chunk given the positions it
-really has in that window (plus a random shift, so the whole extended range is covered even by
-documents shorter than L_t). Objective, self-supervised: the sample's vector through the extended
-model must match the *original* model's vector of the same tokens read as one ordinary ≤ L_o input
-(distillation, 1 − cosine) and pick it out among the other documents' inputs in the batch
-(InfoNCE). So the extended positions learn to make a spread-out, long-range view of a document
-agree with the original model's view of the same text.
+Training inputs are shorter than L_t (so cheap) but carry PoSE-style position ids: a sample is
+`pieces` chunks cut from one L_t-token window of a document (`input_tokens` content tokens in all),
+each chunk given the positions it really has in that window (plus a random shift, so the whole
+extended range is covered even by documents shorter than L_t). Two self-supervised objectives:
+
+- `retrieve` (default): passages of the sample, embedded by the *original* model as a short query
+  would be, must retrieve the sample's vector among the other documents in the batch (InfoNCE,
+  passage → document). This is the task a long-document vector is used for.
+- `distill`: the sample's vector must match the original model's vector of the same tokens read as
+  one ordinary ≤ L_o input (1 − cosine) and pick it out among the batch (InfoNCE). Measured: it
+  lifts the held-out passage → document recall but not the evaluation tasks (README).
 
 The result is saved as a normal model folder (the base model's files, unchanged) plus
 `longrag_positions.safetensors` (the tuned rows) and `longrag_tuning.json` (base model, its
@@ -42,6 +45,7 @@ TUNING_FILE = "longrag_tuning.json"
 ROWS_FILE = "longrag_positions.safetensors"
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
+OBJECTIVES = ("retrieve", "distill")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class TuneSettings:
     steps: int = 300
     batch_docs: int = 4  # documents per step (each one training input)
     pieces: int = 4  # chunks per training input
+    input_tokens: int = 512  # content tokens per training input (the pieces together)
+    objective: str = "retrieve"  # "retrieve" (passages → document) or "distill" (see module docstring)
+    passages: int = 4  # per document and step, for `retrieve`
+    passage_tokens: int = 64
     lr: float = 5e-4
     tau: float = 0.05  # InfoNCE temperature
     holdout: float = 0.2  # fraction of documents held back for the report
@@ -159,11 +167,11 @@ def _split(docs: list, settings: TuneSettings) -> tuple[list, list]:
 class _Sampler:
     """Builds PoSE training inputs: chunks of one L_t window placed at their real, shifted positions."""
 
-    def __init__(self, encoder, length: int, pieces: int, rng: random.Random):
+    def __init__(self, encoder, length: int, pieces: int, rng: random.Random, budget: int):
         self.encoder, self.rng, self.pieces = encoder, rng, pieces
         self.prefix = list(encoder.document_prefix_ids)
         self.head, self.tail = list(encoder._head), list(encoder._tail)
-        self.budget = encoder.window - len(self.prefix)  # content tokens per training input
+        self.budget = budget  # content tokens per training input
         self.span = length - len(self.head) - len(self.tail) - len(self.prefix)  # content positions available
         self.first = len(self.head) + len(self.prefix)  # position of the first content token
 
@@ -207,9 +215,14 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
         raise InputError(f"{folder} is not a folder of documents")
     if settings.steps < 1 or settings.batch_docs < 2 or settings.pieces < 1:
         raise InputError("tune-positions needs steps ≥ 1, at least 2 documents per batch and ≥ 1 piece")
+    if settings.objective not in OBJECTIVES:
+        raise InputError(f"unknown objective {settings.objective!r}; choose one of {', '.join(OBJECTIVES)}")
     encoder = load_encoder(EncoderConfig(model=settings.base, document_method="truncate"))
     if settings.length <= encoder.max_positions:
         raise InputError(f"--length {settings.length} must exceed the base model's {encoder.max_positions} positions")
+    if not 8 * settings.pieces <= settings.input_tokens < settings.length:
+        raise InputError(f"--input-tokens must lie between {8 * settings.pieces} and --length {settings.length} "
+                         f"(got {settings.input_tokens})")
     if tuning_info(encoder.path) is not None:
         raise InputError(f"{settings.base} is already a tuned folder; pass its base model as --base")
     out = Path(out) if out else cache_dir() / "encoders" / f"{Path(settings.base).name}-pos{settings.length}"
@@ -267,13 +280,14 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
         log(f"held-out before tuning: {_fmt(before)} (truncate: {_fmt(truncate)})")
 
     rng = random.Random(f"{settings.seed}-{step}")
-    sampler = _Sampler(encoder, settings.length, settings.pieces, rng)
+    budget = settings.input_tokens if settings.objective == "retrieve" else min(settings.input_tokens, encoder.segment_window)
+    sampler = _Sampler(encoder, settings.length, settings.pieces, rng, budget)
     bar = tqdm(total=settings.steps, initial=step, desc="tune-positions", unit="step", disable=not progress)
     window_losses = []
     try:
         while step < settings.steps:
             batch = rng.sample(train, settings.batch_docs)
-            loss = _step(encoder, long_model, sampler, batch, settings.tau)
+            loss = _step(encoder, long_model, sampler, batch, settings)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -302,15 +316,29 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
     return report
 
 
-def _step(encoder, long_model, sampler: _Sampler, batch, tau: float) -> torch.Tensor:
-    """Loss of one batch: the PoSE input's vector against the original model's vector of the same tokens."""
-    inputs, positions, targets = [], [], []
+def _step(encoder, long_model, sampler: _Sampler, batch, settings: TuneSettings) -> torch.Tensor:
+    """Loss of one batch of PoSE inputs, one per document (see the module docstring for the objectives)."""
+    inputs, positions, chunks = [], [], []
     for _, ids in batch:
-        tokens, pos, chunks = sampler.sample(ids)
+        tokens, pos, pieces = sampler.sample(ids)
         inputs.append(tokens)
         positions.append(pos)
-        targets.append(np.concatenate(chunks))  # the same tokens as one ordinary ≤ L_o input
-    teacher = torch.from_numpy(encoder.encode_ids(targets))  # original model, original positions (no grad)
+        chunks.append(pieces)
+    student = _student_vectors(encoder, long_model, inputs, positions)
+    labels = torch.arange(len(batch))
+    if settings.objective == "retrieve":
+        passages, owner = _passages(chunks, settings, sampler.rng)
+        queries = torch.from_numpy(encoder.encode_ids(passages))  # original model, as a query would be
+        return torch.nn.functional.cross_entropy(queries @ student.T / settings.tau, torch.as_tensor(owner))
+    teacher = torch.from_numpy(encoder.encode_ids([np.concatenate(p) for p in chunks]))  # same tokens, ≤ L_o
+    similarity = student @ teacher.T
+    # distillation (1 − cos to the original model's view of the same text) never saturates; InfoNCE
+    # against the other documents keeps the vectors apart
+    return (1 - torch.diagonal(similarity)).mean() + torch.nn.functional.cross_entropy(similarity / settings.tau, labels)
+
+
+def _student_vectors(encoder, long_model, inputs, positions) -> torch.Tensor:
+    """Mean-pooled, normalised vectors of the PoSE inputs through the extended model (with grad)."""
     width = max(len(t) for t in inputs)
     pad = encoder.tokenizer.pad_token_id or 0
     ids = torch.full((len(inputs), width), pad, dtype=torch.long)
@@ -324,15 +352,23 @@ def _step(encoder, long_model, sampler: _Sampler, batch, tau: float) -> torch.Te
     kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": pos_ids}
     if "token_type_ids" in encoder.tokenizer.model_input_names:
         kwargs["token_type_ids"] = torch.zeros_like(ids)
-    states = long_model(**kwargs).last_hidden_state
+    with encoder._autocast():
+        states = long_model(**kwargs).last_hidden_state.float()
     m = mask.unsqueeze(-1).to(states.dtype)
-    student = torch.nn.functional.normalize((states * m).sum(1) / m.sum(1), dim=-1)
-    similarity = student @ teacher.T
-    # distillation (1 − cos to the original model's view of the same text) never saturates; InfoNCE
-    # against the other documents keeps the vectors apart
-    own = torch.diagonal(similarity)
-    infonce = torch.nn.functional.cross_entropy(similarity / tau, torch.arange(len(batch)))
-    return (1 - own).mean() + infonce
+    return torch.nn.functional.normalize((states * m).sum(1) / m.sum(1), dim=-1)
+
+
+def _passages(chunks: list[list[np.ndarray]], settings: TuneSettings, rng: random.Random):
+    """`settings.passages` random spans of `passage_tokens` per document, from the text its input holds."""
+    passages, owner = [], []
+    for row, pieces in enumerate(chunks):
+        for _ in range(settings.passages):
+            piece = pieces[rng.randrange(len(pieces))]
+            size = min(settings.passage_tokens, len(piece))
+            start = rng.randint(0, len(piece) - size)
+            passages.append(piece[start: start + size])
+            owner.append(row)
+    return passages, owner
 
 
 def _save_checkpoint(path: Path, key, rows, optimizer, schedule, step, losses, before, truncate) -> None:
