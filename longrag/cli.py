@@ -295,13 +295,13 @@ def eval_(slice_name, regression_file, out_dir, config_path):
               help="Extended length in tokens (special tokens included).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Where the tuned model folder goes (default: the cache, encoders/<base>-pos<length>).")
-@click.option("--steps", type=click.IntRange(1), default=300, show_default=True, help="Training steps.")
-@click.option("--batch-docs", type=click.IntRange(2), default=4, show_default=True, help="Documents per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=200, show_default=True, help="Training steps.")
+@click.option("--batch-docs", type=click.IntRange(2), default=8, show_default=True, help="Documents per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--objective", type=click.Choice(["retrieve", "distill"]), default="retrieve", show_default=True,
               help="retrieve: the document's passages (original model) must find its vector among the batch; "
                    "distill: match the original model's vector of the same short text.")
-@click.option("--input-tokens", type=click.IntRange(32), default=512, show_default=True,
+@click.option("--input-tokens", type=click.IntRange(32), default=2048, show_default=True,
               help="Content tokens per training input (retrieve; distill is capped at the base window).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -309,8 +309,9 @@ def eval_(slice_name, regression_file, out_dir, config_path):
 def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objective, input_tokens, seed, quiet):
     """Tune the extended (PI) position table of an encoder on the documents in FOLDER.
 
-    Only the new position rows train (PoSE-style shifted positions on short inputs, self-supervised:
-    no labels). Resumes from its checkpoint when rerun with the same settings. Prints the gain on
+    Only the new position rows train (PoSE-style shifted positions on inputs shorter than --length,
+    self-supervised: no labels). The defaults are the measured recipe (README "Position tuning":
+    MiniLM to 8192 on 50 documents in ~35 min on 2 cores; SQuALITY +6.3 nDCG@10 over untuned PI). Resumes from its checkpoint when rerun with the same settings. Prints the gain on
     held-out documents; use the result with `encoder.model: <out>`, `document_method: pi`,
     `target_length: <length>`.
     """

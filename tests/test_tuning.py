@@ -21,7 +21,7 @@ from longrag.errors import ConfigError, InputError  # noqa: E402
 from tests.conftest import CONTRACTS  # noqa: E402
 
 LENGTH = 1024
-SETTINGS = tuning.TuneSettings(length=LENGTH, steps=3, batch_docs=2, lr=1e-2)
+SETTINGS = tuning.TuneSettings(length=LENGTH, steps=3, batch_docs=2, lr=1e-2, input_tokens=512)
 # six licences of 530-2800 MiniLM tokens, and two too short to use extended positions
 LICENCES = ["Apache-2.0.txt", "Artistic-2.0.txt", "BSL-1.0.txt", "EUPL-1.2.txt", "MS-PL.txt", "Python-2.0.txt",
             "CPL-1.0.txt", "MIT.txt"]

@@ -54,14 +54,14 @@ class TuneSettings:
 
     base: str = "all-MiniLM-L6-v2"
     length: int = 8192  # target length L_t, special tokens included
-    steps: int = 300
-    batch_docs: int = 4  # documents per step (each one training input)
+    steps: int = 200
+    batch_docs: int = 8  # documents per step (each one training input)
     pieces: int = 4  # chunks per training input
-    input_tokens: int = 512  # content tokens per training input (the pieces together)
+    input_tokens: int = 2048  # content tokens per training input (the pieces together)
     objective: str = "retrieve"  # "retrieve" (passages → document) or "distill" (see module docstring)
     passages: int = 4  # per document and step, for `retrieve`
     passage_tokens: int = 64
-    lr: float = 5e-4
+    lr: float = 1e-3
     tau: float = 0.05  # InfoNCE temperature
     holdout: float = 0.2  # fraction of documents held back for the report
     max_holdout: int = 40
