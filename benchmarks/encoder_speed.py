@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--cell", nargs=3, metavar=("METHOD", "TOKENS", "DTYPE"), help=argparse.SUPPRESS)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured cells in the saved JSON (re-measure a few, add a method)")
     parser.add_argument("--render", action="store_true", help="rewrite the README block from the saved JSON")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -257,11 +259,18 @@ def main() -> None:
                                              f"peak {row['peak_rss_mb']:7,.0f} MB  {100 * row['of_peak']:5.1f}% of FLOP bound")
                 print(f"{dtype:9} {method:20} {n:>6}  {shown}", flush=True)
     versions = library_versions()
+    out = ROOT / "benchmarks" / "results"
+    if args.merge:
+        measured = {(r["method"], r["tokens"], r["dtype"]) for r in rows}
+        saved = json.loads((out / "encoder_speed.json").read_text())
+        kept = [r for r in saved["rows"] if (r["method"], r["tokens"], r["dtype"]) not in measured]
+        rows = kept + rows
+        lengths = sorted({r["tokens"] for r in rows})
+        dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
     body = render(rows, cpu, versions, lengths, dtypes)
     if args.quick or args.no_readme:
         print(body)
         return
-    out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "encoder_speed.json").write_text(json.dumps({"rows": rows, "cpu": cpu, "versions": versions}, indent=2))
     from readme_tables import replace_block
