@@ -311,9 +311,9 @@ def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objecti
 
     Only the new position rows train (PoSE-style shifted positions on inputs shorter than --length,
     self-supervised: no labels). The defaults are the measured recipe (README "Position tuning":
-    MiniLM to 8192 on 50 documents in ~35 min on 2 cores; SQuALITY +6.3 nDCG@10 over untuned PI). Resumes from its checkpoint when rerun with the same settings. Prints the gain on
-    held-out documents; use the result with `encoder.model: <out>`, `document_method: pi`,
-    `target_length: <length>`.
+    MiniLM to 8192 on 50 documents in ~35 min on 2 cores; SQuALITY +6.3 nDCG@10 over untuned PI).
+    Resumes from its checkpoint when rerun with the same settings. Prints the gain on held-out
+    documents; use the result with `encoder.model: <out>`, `document_method: pi`, `target_length: <length>`.
     """
     from .encoders.tuning import TuneSettings, tune_positions as run_tuning
 

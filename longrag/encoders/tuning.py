@@ -280,7 +280,8 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
         log(f"held-out before tuning: {_fmt(before)} (truncate: {_fmt(truncate)})")
 
     rng = random.Random(f"{settings.seed}-{step}")
-    budget = settings.input_tokens if settings.objective == "retrieve" else min(settings.input_tokens, encoder.segment_window)
+    budget = settings.input_tokens if settings.objective == "retrieve" else min(settings.input_tokens,
+                                                                               encoder.segment_window)
     sampler = _Sampler(encoder, settings.length, settings.pieces, rng, budget)
     bar = tqdm(total=settings.steps, initial=step, desc="tune-positions", unit="step", disable=not progress)
     window_losses = []
