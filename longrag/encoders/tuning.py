@@ -326,16 +326,16 @@ def _step(encoder, long_model, sampler: _Sampler, batch, settings: TuneSettings)
         positions.append(pos)
         chunks.append(pieces)
     student = _student_vectors(encoder, long_model, inputs, positions)
-    labels = torch.arange(len(batch))
     if settings.objective == "retrieve":
         passages, owner = _passages(chunks, settings, sampler.rng)
-        queries = torch.from_numpy(encoder.encode_ids(passages))  # original model, as a query would be
+        queries = torch.from_numpy(encoder.encode_ids(passages))  # original model, original positions (no grad)
         return torch.nn.functional.cross_entropy(queries @ student.T / settings.tau, torch.as_tensor(owner))
     teacher = torch.from_numpy(encoder.encode_ids([np.concatenate(p) for p in chunks]))  # same tokens, ≤ L_o
     similarity = student @ teacher.T
     # distillation (1 − cos to the original model's view of the same text) never saturates; InfoNCE
     # against the other documents keeps the vectors apart
-    return (1 - torch.diagonal(similarity)).mean() + torch.nn.functional.cross_entropy(similarity / settings.tau, labels)
+    infonce = torch.nn.functional.cross_entropy(similarity / settings.tau, torch.arange(len(batch)))
+    return (1 - torch.diagonal(similarity)).mean() + infonce
 
 
 def _student_vectors(encoder, long_model, inputs, positions) -> torch.Tensor:
