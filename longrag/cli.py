@@ -69,18 +69,20 @@ def main():
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings (see configs/default.yaml).")
 @click.option("--rebuild", is_flag=True, help="Re-encode everything (needed after changing encoder settings).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--wait", is_flag=True, help="If another process is writing this index, wait for it instead of failing.")
 @_friendly
-def index(paths, index_name, config_path, rebuild, quiet):
+def index(paths, index_name, config_path, rebuild, quiet, wait):
     """Index the supported files (.txt .md .html .pdf .docx) under PATHS.
 
     Incremental: unchanged files are not re-encoded, changed ones are replaced, deleted ones
-    removed. An interrupted run leaves the previous index untouched.
+    removed. An interrupted run leaves the previous index untouched. --index must name an index,
+    an empty folder or a new path: any other folder or file is refused, never overwritten.
     """
     from .pipeline import Pipeline, _default_name
 
     config = load_config(config_path)
     target = resolve_index_dir(index_name or _default_name(paths[0]), _index_root(config))
-    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet)
+    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait)
     _print_report(report)
 
 

@@ -23,3 +23,7 @@ class EncoderMismatchError(LongragError):
 
 class InputError(LongragError):
     """Input documents or paths cannot be used."""
+
+
+class IndexBusyError(LongragError):
+    """Another process is writing the same index."""

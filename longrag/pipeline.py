@@ -5,6 +5,7 @@ import platform
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -20,6 +21,7 @@ from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile
 from .encoders import Encoder, load_encoder
 from .errors import EncoderMismatchError, InputError
 from .index import IndexStore, IndexWriter, resolve_index_dir
+from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .types import Document, Hit, Skipped
 
 if TYPE_CHECKING:
@@ -107,13 +109,20 @@ class Pipeline:
 
     @property
     def store(self) -> IndexStore:
-        if self._store is None:
+        """The index's live generation, opened whole; reopened when an update has published a newer
+        one (a caller keeps the object it got for the whole of one search or answer)."""
+        store = self._store
+        if store is None or not store.is_current():
             if self.index_dir is None:
                 raise InputError("this pipeline has no index yet: call index(paths) or Pipeline.load(dir)")
             with self._lock:
-                if self._store is None:
-                    self._store = IndexStore(self.index_dir)
-        return self._store
+                if self._store is None or not self._store.is_current():
+                    fresh = IndexStore(self.index_dir)
+                    if self._store is not None:
+                        _check_same_vectors(self.config, load_config(fresh.manifest["config"]), fresh.path)
+                    self._store = fresh
+                store = self._store
+        return store
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None) -> list[Hit]:
@@ -152,11 +161,13 @@ class Pipeline:
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
-              rebuild: bool = False, progress: bool = True) -> IndexReport:
+              rebuild: bool = False, progress: bool = True, wait: bool = False) -> IndexReport:
         """Index files and folders incrementally into `index_dir` (default `indexes/<first folder name>`).
 
         Unchanged files keep their vectors, changed files are re-encoded, files no longer present are
-        dropped. The previous index stays usable until the new one is complete.
+        dropped. The previous index stays usable until the new one is complete. `index_dir` must be
+        an index, an empty folder or a new path (InputError otherwise: nothing is touched). Another
+        process writing the same index → IndexBusyError, or wait for it with `wait`.
         """
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
@@ -168,18 +179,34 @@ class Pipeline:
                 + (f"; skipped {len(skipped)} other files" if skipped else ""))
         target = Path(index_dir) if index_dir is not None else (
             self.index_dir or resolve_index_dir(_default_name(paths[0]), self.config.index.root))
-        self._previous(target, rebuild)  # an encoder mismatch fails before any file is read
-        documents = self._load(files, skipped, progress)
-        if not documents:
-            raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
-                             + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
-        return self.index_documents(documents, target, rebuild=rebuild, progress=progress, skipped=skipped)
+        files = [(path, root) for path, root in files if not _inside(path, target)]
+        with self._writing(target, wait):
+            self._previous(target, rebuild)  # an encoder mismatch fails before any file is read
+            documents = self._load(files, skipped, progress)
+            if not documents:
+                raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
+                                 + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
+            return self._write(documents, target, rebuild, progress, skipped)
 
     def index_documents(self, documents: Sequence[Document], index_dir: str | Path, rebuild: bool = False,
-                        progress: bool = True, skipped: Sequence[Skipped] = ()) -> IndexReport:
+                        progress: bool = True, skipped: Sequence[Skipped] = (), wait: bool = False) -> IndexReport:
         """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents."""
-        started = time.perf_counter()
         target = Path(index_dir)
+        with self._writing(target, wait):
+            return self._write(documents, target, rebuild, progress, skipped)
+
+    @staticmethod
+    @contextmanager
+    def _writing(target: Path, wait: bool):
+        """Only an index, an empty folder or a new path may be written; one writer at a time."""
+        check_target(target)
+        with writer_lock(target, wait):
+            remove_debris(target)
+            yield
+
+    def _write(self, documents: Sequence[Document], target: Path, rebuild: bool, progress: bool,
+               skipped: Sequence[Skipped]) -> IndexReport:
+        started = time.perf_counter()
         previous = self._previous(target, rebuild)
         report = IndexReport(index_dir=str(target), skipped=list(skipped))
         old_ids = set(previous.documents()) if previous else set()
@@ -197,7 +224,7 @@ class Pipeline:
         return report
 
     def _previous(self, target: Path, rebuild: bool) -> IndexStore | None:
-        if rebuild or not (target / "manifest.json").exists():
+        if rebuild or not is_index(target):
             return None
         previous = IndexStore(target)
         built = previous.manifest.get("encoder", {})
@@ -307,6 +334,10 @@ def _check_same_vectors(built: Config, wanted: Config, path: Path) -> None:
             f"index {path} was built with encoder {built.encoder.model!r} ({built.encoder.document_method}, "
             f"mode {built.index.mode}); the configuration asks for {wanted.encoder.model!r} "
             f"({wanted.encoder.document_method}, mode {wanted.index.mode}); re-index with this config or drop --config")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(path).resolve().is_relative_to(folder.resolve())
 
 
 def _default_name(path: str | Path) -> str:

@@ -1,75 +1,37 @@
-"""Shared fixtures. The fake encoder is deterministic and fast: hashed bag-of-words vectors."""
+"""Session-wide test settings and shared fixtures.
+
+Every test runs offline (HF_HUB_OFFLINE, and pytest-socket refusing any host but the loopback:
+see pyproject.toml) and writes only under temp dirs: HOME, the longrag model cache and the Hugging Face
+cache point into one session folder, so a model converted by one test is reused by the next
+and the user's own caches are never written.
+"""
 from __future__ import annotations
 
-import hashlib
-import re
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrag-tests-"))
+_HOME = _SESSION_DIR / "home"
+# before anything imports huggingface_hub, which reads these once
+os.environ.update({
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    "HOME": str(_HOME), "XDG_CACHE_HOME": str(_HOME / ".cache"), "HF_HOME": str(_HOME / ".cache" / "huggingface"),
+    "MPLCONFIGDIR": str(_HOME / ".config" / "matplotlib"), "LONGRAG_CACHE": str(_SESSION_DIR / "longrag-cache"),
+})
 
-from longrag.encoders.base import TokenizedText, balanced_windows
+import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-CONTRACTS = REPO / "examples" / "contracts"
-DATA = REPO.parent / "shared" / "data"
+from tests.helpers import FakeEncoder  # noqa: E402
 
 
-class FakeEncoder:
-    """Same interface as TransformerEncoder; a word's vector is seeded by its hash."""
+def pytest_configure(config):
+    _HOME.mkdir(exist_ok=True)
 
-    name = "fake-hash"
-    dim = 64
-    window = 64
-    segment_window = 64
-    long_window = 64
 
-    def __init__(self, fail_after_calls: int | None = None):
-        self.calls = 0
-        self.encoded_tokens = 0
-        self.fail_after_calls = fail_after_calls
-
-    def _word(self, word: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha256(word.lower().encode()).digest()[:4], "little")
-        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-
-    def tokenize(self, text: str) -> TokenizedText:
-        spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
-        ids = np.array([int.from_bytes(hashlib.sha256(text[a:b].lower().encode()).digest()[:4], "little")
-                        for a, b in spans], dtype=np.int64)
-        return TokenizedText(ids, np.array(spans, dtype=np.int64).reshape(-1, 2))
-
-    def count_tokens(self, text: str) -> int:
-        return len(re.findall(r"\w+", text))
-
-    def _vec(self, ids) -> np.ndarray:
-        v = np.zeros(self.dim, np.float32)
-        for i in ids:
-            v += np.random.default_rng(int(i)).standard_normal(self.dim).astype(np.float32)
-        return v / max(np.linalg.norm(v), 1e-9)
-
-    def encode_queries(self, texts):
-        return np.stack([self._vec(self.tokenize(t).ids) for t in texts])
-
-    def encode_ids(self, batch, progress=None):
-        self.calls += 1
-        if self.fail_after_calls is not None and self.calls > self.fail_after_calls:
-            raise KeyboardInterrupt  # simulates Ctrl-C in the middle of encoding
-        for ids in batch:
-            assert len(ids) <= self.window
-            self.encoded_tokens += len(ids)
-        return np.stack([self._vec(ids) for ids in batch])
-
-    def encode_document(self, ids, progress=None):
-        windows = [ids[a:b] for a, b in balanced_windows(len(ids), self.window)]
-        v = self.encode_ids(windows).mean(0)
-        return v / np.linalg.norm(v)
-
-    def truncated_tokens(self, n_tokens: int) -> int:
-        return 0
-
-    def describe(self) -> dict:
-        return {"model": self.name, "dim": self.dim, "window": self.window}
+def pytest_unconfigure(config):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture

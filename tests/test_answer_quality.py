@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import generator_passkey  # noqa: E402
-import readme_tables  # noqa: E402
+import generator_passkey
+import readme_tables
 
 PASSKEY_JSON = REPO / "benchmarks" / "results" / "generator_passkey.json"
 
@@ -66,7 +66,7 @@ def test_passkey_report_on_the_published_result(tmp_path):
 
 # ---- answer quality metrics ---------------------------------------------------------------------
 
-import answer_quality  # noqa: E402
+import answer_quality
 
 
 @pytest.mark.parametrize("prediction, reference, expected", [

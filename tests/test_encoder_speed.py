@@ -1,14 +1,11 @@
 """Encoder speed features on the packaged MiniLM: length-bucketed, token-budgeted batches and bf16."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from longrag.config import EncoderConfig, load_config  # noqa: E402
-from longrag.encoders import load_encoder  # noqa: E402
-from longrag.errors import ConfigError  # noqa: E402
+from longrag.config import EncoderConfig, load_config
+from longrag.encoders import load_encoder
+from longrag.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,18 @@
 The dequantised SmolLM2 copy lives in the longrag cache ($LONGRAG_CACHE or the user cache dir);
 the first run writes it (~20 s), later runs load it in under a second. No hub access.
 """
-import os
 
 import pytest
 import torch
 
-os.environ["HF_HUB_OFFLINE"] = "1"
+from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
-from transformers.models.llama.modeling_llama import repeat_kv, rotate_half  # noqa: E402
-
-from longrag.errors import ConfigError, InputError, ModelNotFoundError  # noqa: E402
-from longrag.generation import ContextExtension, Generator, effective_window  # noqa: E402
-from longrag.generation import rope  # noqa: E402
-from longrag.generation.models import file_sha256  # noqa: E402
-from longrag.generation.rope import enable_selfextend, scale_rope  # noqa: E402
+from longrag.errors import ConfigError, InputError, ModelNotFoundError
+from longrag.generation import ContextExtension, Generator, effective_window
+from longrag.generation import rope
+from longrag.generation.models import file_sha256
+from longrag.generation.rope import enable_selfextend, scale_rope
 
 
 @pytest.fixture(scope="module")

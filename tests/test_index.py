@@ -5,7 +5,8 @@ import pytest
 
 from longrag import Pipeline
 from longrag.errors import EncoderMismatchError, IndexNotFoundError, InputError
-from tests.conftest import FakeEncoder
+from longrag.index.layout import live_generation
+from tests.helpers import FakeEncoder
 
 
 def make(encoder=None, **index):
@@ -16,8 +17,10 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     out = tmp_path / "idx"
     report = make().index([corpus], index_dir=out, progress=False)
     assert report.documents == 3 and report.added == 3 and report.skipped == []
-    assert {p.name for p in out.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss", "bm25"}  # default: hybrid
-    manifest = json.loads((out / "manifest.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"CURRENT", ".lock", "g000001"}
+    live = live_generation(out)
+    assert {p.name for p in live.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss", "bm25"}  # hybrid
+    manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["counts"]["documents"] == 3
     assert manifest["faiss"]["segments.faiss"]["factory"] == "Flat"
     assert manifest["encoder"]["model"] == "fake-hash"
@@ -45,7 +48,7 @@ def test_search_returns_typed_hits_with_spans(tmp_path, corpus):
 def test_document_mode_ranks_by_document_vectors(tmp_path, corpus):
     pipe = make(mode="document")
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
-    assert (tmp_path / "idx" / "documents.faiss").exists()
+    assert (live_generation(tmp_path / "idx") / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html" and len(hits) == 3
 
@@ -77,7 +80,7 @@ def test_interrupted_run_keeps_previous_index(tmp_path, corpus):
     with pytest.raises(KeyboardInterrupt):
         make(FakeEncoder(fail_after_calls=1)).index([corpus], index_dir=out, progress=False)
     assert Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3) == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # temp dir cleaned
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "CURRENT", "g000001"]  # pending generation removed
 
 
 def test_five_megabyte_document(tmp_path):
@@ -98,7 +101,7 @@ def test_document_cap_is_reported_not_silent(tmp_path, corpus):
     report = pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
     cut = dict(report.truncated)
     assert cut["cats.txt"] == 10 * 20 - 50  # ten words per sentence, twenty sentences
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    manifest = json.loads((live_generation(tmp_path / "idx") / "manifest.json").read_text())
     assert manifest["truncation"]["documents"] == len(cut)
 
 
@@ -141,7 +144,7 @@ def test_other_encoder_is_refused(tmp_path, corpus):
     with pytest.raises(EncoderMismatchError, match="e5-small"):
         Pipeline.load(out, config={"encoder": {"model": "e5-small"}})
     make(Other()).index([corpus], index_dir=out, rebuild=True, progress=False)  # explicit rebuild works
-    assert json.loads((out / "manifest.json").read_text())["encoder"]["model"] == "other-model"
+    assert json.loads((live_generation(out) / "manifest.json").read_text())["encoder"]["model"] == "other-model"
 
 
 def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
@@ -149,9 +152,10 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
                                  "search": {"fusion": ["documents", "segments", "bm25"], "fusion_method": "rrf"}},
                                 encoder=FakeEncoder())
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    live = live_generation(tmp_path / "idx")
+    manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["fusion"]["method"] == "reciprocal_rank_fusion"
-    assert (tmp_path / "idx" / "bm25").is_dir() and (tmp_path / "idx" / "documents.faiss").exists()
+    assert (live / "bm25").is_dir() and (live / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html"
     # a document first in all three rankings gets the maximum fused score
@@ -161,7 +165,7 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
 def test_default_hybrid_stores_no_document_vectors_and_says_so_when_asked(tmp_path, corpus):
     pipe = make()  # default: segments and BM25, convex fusion
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
-    assert not (tmp_path / "idx" / "documents.faiss").exists()
+    assert not (live_generation(tmp_path / "idx") / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html"
     # convex scores: mean over 2 rankings of scores scaled to [0, 1]; the winner tops at least one

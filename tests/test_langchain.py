@@ -1,7 +1,7 @@
 """LangChain integration: the standard langchain-tests suites plus checks of content and metadata.
 
 One small index (5 licences of examples/contracts, real packaged MiniLM) is built once per module
-in a temp dir and shared by every retriever the suites construct. No hub: HF_HUB_OFFLINE is set.
+in a temp dir and shared by every retriever the suites construct.
 """
 import os
 import shutil
@@ -11,18 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 pytest.importorskip("langchain_core")
 pytest.importorskip("langchain_tests")
 
-from langchain_core.documents import Document  # noqa: E402
-from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests  # noqa: E402
-from langchain_tests.unit_tests import EmbeddingsUnitTests  # noqa: E402
+from langchain_core.documents import Document
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
 
-from longrag import Pipeline  # noqa: E402
-from longrag.integrations.langchain import LongragEmbeddings, LongragRetriever  # noqa: E402
-from tests.conftest import CONTRACTS, REPO, FakeEncoder  # noqa: E402
+from longrag import Pipeline
+from longrag.integrations.langchain import LongragEmbeddings, LongragRetriever
+from tests.helpers import CONTRACTS, REPO, FakeEncoder
 
 FILES = ["Apache-2.0.txt", "MIT.txt", "GPL-3.0-only.txt", "MPL-2.0-no-copyleft-exception.txt", "BSD-3-Clause.txt"]
 QUERY = "what happens to my patent licence if I sue a contributor"
@@ -162,6 +160,6 @@ except ImportError as exc:
     print(exc)
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                         env=os.environ)
     assert out.returncode == 0, out.stderr
     assert "pip install 'longrag[langchain]'" in out.stdout

@@ -1,16 +1,13 @@
 """Late chunking with the packaged MiniLM on small documents (no hub)."""
-import os
 
 import numpy as np
 import pytest
 import torch
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from longrag.config import EncoderConfig  # noqa: E402
-from longrag.encoders import load_encoder  # noqa: E402
-from longrag.encoders.late_chunking import _windows, late_chunk_vectors  # noqa: E402
-from tests.conftest import CONTRACTS  # noqa: E402
+from longrag.config import EncoderConfig
+from longrag.encoders import load_encoder
+from longrag.encoders.late_chunking import _windows, late_chunk_vectors
+from tests.helpers import CONTRACTS
 
 
 @pytest.fixture(scope="module")

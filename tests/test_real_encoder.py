@@ -1,16 +1,13 @@
-"""The packaged MiniLM, for real, on small inputs (no hub: HF_HUB_OFFLINE is set in this module)."""
-import os
+"""The packaged MiniLM, for real, on small inputs."""
 
 import numpy as np
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from longrag import Pipeline  # noqa: E402
-from longrag.config import EncoderConfig  # noqa: E402
-from longrag.encoders import load_encoder  # noqa: E402
-from longrag.errors import ConfigError, InputError, ModelNotFoundError  # noqa: E402
-from tests.conftest import CONTRACTS  # noqa: E402
+from longrag import Pipeline
+from longrag.config import EncoderConfig
+from longrag.encoders import load_encoder
+from longrag.errors import ConfigError, InputError, ModelNotFoundError
+from tests.helpers import CONTRACTS
 
 # Licences in examples/contracts whose text ends the patent licence of a party that sues
 # (checked by reading each clause): Apache-2.0 §3, MPL-2.0 §5.2, EPL-2.0 §2(b)/§7, GPL-3.0 and

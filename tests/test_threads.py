@@ -1,19 +1,16 @@
 """Pipeline.search from many threads at once: same hits as serial calls, one store, one encoder.
 
-Real packaged MiniLM on examples/contracts (no hub: HF_HUB_OFFLINE is set in this module).
+Real packaged MiniLM on examples/contracts.
 """
-import os
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-import longrag.pipeline as pipeline_module  # noqa: E402
-from longrag import Pipeline  # noqa: E402
-from tests.conftest import CONTRACTS  # noqa: E402
+import longrag.pipeline as pipeline_module
+from longrag import Pipeline
+from tests.helpers import CONTRACTS
 
 QUERIES = [
     "what happens to my patent licence if I sue a contributor",

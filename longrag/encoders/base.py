@@ -26,6 +26,7 @@ hf_logging.set_verbosity_error()
 from ..config import EncoderConfig
 from ..errors import ConfigError, ModelNotFoundError
 from ..models import resolve_encoder
+from .positions import POSITION_METHODS
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,22 @@ class TransformerEncoder:
             windows = [ids[a:b] for a, b in balanced_windows(len(ids), self.segment_window)] or [ids]
             return _normalize(self.encode_ids(windows, progress).mean(axis=0))
         # extended positions: windows of the extended length, averaged (one window up to target_length)
+        if len(ids) <= self.segment_window and self._short_inputs_unchanged:
+            return self.encode_ids([ids], progress)[0]  # the original model itself, not a copy that equals it
         limit = self.long_window
         prefix = np.asarray(self._prefix_ids["document"], dtype=np.int64)
         windows = [np.concatenate([prefix, ids[a:b]]) for a, b in balanced_windows(len(ids), limit - len(prefix))] or [prefix]
         vectors = self._forward_batches(windows, self.long_model, progress)
         return _normalize(vectors.mean(axis=0))
+
+    @property
+    def _short_inputs_unchanged(self) -> bool:
+        """Whether the long model reads inputs within the original window exactly as the original
+        model does (kept position rows, τ(n) = 1 for short n). Such inputs then run through the
+        original model itself: a deep copy of the same weights may take other kernel paths
+        (alignment-dependent on some CPUs) and round differently."""
+        s = self.settings
+        return s.document_method in POSITION_METHODS and s.keep_short_positions and s.temperature in (1.0, "log")
 
     @property
     def long_window(self) -> int:

@@ -48,7 +48,7 @@ def run_condition(condition: Condition, dataset, base: Config, workdir: Path) ->
     report = pipe.index_documents(documents, index_dir, rebuild=True, progress=False)
     # vectors reused from the harness's shared cache are charged the time they first took
     result = RunResult(run={}, encode_seconds=report.seconds + pipe.encoder.cached_seconds, tokens=report.tokens,
-                       index_bytes=sum(p.stat().st_size for p in index_dir.rglob("*")
+                       index_bytes=sum(p.stat().st_size for p in pipe.store.generation.rglob("*")
                                        if p.is_file() and p.name not in ("store.sqlite", "manifest.json")))
     depth = min(DEPTH, len(documents))
     for qid, query in dataset.queries.items():

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexNotFoundError
+from .layout import MANIFEST, is_index, live_generation
 from .lexical import load_bm25, search_bm25
 from .vectors import load_faiss, search_faiss
 
-MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 SEGMENT_VECTORS = "segments.faiss"
 DOCUMENT_VECTORS = "documents.faiss"
@@ -24,6 +24,10 @@ CREATE TABLE segments(
   row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER, n_tokens INTEGER, vector BLOB);
 CREATE INDEX segments_doc ON segments(doc_id);
 """
+_OPEN_TRIES = 5  # a writer may publish (and remove the generation being opened) between two reads
+# one opening at a time per process: numpy reads .npy headers with ast.literal_eval, which raises
+# SystemError in concurrent threads on CPython 3.11.0-3.11.7 (python/cpython#106905)
+_OPENING = threading.Lock()
 
 
 def resolve_index_dir(name_or_path: str | Path, root: str | Path = "indexes") -> Path:
@@ -38,11 +42,11 @@ def list_indexes(root: str | Path = "indexes") -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file() and not p.name.startswith("."))
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and is_index(p))
 
 
 def _recover(path: Path) -> None:
-    """Finish a swap that was interrupted between its two renames (see IndexWriter.commit)."""
+    """Finish a swap of the old layout that was interrupted between its two renames."""
     if path.exists():
         return
     olds = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
@@ -51,58 +55,81 @@ def _recover(path: Path) -> None:
 
 
 class IndexStore:
-    """An opened index. Safe to search from many threads (SQLite connection per thread)."""
+    """One generation of an index, opened whole: manifest, FAISS, BM25 and the SQLite store are all
+    read from the same generation when the store is made, so a later update of the index never
+    mixes into it. Safe to search from many threads."""
 
     def __init__(self, path: Path):
         _recover(path)
-        if not (path / MANIFEST).is_file():
+        if not is_index(path):
             available = list_indexes(path.parent)
             hint = f"; available in {path.parent}: {', '.join(available)}" if available else \
                 f"; build one with: longrag index DIR --index {path.name}"
             raise IndexNotFoundError(f"no longrag index at {path}{hint}")
-        self.path = path
-        self.manifest = json.loads((path / MANIFEST).read_text())
-        self.segment_index = load_faiss(path / SEGMENT_VECTORS)
-        doc_file = path / DOCUMENT_VECTORS
-        self.document_index = load_faiss(doc_file) if doc_file.exists() else None
-        self.bm25 = load_bm25(path)
-        self._local = threading.local()
+        for attempt in range(_OPEN_TRIES):
+            try:
+                with _OPENING:
+                    self._open(path)
+                break
+            except FileNotFoundError:
+                if attempt == _OPEN_TRIES - 1:
+                    raise
+        self._db_lock = threading.Lock()
 
-    @property
-    def db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "db", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path / STORE}?mode=ro", uri=True, check_same_thread=False)
-            self._local.db = conn
-        return conn
+    def _open(self, path: Path) -> None:
+        self.path = path
+        self.generation = live_generation(path)
+        self.manifest = json.loads((self.generation / MANIFEST).read_text())
+        # immutable: a published generation never changes, so SQLite skips locks and journal checks
+        self._db = sqlite3.connect(f"file:{self.generation / STORE}?mode=ro&immutable=1", uri=True,
+                                   check_same_thread=False)
+        self.segment_index = load_faiss(self.generation / SEGMENT_VECTORS)
+        doc_file = self.generation / DOCUMENT_VECTORS
+        self.document_index = load_faiss(doc_file) if doc_file.exists() else None
+        self.bm25 = load_bm25(self.generation)
+
+    def is_current(self) -> bool:
+        """Whether this is still the index's live generation."""
+        try:
+            return live_generation(self.path) == self.generation
+        except IndexNotFoundError:
+            return False
+
+    def _query(self, sql: str, args=()) -> list[tuple]:
+        with self._db_lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args=()) -> tuple | None:
+        rows = self._query(sql, args)
+        return rows[0] if rows else None
 
     # -- lookups ----------------------------------------------------------------------------------
     def documents(self) -> dict[str, dict]:
-        rows = self.db.execute("SELECT doc_id, path, sha256, n_tokens FROM documents").fetchall()
+        rows = self._query("SELECT doc_id, path, sha256, n_tokens FROM documents")
         return {r[0]: {"path": r[1], "sha256": r[2], "n_tokens": r[3]} for r in rows}
 
     def span_text(self, doc_id: str, start: int, end: int) -> tuple[str, str]:
         """(path, text[start:end]) without loading the whole document."""
-        row = self.db.execute(
+        row = self._one(
             "SELECT path, substr(text, ?, ?) FROM documents WHERE doc_id=?", (start + 1, end - start, doc_id)
-        ).fetchone()
+        )
         return row[0], row[1]
 
     def segment_rows(self, rows: list[int]) -> dict[int, tuple[str, int, int]]:
         marks = ",".join("?" * len(rows))
-        found = self.db.execute(f"SELECT row, doc_id, start, end FROM segments WHERE row IN ({marks})", rows).fetchall()
+        found = self._query(f"SELECT row, doc_id, start, end FROM segments WHERE row IN ({marks})", rows)
         return {r[0]: (r[1], r[2], r[3]) for r in found}
 
     def doc_rows(self, rows: list[int]) -> dict[int, str]:
         marks = ",".join("?" * len(rows))
-        found = self.db.execute(f"SELECT doc_row, doc_id FROM documents WHERE doc_row IN ({marks})", rows).fetchall()
+        found = self._query(f"SELECT doc_row, doc_id FROM documents WHERE doc_row IN ({marks})", rows)
         return {r[0]: r[1] for r in found}
 
     def segments_of(self, doc_id: str) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """(row, start, end, n_tokens) of every segment of a document, and their vectors."""
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT row, start, end, n_tokens, vector FROM segments WHERE doc_id=? ORDER BY row", (doc_id,)
-        ).fetchall()
+        )
         spans = [(r[0], r[1], r[2], r[3]) for r in rows]
         vectors = np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0))
         return spans, vectors
@@ -110,16 +137,16 @@ class IndexStore:
     def stored_vectors(self, doc_id: str) -> tuple[list[dict], np.ndarray, np.ndarray | None]:
         """Everything needed to carry an unchanged document into a new index without re-encoding."""
         spans, vectors = self.segments_of(doc_id)
-        row = self.db.execute("SELECT doc_vector FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+        row = self._one("SELECT doc_vector FROM documents WHERE doc_id=?", (doc_id,))
         doc_vector = np.frombuffer(row[0], dtype=np.float32) if row and row[0] is not None else None
         segments = [{"start": s, "end": e, "n_tokens": n} for _, s, e, n in spans]
         return segments, vectors, doc_vector
 
     def document_row(self, doc_id: str) -> dict:
-        row = self.db.execute(
+        row = self._one(
             "SELECT doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text FROM documents WHERE doc_id=?",
             (doc_id,),
-        ).fetchone()
+        )
         keys = ("doc_id", "path", "sha256", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text")
         doc = dict(zip(keys, row))
         doc["metadata"] = json.loads(doc["metadata"])

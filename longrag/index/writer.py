@@ -1,31 +1,31 @@
-"""Write a new index directory next to the old one, then swap it in.
+"""Write a new generation of an index, then publish it (see layout.py).
 
-The previous index stays intact and loadable until the very last rename, so Ctrl-C, a crash or a
-full disk during a run loses nothing that was already indexed.
+The previous generation stays live until the pointer is replaced, so Ctrl-C, a crash or a full
+disk during a run loses nothing that was already indexed.
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .lexical import build_bm25
-from .store import MANIFEST, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
+from .layout import MANIFEST, new_generation, publish
+from .store import STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
 from .vectors import auto_factory, build_faiss, save_faiss
 
 
 class IndexWriter:
-    """Collects documents, segments and vectors into a temporary directory, then commits it."""
+    """Collects documents, segments and vectors into a pending generation, then publishes it.
+    Hold the index's writer lock (layout.writer_lock) from before reading the previous generation
+    until commit or abort."""
 
     def __init__(self, target: Path):
         self.target = target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        self.tmp = new_generation(target)
         self.db = sqlite3.connect(self.tmp / STORE)
         self.db.executescript(SCHEMA)
         self._segment_vectors: list[np.ndarray] = []
@@ -71,14 +71,7 @@ class IndexWriter:
         manifest = {**manifest, "faiss": built}
         manifest["bytes_on_disk"] = sum(p.stat().st_size for p in self.tmp.rglob("*") if p.is_file())
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        _fsync_dir(self.tmp)
-        old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-            os.rename(self.target, old)
-        os.rename(self.tmp, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish(self.target, self.tmp)
         return manifest
 
     def abort(self) -> None:
@@ -88,9 +81,3 @@ class IndexWriter:
             pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-
-def _fsync_dir(path: Path) -> None:
-    for file in path.rglob("*"):
-        if file.is_file():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())

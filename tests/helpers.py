@@ -1,0 +1,91 @@
+"""What tests share besides fixtures: paths, the fake encoder, and the one tolerance for model outputs."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+
+from longrag.encoders.base import TokenizedText, balanced_windows
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACTS = REPO / "examples" / "contracts"
+DATA = REPO.parent / "shared" / "data"
+
+
+class FakeEncoder:
+    """Same interface as TransformerEncoder; a word's vector is seeded by its hash."""
+
+    name = "fake-hash"
+    dim = 64
+    window = 64
+    segment_window = 64
+    long_window = 64
+
+    def __init__(self, fail_after_calls: int | None = None):
+        self.calls = 0
+        self.encoded_tokens = 0
+        self.fail_after_calls = fail_after_calls
+
+    def _word(self, word: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(word.lower().encode()).digest()[:4], "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def tokenize(self, text: str) -> TokenizedText:
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+        ids = np.array([int.from_bytes(hashlib.sha256(text[a:b].lower().encode()).digest()[:4], "little")
+                        for a, b in spans], dtype=np.int64)
+        return TokenizedText(ids, np.array(spans, dtype=np.int64).reshape(-1, 2))
+
+    def count_tokens(self, text: str) -> int:
+        return len(re.findall(r"\w+", text))
+
+    def _vec(self, ids) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        for i in ids:
+            v += np.random.default_rng(int(i)).standard_normal(self.dim).astype(np.float32)
+        return v / max(np.linalg.norm(v), 1e-9)
+
+    def encode_queries(self, texts):
+        return np.stack([self._vec(self.tokenize(t).ids) for t in texts])
+
+    def encode_ids(self, batch, progress=None):
+        self.calls += 1
+        if self.fail_after_calls is not None and self.calls > self.fail_after_calls:
+            raise KeyboardInterrupt  # simulates Ctrl-C in the middle of encoding
+        for ids in batch:
+            assert len(ids) <= self.window
+            self.encoded_tokens += len(ids)
+        return np.stack([self._vec(ids) for ids in batch])
+
+    def encode_document(self, ids, progress=None):
+        windows = [ids[a:b] for a, b in balanced_windows(len(ids), self.window)]
+        v = self.encode_ids(windows).mean(0)
+        return v / np.linalg.norm(v)
+
+    def truncated_tokens(self, n_tokens: int) -> int:
+        return 0
+
+    def describe(self) -> dict:
+        return {"model": self.name, "dim": self.dim, "window": self.window, "pooling": "mean",
+                "document_method": "windows", "target_length": None, "temperature": 1.0, "matryoshka_dim": None}
+
+
+# Two forward passes of the same weights on different model objects (a deep copy, a patched copy,
+# another batch shape) may run different kernels: oneDNN/MKL pick SIMD code by CPU and by memory
+# alignment, so float32 sums are rounded in another order. Measured: differences in the 8th
+# significant digit on AMD EPYC. These bounds sit two orders above that and far below any real
+# change of the computation (a wrong position row moves vectors by 1e-2 or more).
+MIN_COSINE = 1 - 1e-6
+MAX_ABS_DIFF = 1e-5
+
+
+def assert_same_vectors(a, b) -> None:
+    """The same computation up to float32 rounding (see MIN_COSINE)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    flat_a, flat_b = a.reshape(len(a), -1) if a.ndim > 1 else a[None], b.reshape(len(b), -1) if b.ndim > 1 else b[None]
+    cosines = (flat_a * flat_b).sum(1) / np.maximum(np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1), 1e-30)
+    assert cosines.min() >= MIN_COSINE, cosines.min()
+    assert np.abs(a - b).max() <= MAX_ABS_DIFF, np.abs(a - b).max()

@@ -1,0 +1,222 @@
+"""The index folder never loses a user's files or a published generation: refused targets, one
+writer at a time, readers that keep one generation whole, kill -9 at any moment, debris removed."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from longrag import Pipeline
+from longrag.errors import IndexBusyError, IndexNotFoundError, InputError
+from longrag.index import IndexStore
+from longrag.index.layout import live_generation
+from tests.helpers import REPO, FakeEncoder
+
+
+def make():
+    return Pipeline.from_config(None, encoder=FakeEncoder())
+
+
+def files_of(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# -- F1: only an index, an empty folder or a new path becomes an index ----------------------------
+def test_a_folder_that_is_not_an_index_is_refused_and_untouched(tmp_path, corpus):
+    mine = tmp_path / "u"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.md").write_text("hi")
+    (mine / "sub" / "plan.txt").write_text("keep me")
+    before = files_of(mine)
+    with pytest.raises(InputError, match="not a longrag index and not empty.*notes.md.*nothing was changed"):
+        make().index([corpus], index_dir=mine, progress=False)
+    assert files_of(mine) == before and sorted(os.listdir(mine)) == ["notes.md", "sub"]
+
+
+def test_the_source_folder_itself_is_refused(corpus):
+    before = files_of(corpus)
+    with pytest.raises(InputError, match="not a longrag index"):
+        make().index([corpus], index_dir=corpus, progress=False)
+    assert files_of(corpus) == before
+
+
+def test_an_existing_file_is_refused(tmp_path, corpus):
+    target = tmp_path / "afile.txt"
+    target.write_text("precious")
+    with pytest.raises(InputError, match="is not a folder"):
+        make().index([corpus], index_dir=target, progress=False)
+    assert target.read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["afile.txt", "docs"]
+
+
+def test_an_empty_folder_and_an_index_inside_the_source_are_fine(tmp_path, corpus):
+    (tmp_path / "empty").mkdir()
+    assert make().index([corpus], index_dir=tmp_path / "empty", progress=False).added == 3
+    inside = corpus / "idx"  # the index's own files are not read as documents
+    make().index([corpus], index_dir=inside, progress=False)
+    assert make().index([corpus], index_dir=inside, progress=False).unchanged == 3
+
+
+# -- F2: readers open one generation whole --------------------------------------------------------
+def test_a_reader_keeps_its_generation_and_the_pipeline_moves_to_the_new_one(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    old = IndexStore(out)
+    pipe = Pipeline.load(out, encoder=FakeEncoder())
+    for name in ("rockets.md", "tea.html"):  # the index shrinks to one document, then grows anew
+        (corpus / name).unlink()
+    (corpus / "trains.txt").write_text("Trains run on rails between stations. " * 30)
+    make().index([corpus], index_dir=out, progress=False)
+    assert not old.generation.exists()  # replaced generations are removed from disk ...
+    assert set(old.documents()) == {"cats.txt", "rockets.md", "tea.html"}  # ... yet an open one reads whole
+    assert old.span_text("tea.html", 0, 3)[1] == "Tea" and not old.is_current()
+    hits = pipe.search("trains rails stations", k=5)  # the pipeline reopens the live generation
+    assert {h.doc_id for h in hits} == {"cats.txt", "trains.txt"} and hits[0].doc_id == "trains.txt"
+
+
+def test_readers_during_updates_always_see_a_whole_generation(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    versions = [{"cats.txt", "rockets.md", "tea.html"}]
+    errors, seen, done = [], [], threading.Event()
+
+    def read():
+        while not done.is_set():
+            try:
+                store = IndexStore(out)
+                docs = set(store.documents())
+                rows = store.segment_rows(list(range(store.segment_index.ntotal)))
+                assert {d for d, _, _ in rows.values()} == docs and len(rows) == store.segment_index.ntotal
+                seen.append(frozenset(docs))
+            except Exception as exc:  # noqa: BLE001 - any failure of a reader is the finding
+                errors.append(repr(exc))
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for i in range(6):
+        (corpus / f"extra{i}.txt").write_text(f"Extra document number {i} about topic {i}. " * 20)
+        make().index([corpus], index_dir=out, progress=False)
+        versions.append(versions[-1] | {f"extra{i}.txt"})
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert errors == [] and seen
+    assert set(seen) <= {frozenset(v) for v in versions}
+
+
+# -- F7: one writer ----------------------------------------------------------------------------------
+def test_a_second_writer_fails_at_once_naming_the_first_or_waits(tmp_path, corpus):
+    out = tmp_path / "idx"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from longrag.index.layout import writer_lock\n"
+         f"with writer_lock(Path({str(out)!r})):\n    print('locked', flush=True); sys.stdin.read()"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexBusyError, match=f"being written by process {holder.pid}; .*--wait"):
+            make().index([corpus], index_dir=out, progress=False)
+        result = {}
+        waiter = threading.Thread(target=lambda: result.update(
+            report=make().index([corpus], index_dir=out, progress=False, wait=True)))
+        waiter.start()
+        time.sleep(0.5)
+        assert waiter.is_alive() and "report" not in result  # waiting for the lock
+        holder.stdin.close()  # the first writer ends: its lock is released
+        waiter.join(timeout=60)
+        assert result["report"].added == 3
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_two_writer_processes_lose_no_update(tmp_path, corpus):
+    out = tmp_path / "idx"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "volcano.txt").write_text("Volcanoes erupt molten lava and ash. " * 30)
+    code = ("import sys; from longrag import Pipeline; from tests.helpers import FakeEncoder\n"
+            "from longrag.errors import IndexBusyError\n"
+            "try:\n    Pipeline.from_config(None, encoder=FakeEncoder()).index([sys.argv[1]], index_dir=sys.argv[2], "
+            "progress=False, wait=sys.argv[3] == 'wait')\nexcept IndexBusyError as e:\n    print(e); sys.exit(2)\n")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(folder), str(out), mode], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True) for folder, mode in ((corpus, "wait"), (other, "wait"))]
+    assert [r.wait(timeout=120) for r in runs] == [0, 0]
+    # both ran, one after the other: the index holds the folder that was written last, whole
+    docs = set(IndexStore(out).documents())
+    assert docs in ({"cats.txt", "rockets.md", "tea.html"}, {"volcano.txt"})
+
+
+# -- kill -9 and debris -----------------------------------------------------------------------------
+KILLABLE = """
+import sys, time
+from longrag import Pipeline
+from tests.helpers import FakeEncoder
+
+class Slow(FakeEncoder):
+    def encode_ids(self, batch, progress=None):
+        time.sleep(0.02)
+        return super().encode_ids(batch, progress)
+
+print("start", flush=True)
+Pipeline.from_config(None, encoder=Slow()).index([sys.argv[1]], index_dir=sys.argv[2], progress=False)
+print("done", flush=True)
+"""
+
+
+def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    for i in range(8):
+        (corpus / f"more{i}.txt").write_text(f"Additional text number {i} with its own words. " * 60)
+    old_docs = set(IndexStore(out).documents())
+    new_docs = old_docs | {f"more{i}.txt" for i in range(8)}
+    rng = random.Random(7)
+    for trial in range(6):
+        run = subprocess.Popen([sys.executable, "-c", KILLABLE, str(corpus), str(out)], cwd=REPO,
+                               stdout=subprocess.PIPE, text=True)
+        assert run.stdout.readline().strip() == "start"
+        time.sleep(rng.uniform(0.0, 0.6))
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        store = IndexStore(out)  # always one complete generation
+        assert set(store.documents()) in (old_docs, new_docs), trial
+        assert store.segment_index.ntotal == len(store.segment_rows(list(range(store.segment_index.ntotal))))
+    report = make().index([corpus], index_dir=out, progress=False)  # the next run cleans up
+    assert report.documents == len(new_docs)
+    assert sorted(os.listdir(out)) == [".lock", "CURRENT", live_generation(out).name]
+    clean = tmp_path / "clean"
+    make().index([corpus], index_dir=clean, progress=False)
+    query = "additional text words"
+    assert Pipeline.load(out, encoder=FakeEncoder()).search(query) == Pipeline.load(clean, encoder=FakeEncoder()).search(query)
+
+
+def test_old_layout_indexes_load_and_convert_on_update(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    generation = live_generation(out)
+    for entry in generation.iterdir():  # the layout written before generations existed
+        entry.rename(out / entry.name)
+    generation.rmdir()
+    (out / "CURRENT").unlink()
+    (tmp_path / ".idx.tmp-abc123").mkdir()  # debris of an old-layout run that was killed
+    hits = Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3)
+    assert hits[0].doc_id == "cats.txt"
+    (corpus / "trains.txt").write_text("Trains run on rails. " * 30)
+    assert make().index([corpus], index_dir=out, progress=False).unchanged == 3
+    assert sorted(os.listdir(out)) == [".lock", "CURRENT", "g000001"]  # old files gone, generation live
+    assert not (tmp_path / ".idx.tmp-abc123").exists()
+    assert Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3)[:1] == hits[:1]
+
+
+def test_a_damaged_pointer_is_a_clear_error(tmp_path, corpus):
+    out = tmp_path / "idx"
+    make().index([corpus], index_dir=out, progress=False)
+    (out / "CURRENT").write_text("../../etc\n")
+    with pytest.raises(IndexNotFoundError, match="damaged"):
+        IndexStore(out)
+    assert json.loads((out / "g000001" / "manifest.json").read_text())["counts"]["documents"] == 3
