@@ -26,11 +26,8 @@ import argparse
 import hashlib
 import json
 import os
-import re
-import string
 import sys
 import time
-from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,49 +37,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from readme_tables import markdown_table, replace_block, save_json, stamp  # noqa: E402
+from longrag.evaluation.answer_metrics import clean_answer, rouge_l, token_f1  # noqa: E402
+from longrag.evaluation.generation_reports import answer_quality_table  # noqa: E402
+from longrag.evaluation.readme_blocks import replace_block  # noqa: E402
+from readme_tables import save_json  # noqa: E402
 
 OUT = ROOT / "runs" / "answer_quality" / "results.json"
-METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")
-
-
-# ---- metrics ------------------------------------------------------------------------------------
-
-_CITATION = re.compile(r"\[\d+\]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """SQuAD answer normalisation: lower case, punctuation and articles removed, spaces squashed."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD token F1 of the normalised bags of words (1.0 when both are empty)."""
-    pred, ref = normalize(prediction).split(), normalize(reference).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    same = sum((Counter(pred) & Counter(ref)).values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred), same / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def rouge_l(prediction: str, references: list[str]) -> float:
-    """ROUGE-L F-measure, best over the references (rouge-score, Porter stemmer)."""
-    from rouge_score import rouge_scorer
-
-    if not prediction.strip():
-        return 0.0
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return scorer.score_multi(references, prediction)["rougeL"].fmeasure
-
-
-def clean_answer(text: str) -> str:
-    """The answer as scored: citation markers like [2] removed."""
-    return " ".join(_CITATION.sub(" ", text).split())
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -185,37 +145,6 @@ def run(args) -> dict:
     return results
 
 
-# ---- report -------------------------------------------------------------------------------------
-
-def table(results: dict) -> str:
-    records = results["records"]
-    settings = results.get("settings", {})
-    rows = []
-    for name, metric in (("cuad", "token F1"), ("squality", "ROUGE-L")):
-        for method in METHODS:
-            cells = [r[method] for r in records.values() if r["dataset"] == name and method in r]
-            if not cells:
-                continue
-            rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
-                         f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
-                         f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
-                         f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
-                         f"{np.median([c['seconds'] for c in cells]):.1f}",
-                         f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
-    header = ["dataset", "evidence", "questions", "score", "declined", "gate would refuse", "prompt tokens",
-              "s/question (median)", "peak RSS MB"]
-    body = markdown_table(header, rows)
-    body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
-             f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
-             f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
-             f"`first` = the document's first segments up to the budget. Declined = the generator answered \"not found\"; "
-             f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
-             "(recorded, not applied). Seconds: median per question "
-             "(selection + generation; the mean is skewed by stalls while other jobs held the CPU); peak RSS of the whole "
-             "process, models included; 2 CPU cores shared with other jobs, one torch thread.")
-    return body + "\n\n" + stamp(results.get("versions", {}))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cuad", type=int, default=20, help="CUAD questions (seeded sample)")
@@ -230,8 +159,8 @@ def main() -> None:
     if args.xl3m > 0 and "xl3m" not in args.methods:
         args.methods.append("xl3m")
     results = json.loads(OUT.read_text()) if args.table_only else run(args)
-    replace_block("answer-quality", table(results))
-    print(table(results))
+    replace_block("answer-quality", answer_quality_table(results))
+    print(answer_quality_table(results))
 
 
 if __name__ == "__main__":

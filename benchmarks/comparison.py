@@ -19,9 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from readme_tables import markdown_table, replace_block
-
 from longrag.evaluation.compare import Cell
+from longrag.evaluation.readme_blocks import markdown_table, replace_block
 from longrag.evaluation.report import headline_metric, plot_cost, plot_lengths
 
 ROOT = Path(__file__).resolve().parents[1]

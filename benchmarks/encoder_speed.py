@@ -31,25 +31,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+from longrag.evaluation.encoder_cost import (CHUNK, METHODS, document_ids, forward_windows,  # noqa: E402
+                                             linear_params, model_flops)
+from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp  # noqa: E402
+
 LENGTHS = (512, 2048, 8192, 32768)
-# method → (encoder settings, what is encoded). Extended-position methods use the comparison's
-# configs: PI/GP/RP to 8192 (a 32k document is read as 4 windows of 8k), late chunking in 512-token
-# windows (late_chunks) or 4096-position PI windows (late_chunks_pi), 64 tokens of overlap.
-METHODS = {
-    "truncate": ({"document_method": "truncate"}, "document"),
-    "windows (pcw)": ({"document_method": "windows"}, "document"),
-    "pi 8192": ({"document_method": "pi", "target_length": 8192}, "document"),
-    "gp 8192": ({"document_method": "gp", "target_length": 8192}, "document"),
-    "rp 8192": ({"document_method": "rp", "target_length": 8192}, "document"),
-    "chunks256": ({}, "chunks"),
-    "late_chunks": ({}, "late"),
-    "late_chunks_pi 4096": ({"document_method": "pi", "target_length": 4096}, "late"),
-}
-CHUNK = 256
 LATE_CHUNK_LIMIT_MB = 2048  # issue 3: late chunking of a 32k-token document under 2 GB peak RSS
 FLOPS_PER_CYCLE = {"float32": 64, "bfloat16": 1024}
 
@@ -67,48 +55,6 @@ def cpu_info() -> dict:
 
 def peak_gflops(cpu: dict, dtype: str) -> float:
     return cpu["cores"] * cpu["ghz"] * FLOPS_PER_CYCLE[dtype]
-
-
-def document_ids(tokenizer, n: int) -> np.ndarray:
-    """The first n tokens of the SQuALITY dev stories, joined with blank lines."""
-    ids: list[int] = []
-    for line in (DATA / "squality" / "dev.jsonl").read_text().splitlines():
-        ids += tokenizer(json.loads(line)["document"] + "\n\n", add_special_tokens=False, verbose=False)["input_ids"]
-        if len(ids) >= n:
-            return np.asarray(ids[:n], dtype=np.int64)
-    raise SystemExit(f"SQuALITY dev has only {len(ids)} tokens, fewer than {n}")
-
-
-def forward_windows(encoder, settings: dict, kind: str, n: int) -> list[int]:
-    """Token counts (special tokens and document prefix included) of every forward pass the cell runs."""
-    from longrag.encoders.base import balanced_windows
-    from longrag.encoders.late_chunking import _windows
-
-    extra = encoder.n_special + len(encoder.document_prefix_ids)
-    if kind == "chunks":
-        return [b - a + extra for a, b in balanced_windows(n, CHUNK)]
-    if kind == "late":
-        window = encoder.long_window - len(encoder.document_prefix_ids)
-        return [b - a + extra for (a, b), _ in _windows(n, window, encoder.settings.late_chunk_overlap)]
-    method = settings["document_method"]
-    if method == "truncate":
-        return [min(n, encoder.segment_window) + extra]
-    size = encoder.segment_window if method == "windows" else encoder.long_window - len(encoder.document_prefix_ids)
-    return [b - a + extra for a, b in balanced_windows(n, size)]
-
-
-def linear_params(encoder) -> int:
-    """Weights of the encoder stack's linear layers (pooler excluded: longrag pools tokens itself)."""
-    import torch
-
-    return sum(m.weight.numel() for name, m in encoder.model.named_modules()
-               if isinstance(m, torch.nn.Linear) and not name.startswith("pooler"))
-
-
-def model_flops(encoder, windows: list[int]) -> float:
-    params = linear_params(encoder)
-    cfg = encoder.model.config
-    return float(sum(2 * params * w + 4 * cfg.num_hidden_layers * w * w * cfg.hidden_size for w in windows))
 
 
 def run_cell(method: str, n: int, dtype: str, model: str) -> dict:
@@ -162,8 +108,6 @@ def measure(method: str, n: int, dtype: str, model: str, cpu: dict) -> dict:
 
 
 def render(rows: list[dict], cpu: dict, versions: dict, lengths, dtypes) -> str:
-    from readme_tables import markdown_table, stamp
-
     by = {(r["method"], r["tokens"], r["dtype"]): r for r in rows}
     tables = []
     for dtype in dtypes:
@@ -233,8 +177,6 @@ def main() -> None:
     from longrag.pipeline import library_versions
 
     if args.render:
-        from readme_tables import replace_block
-
         saved = json.loads((ROOT / "benchmarks" / "results" / "encoder_speed.json").read_text())
         rows = saved["rows"]
         lengths = sorted({r["tokens"] for r in rows})
@@ -273,8 +215,6 @@ def main() -> None:
         return
     out.mkdir(exist_ok=True)
     (out / "encoder_speed.json").write_text(json.dumps({"rows": rows, "cpu": cpu, "versions": versions}, indent=2))
-    from readme_tables import replace_block
-
     replace_block("encoder-speed", body)
     print(body)
 

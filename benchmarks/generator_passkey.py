@@ -30,8 +30,9 @@ from pathlib import Path
 import torch
 import transformers
 
+from longrag.evaluation.generation_reports import passkey_report, passkey_table
+from longrag.evaluation.readme_blocks import machine, replace_block
 from longrag.generation import ContextExtension, Generator, effective_window
-from readme_tables import machine, markdown_table, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 STORIES = ROOT.parent / "shared" / "data" / "squality" / "train.jsonl"
@@ -117,7 +118,7 @@ def main() -> None:
                         help="run nothing: read --out and rewrite the README block generator-passkey")
     args = parser.parse_args()
     if args.render:
-        body = report(json.loads(args.out.read_text()))
+        body = passkey_report(json.loads(args.out.read_text()))
         replace_block("generator-passkey", body)
         print(body)
         return
@@ -159,51 +160,8 @@ def main() -> None:
             gc.collect()
             if args.device == "cuda":
                 torch.cuda.empty_cache()
-    print(table(cells, methods, lengths))
+    print(passkey_table(cells, methods, lengths))
     print(f"\nwritten to {args.out}")
-
-
-def table(cells: list[dict], methods: list[str], lengths: list[int]) -> str:
-    """Accuracy % per method × length; † marks a run past the method's window."""
-    by_key = {(c["method"], c["length"]): c for c in cells}
-    rows = []
-    for method in methods:
-        row = [method]
-        for length in lengths:
-            cell = by_key[(method, length)]
-            if cell["accuracy"] is None:
-                row.append("OOM")
-            else:
-                row.append(f"{100 * cell['accuracy']:.0f}{'†' if cell['beyond_window'] else ''}")
-        rows.append(row)
-    return markdown_table(["method"] + [f"{n} tok" for n in lengths], rows)
-
-
-def report(result: dict) -> str:
-    """The README block: accuracy table (methods and lengths in the order measured) and the stamp,
-    whose machine, versions and date are those recorded in the json, not this machine's."""
-    cells = result["cells"]
-    methods = list(dict.fromkeys(c["method"] for c in cells))
-    lengths = sorted({c["length"] for c in cells})
-    missing = [(m, n) for m in methods for n in lengths if not any(c["method"] == m and c["length"] == n for c in cells)]
-    if missing:
-        raise SystemExit(f"incomplete results, missing cells: {missing}")
-    by_key = {(c["method"], c["length"]): c for c in cells}
-    settings = [f"{m}: " + " / ".join(by_key[(m, n)]["extension"].split(", ", 1)[-1].replace(", ", " ")
-                                      for n in lengths)
-                for m in methods if m != "none"]
-    trials = result["trials"] if isinstance(result["trials"], int) else len(cells[0]["trials"])
-    device = result.get("gpu") or result["device"]
-    dtype = result["dtype"]
-    if dtype == "auto":
-        dtype = "bfloat16" if result["device"] == "cuda" else "float32"
-    libs = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
-    return (table(cells, methods, lengths)
-            + f"\n\nPasskey accuracy % of {result['model']} (trained positions {result['trained_positions']}), "
-            f"{trials} trials per cell, the same seeded prompts for every method; greedy, "
-            f"{result['max_new_tokens']} new tokens; † = run past the method's window. Settings per length "
-            f"({', '.join(str(n) for n in lengths)}) — " + "; ".join(settings) + "."
-            + f"\n\n_Measured {result['date']} on {result['machine']}, {device} ({dtype}); {libs}._")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from longrag import Pipeline
+from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp
 from longrag.pipeline import library_versions
-from readme_tables import markdown_table, replace_block, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

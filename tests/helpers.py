@@ -1,6 +1,7 @@
 """What tests share besides fixtures: paths, the fake encoder, and the one tolerance for model outputs."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -12,6 +13,11 @@ from longrag.encoders.base import TokenizedText, balanced_windows
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS = REPO / "examples" / "contracts"
 DATA = REPO.parent / "shared" / "data"
+
+
+@functools.lru_cache(maxsize=None)
+def _token_vector(token_id: int, dim: int) -> np.ndarray:
+    return np.random.default_rng(token_id).standard_normal(dim).astype(np.float32)
 
 
 class FakeEncoder:
@@ -28,10 +34,6 @@ class FakeEncoder:
         self.encoded_tokens = 0
         self.fail_after_calls = fail_after_calls
 
-    def _word(self, word: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha256(word.lower().encode()).digest()[:4], "little")
-        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
-
     def tokenize(self, text: str) -> TokenizedText:
         spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
         ids = np.array([int.from_bytes(hashlib.sha256(text[a:b].lower().encode()).digest()[:4], "little")
@@ -44,7 +46,7 @@ class FakeEncoder:
     def _vec(self, ids) -> np.ndarray:
         v = np.zeros(self.dim, np.float32)
         for i in ids:
-            v += np.random.default_rng(int(i)).standard_normal(self.dim).astype(np.float32)
+            v += _token_vector(int(i), self.dim)
         return v / max(np.linalg.norm(v), 1e-9)
 
     def encode_queries(self, texts):

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 import pytest
 
+from longrag.evaluation.answer_metrics import clean_answer, normalize, rouge_l, token_f1
+from longrag.evaluation.generation_reports import answer_quality_table, passkey_report
+from longrag.evaluation.readme_blocks import replace_block
 from tests.helpers import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import generator_passkey
-import readme_tables
 
 PASSKEY_JSON = REPO / "benchmarks" / "results" / "generator_passkey.json"
 
@@ -34,7 +31,7 @@ def test_passkey_report_table_and_stamp_come_from_the_json():
                       _cell("dynamic", 4096, 0.35, extension="dynamic, factor 1"),
                       _cell("yarn", 4096, None, extension="yarn, factor 1"),
                       _cell("yarn", 16384, 0.05, extension="yarn, factor 2")])
-    body = generator_passkey.report(result)
+    body = passkey_report(result)
     lines = body.splitlines()
     assert lines[0] == "| method | 4096 tok | 16384 tok |"
     assert "| none | 35 | 0† |" in lines
@@ -48,14 +45,14 @@ def test_passkey_report_table_and_stamp_come_from_the_json():
 def test_passkey_report_refuses_an_incomplete_grid():
     result = _result([_cell("none", 4096, 0.35), _cell("none", 8192, 0.2), _cell("dynamic", 4096, 0.35)])
     with pytest.raises(SystemExit, match="dynamic"):
-        generator_passkey.report(result)
+        passkey_report(result)
 
 
 def test_passkey_report_on_the_published_result(tmp_path):
     result = json.loads(PASSKEY_JSON.read_text())
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n## Ask\n\n<!-- generator-passkey:start -->\nold\n<!-- generator-passkey:end -->\n\nafter\n")
-    readme_tables.replace_block("generator-passkey", generator_passkey.report(copy.deepcopy(result)), readme)
+    replace_block("generator-passkey", passkey_report(copy.deepcopy(result)), readme)
     text = readme.read_text()
     assert "old" not in text and text.endswith("after\n")
     by_key = {(c["method"], c["length"]): c["accuracy"] for c in result["cells"]}
@@ -66,9 +63,6 @@ def test_passkey_report_on_the_published_result(tmp_path):
 
 # ---- answer quality metrics ---------------------------------------------------------------------
 
-import answer_quality
-
-
 @pytest.mark.parametrize("prediction, reference, expected", [
     ("The cat sat on the mat.", "a cat sat on mat", 1.0),  # articles, case and punctuation normalised away
     ("cat sat", "cat sat on mat", 2 * 1.0 * 0.5 / 1.5),  # precision 1, recall 1/2
@@ -78,19 +72,19 @@ import answer_quality
     ("", "", 1.0),
 ])
 def test_token_f1_on_known_pairs(prediction, reference, expected):
-    assert answer_quality.token_f1(prediction, reference) == pytest.approx(expected)
+    assert token_f1(prediction, reference) == pytest.approx(expected)
 
 
 def test_normalize_and_clean_answer():
-    assert answer_quality.normalize("  The Licensee's  RIGHTS, (a) an option!") == "licensees rights option"
-    assert answer_quality.clean_answer("It ends [1] on termination [12].") == "It ends on termination ."
+    assert normalize("  The Licensee's  RIGHTS, (a) an option!") == "licensees rights option"
+    assert clean_answer("It ends [1] on termination [12].") == "It ends on termination ."
 
 
 def test_rouge_l_takes_the_best_reference():
     # LCS "dog ran" against the second reference: P = 2/3, R = 2/4
-    assert answer_quality.rouge_l("the dog ran", ["the cat sat", "a dog ran far"]) == pytest.approx(4 / 7)
-    assert answer_quality.rouge_l("dogs running", ["the dog runs"]) > 0.7  # Porter stemming
-    assert answer_quality.rouge_l("  ", ["anything"]) == 0.0
+    assert rouge_l("the dog ran", ["the cat sat", "a dog ran far"]) == pytest.approx(4 / 7)
+    assert rouge_l("dogs running", ["the dog runs"]) > 0.7  # Porter stemming
+    assert rouge_l("  ", ["anything"]) == 0.0
 
 
 def test_answer_quality_table_means_and_counts():
@@ -105,7 +99,7 @@ def test_answer_quality_table_means_and_counts():
                            "squality/c": {"dataset": "squality", "hybrid": cell(0.25, gate=True)},
                            "squality/d": {"dataset": "squality", "hybrid": cell(0.25, seconds=3.0, rss=950.0)},
                            "squality/e": {"dataset": "squality", "hybrid": cell(0.25, seconds=100.0)}}}
-    lines = answer_quality.table(results).splitlines()
+    lines = answer_quality_table(results).splitlines()
     assert "| cuad | first | 2 | token F1 10.0 | 50% | 0% | 100 | 2.0 | 900 |" in lines
     assert "| cuad | hybrid | 2 | token F1 50.0 | 0% | 0% | 100 | 2.0 | 900 |" in lines
     # seconds: the median (a stall does not dominate); RSS: the highest peak

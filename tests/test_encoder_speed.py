@@ -1,11 +1,16 @@
 """Encoder speed features on the packaged MiniLM: length-bucketed, token-budgeted batches and bf16."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from longrag.config import EncoderConfig, load_config
-from longrag.encoders import load_encoder
+from longrag.encoders import base, load_encoder
+from longrag.encoders.base import balanced_windows
+from longrag.encoders.late_chunking import late_chunk_vectors
 from longrag.errors import ConfigError
+from longrag.evaluation import encoder_cost
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +61,6 @@ def test_bfloat16_is_close_to_float32_but_really_computed_in_bfloat16(encoder):
 
 
 def test_bfloat16_late_chunking_and_position_methods_run(encoder):
-    from longrag.encoders.late_chunking import late_chunk_vectors
-
     fast = load_encoder(EncoderConfig(dtype="bfloat16", document_method="pi", target_length=1024))
     slow = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
     ids = _segments(encoder, [900])[0]
@@ -76,20 +79,12 @@ def test_dtype_setting_is_checked():
 @pytest.mark.parametrize("method", ["truncate", "windows (pcw)", "pi 8192", "chunks256", "late_chunks",
                                     "late_chunks_pi 4096"])
 def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
-    """benchmarks/encoder_speed.py's FLOP estimate rests on its list of forward windows: it must be
-    the widths the encoder actually runs (one row each; batched chunks counted per row)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import encoder_speed as bench
-    from longrag.encoders.base import balanced_windows
-    from longrag.encoders.late_chunking import late_chunk_vectors
-
-    settings, kind = bench.METHODS[method]
+    """The speed benchmark's FLOP estimate (longrag.evaluation.encoder_cost) rests on its list of forward
+    windows: it must be the widths the encoder actually runs (one row each; batched chunks counted per row)."""
+    settings, kind = encoder_cost.METHODS[method]
     enc = load_encoder(EncoderConfig(dtype="float32", **settings))
     n = 1500
-    ids = bench.document_ids(enc.tokenizer, n)
+    ids = encoder_cost.document_ids(enc.tokenizer, n)
     assert len(ids) == n
     widths = []
 
@@ -98,7 +93,7 @@ def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
         widths.extend(int(x) for x in mask.sum(1))
 
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in {enc.model, enc.long_model} if m is not None]
-    spans = balanced_windows(n, bench.CHUNK)
+    spans = balanced_windows(n, encoder_cost.CHUNK)
     if kind == "document":
         enc.encode_document(ids)
     elif kind == "chunks":
@@ -107,26 +102,17 @@ def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
         late_chunk_vectors(enc, ids, spans, overlap=enc.settings.late_chunk_overlap)
     for h in handles:
         h.remove()
-    assert sorted(widths) == sorted(bench.forward_windows(enc, settings, kind, n))
+    assert sorted(widths) == sorted(encoder_cost.forward_windows(enc, settings, kind, n))
 
 
 def test_speed_benchmark_flop_model_for_minilm(encoder):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import encoder_speed as bench
-
     per_layer = 4 * 384 * 384 + 2 * 384 * 1536  # Q, K, V, output; feed-forward in and out
-    assert bench.linear_params(encoder) == 6 * per_layer
-    assert bench.model_flops(encoder, [512, 100]) == sum(2 * 6 * per_layer * w + 4 * 6 * w * w * 384 for w in (512, 100))
+    assert encoder_cost.linear_params(encoder) == 6 * per_layer
+    assert encoder_cost.model_flops(encoder, [512, 100]) == sum(2 * 6 * per_layer * w + 4 * 6 * w * w * 384
+                                                                for w in (512, 100))
 
 
 def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_has_native_bf16(monkeypatch):
-    from pathlib import Path
-
-    from longrag.encoders import base
-
     flags = Path("/proc/cpuinfo").read_text().split()
     assert base.native_bfloat16("cpu") == ("amx_bf16" in flags or "avx512_bf16" in flags)
     assert base.resolve_dtype("float32") == "float32" and base.resolve_dtype("bfloat16") == "bfloat16"

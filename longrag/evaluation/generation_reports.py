@@ -1,0 +1,82 @@
+"""README blocks of the generation benchmarks (passkey accuracy, answer quality), rendered from their saved results."""
+from __future__ import annotations
+
+import numpy as np
+
+from .readme_blocks import markdown_table, stamp
+
+ANSWER_QUALITY_METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")  # row order of the answer-quality table
+
+
+def passkey_table(cells: list[dict], methods: list[str], lengths: list[int]) -> str:
+    """Accuracy % per method × length; † marks a run past the method's window."""
+    by_key = {(c["method"], c["length"]): c for c in cells}
+    rows = []
+    for method in methods:
+        row = [method]
+        for length in lengths:
+            cell = by_key[(method, length)]
+            if cell["accuracy"] is None:
+                row.append("OOM")
+            else:
+                row.append(f"{100 * cell['accuracy']:.0f}{'†' if cell['beyond_window'] else ''}")
+        rows.append(row)
+    return markdown_table(["method"] + [f"{n} tok" for n in lengths], rows)
+
+
+def passkey_report(result: dict) -> str:
+    """The README block: accuracy table (methods and lengths in the order measured) and the stamp,
+    whose machine, versions and date are those recorded in the json, not this machine's."""
+    cells = result["cells"]
+    methods = list(dict.fromkeys(c["method"] for c in cells))
+    lengths = sorted({c["length"] for c in cells})
+    missing = [(m, n) for m in methods for n in lengths if not any(c["method"] == m and c["length"] == n for c in cells)]
+    if missing:
+        raise SystemExit(f"incomplete results, missing cells: {missing}")
+    by_key = {(c["method"], c["length"]): c for c in cells}
+    settings = [f"{m}: " + " / ".join(by_key[(m, n)]["extension"].split(", ", 1)[-1].replace(", ", " ")
+                                      for n in lengths)
+                for m in methods if m != "none"]
+    trials = result["trials"] if isinstance(result["trials"], int) else len(cells[0]["trials"])
+    device = result.get("gpu") or result["device"]
+    dtype = result["dtype"]
+    if dtype == "auto":
+        dtype = "bfloat16" if result["device"] == "cuda" else "float32"
+    libs = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+    return (passkey_table(cells, methods, lengths)
+            + f"\n\nPasskey accuracy % of {result['model']} (trained positions {result['trained_positions']}), "
+            f"{trials} trials per cell, the same seeded prompts for every method; greedy, "
+            f"{result['max_new_tokens']} new tokens; † = run past the method's window. Settings per length "
+            f"({', '.join(str(n) for n in lengths)}) — " + "; ".join(settings) + "."
+            + f"\n\n_Measured {result['date']} on {result['machine']}, {device} ({dtype}); {libs}._")
+
+
+def answer_quality_table(results: dict) -> str:
+    """Per dataset × evidence selector: mean score, declined and gated shares, prompt tokens, median
+    seconds and highest peak RSS, with the settings note and the stamp."""
+    records = results["records"]
+    settings = results.get("settings", {})
+    rows = []
+    for name, metric in (("cuad", "token F1"), ("squality", "ROUGE-L")):
+        for method in ANSWER_QUALITY_METHODS:
+            cells = [r[method] for r in records.values() if r["dataset"] == name and method in r]
+            if not cells:
+                continue
+            rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
+                         f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
+                         f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
+                         f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
+                         f"{np.median([c['seconds'] for c in cells]):.1f}",
+                         f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
+    header = ["dataset", "evidence", "questions", "score", "declined", "gate would refuse", "prompt tokens",
+              "s/question (median)", "peak RSS MB"]
+    body = markdown_table(header, rows)
+    body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
+             f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
+             f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
+             f"`first` = the document's first segments up to the budget. Declined = the generator answered \"not found\"; "
+             f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
+             "(recorded, not applied). Seconds: median per question "
+             "(selection + generation; the mean is skewed by stalls while other jobs held the CPU); peak RSS of the whole "
+             "process, models included; 2 CPU cores shared with other jobs, one torch thread.")
+    return body + "\n\n" + stamp(results.get("versions", {}))

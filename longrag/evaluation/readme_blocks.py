@@ -1,0 +1,48 @@
+"""Generated README blocks: markdown tables, the measurement stamp, `<!-- name:start -->…<!-- name:end -->`."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"  # the repository checkout's README
+
+
+def machine() -> str:
+    """CPU model, core count and OS of this machine, as the stamps name it."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def stamp(versions: dict) -> str:
+    """The italic line under a table: when, on which machine, with which library versions."""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    libs = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return f"_Measured {when} on {machine()}; {libs}._"
+
+
+def replace_block(name: str, body: str, readme: Path = README) -> None:
+    """Put body between `<!-- name:start -->` and `<!-- name:end -->`, appending the block if absent."""
+    text = readme.read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
