@@ -19,6 +19,9 @@ from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_
 from longrag.reasoning.answer import says_not_found
 
 from tests.helpers import CONTRACTS
+
+pytestmark = pytest.mark.slow  # real packaged models
+
 FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "ISC.txt")
 SETTINGS = {"generator": {"max_new_tokens": 24}, "ask": {"documents": 2, "candidates": 4, "budget": 384}}
 PATENT_QUESTION = "Does the licence grant a patent license to use the contribution?"

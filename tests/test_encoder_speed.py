@@ -12,6 +12,8 @@ from longrag.encoders.late_chunking import late_chunk_vectors
 from longrag.errors import ConfigError
 from longrag.evaluation import encoder_cost
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 
 @pytest.fixture(scope="module")
 def encoder():

@@ -16,6 +16,8 @@ from longrag.generation import rope
 from longrag.generation.models import file_sha256
 from longrag.generation.rope import enable_selfextend, scale_rope
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 
 @pytest.fixture(scope="module")
 def smol():

@@ -22,6 +22,8 @@ from longrag import Pipeline
 from longrag.integrations.langchain import LongragEmbeddings, LongragRetriever
 from tests.helpers import CONTRACTS, REPO, FakeEncoder
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 FILES = ["Apache-2.0.txt", "MIT.txt", "GPL-3.0-only.txt", "MPL-2.0-no-copyleft-exception.txt", "BSD-3-Clause.txt"]
 QUERY = "what happens to my patent licence if I sue a contributor"
 METADATA = {"doc_id", "path", "score", "start", "end"}

@@ -9,6 +9,8 @@ from longrag.encoders import load_encoder
 from longrag.encoders.late_chunking import _windows, late_chunk_vectors
 from tests.helpers import CONTRACTS
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 
 @pytest.fixture(scope="module")
 def encoder():

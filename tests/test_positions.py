@@ -13,6 +13,8 @@ from longrag.encoders.temperature import apply_temperature, log_scale
 from longrag.errors import ConfigError
 from tests.helpers import assert_same_vectors
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 
 @pytest.fixture(scope="module")
 def encoder():

@@ -9,6 +9,8 @@ from longrag.encoders import load_encoder
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
 from tests.helpers import CONTRACTS
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 # Licences in examples/contracts whose text ends the patent licence of a party that sues
 # (checked by reading each clause): Apache-2.0 §3, MPL-2.0 §5.2, EPL-2.0 §2(b)/§7, GPL-3.0 and
 # AGPL-3.0 §10, CPL-1.0 §7, MS-PL §3(B), OSL-3.0 §10, CDDL-1.0 §6.2, Artistic-2.0 §14.

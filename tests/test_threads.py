@@ -12,6 +12,8 @@ import longrag.pipeline as pipeline_module
 from longrag import Pipeline
 from tests.helpers import CONTRACTS
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 QUERIES = [
     "what happens to my patent licence if I sue a contributor",
     "can I use the name of the copyright holder to promote my product",

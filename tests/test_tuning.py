@@ -17,6 +17,8 @@ from longrag.encoders import tuning
 from longrag.errors import ConfigError, InputError
 from tests.helpers import CONTRACTS, assert_same_vectors
 
+pytestmark = pytest.mark.slow  # real packaged models
+
 LENGTH = 1024
 SETTINGS = tuning.TuneSettings(length=LENGTH, steps=3, batch_docs=2, lr=1e-2, input_tokens=512)
 # six licences of 530-2800 MiniLM tokens, and two too short to use extended positions
