@@ -6,7 +6,6 @@ caller so every condition is scored the same way.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 import threading
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config, with_overrides
+from ..lexical import BM25
 from ..pipeline import Pipeline
 from ..types import Document
 from .conditions import Condition
@@ -61,24 +61,19 @@ def run_condition(condition: Condition, dataset, base: Config, workdir: Path) ->
 
 
 def _run_bm25(dataset) -> RunResult:
-    import bm25s
-
     ids = list(dataset.corpus)
     started = time.perf_counter()
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([dataset.corpus[i] for i in ids], stopwords="en", show_progress=False),
-                    show_progress=False)
+    index = BM25.build([dataset.corpus[i] for i in ids])
     with tempfile.TemporaryDirectory() as tmp:
-        retriever.save(tmp, show_progress=False)
-        size = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+        index.save(Path(tmp))
+        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
     result = RunResult(run={}, encode_seconds=time.perf_counter() - started, index_bytes=size)
     depth = min(DEPTH, len(ids))
     for qid, query in dataset.queries.items():
         started = time.perf_counter()
-        rows, scores = retriever.retrieve(bm25s.tokenize([query], stopwords="en", show_progress=False), k=depth,
-                                          show_progress=False, n_threads=1)
+        scores, rows = index.search(query, depth, drop_zero=False)
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
-        result.run[qid] = {ids[int(r)]: float(s) for r, s in zip(rows[0], scores[0])}
+        result.run[qid] = {ids[int(r)]: float(s) for r, s in zip(rows, scores)}
     return result
 
 

@@ -10,10 +10,11 @@ import numpy as np
 
 from ..errors import IndexNotFoundError
 from .layout import MANIFEST, is_index, live_generation
-from .lexical import load_bm25, search_bm25
+from ..lexical import BM25
 from .vectors import load_faiss, search_faiss
 
 STORE = "store.sqlite"
+BM25_DIR = "bm25"
 SEGMENT_VECTORS = "segments.faiss"
 DOCUMENT_VECTORS = "documents.faiss"
 SCHEMA = """
@@ -86,7 +87,8 @@ class IndexStore:
         self.segment_index = load_faiss(self.generation / SEGMENT_VECTORS)
         doc_file = self.generation / DOCUMENT_VECTORS
         self.document_index = load_faiss(doc_file) if doc_file.exists() else None
-        self.bm25 = load_bm25(self.generation)
+        bm25_dir = self.generation / BM25_DIR
+        self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
 
     def is_current(self) -> bool:
         """Whether this is still the index's live generation."""
@@ -159,4 +161,4 @@ class IndexStore:
         return search_faiss(self.document_index, queries, k)
 
     def search_lexical(self, query: str, k: int):
-        return search_bm25(self.bm25, query, k)
+        return self.bm25.search(query, k)

@@ -6,15 +6,16 @@ disk during a run loses nothing that was already indexed.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import shutil
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 
-from .lexical import build_bm25
+from ..lexical import BM25
 from .layout import MANIFEST, new_generation, publish
-from .store import STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
+from .store import BM25_DIR, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
 from .vectors import auto_factory, build_faiss, save_faiss
 
 
@@ -58,7 +59,9 @@ class IndexWriter:
         self.db.commit()
         self.db.close()
         if bm25:
-            build_bm25(self._segment_texts, self.tmp)
+            lexical = BM25.build(self._segment_texts)
+            lexical.save(self.tmp / BM25_DIR)
+            manifest = {**manifest, "lexical": asdict(lexical.settings)}
         built = {}
         for filename, parts in ((SEGMENT_VECTORS, self._segment_vectors), (DOCUMENT_VECTORS, self._document_vectors)):
             if filename == DOCUMENT_VECTORS and not parts:
