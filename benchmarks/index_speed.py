@@ -22,7 +22,7 @@ import numpy as np
 
 from longrag import Pipeline
 from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp
-from longrag.pipeline import library_versions
+from longrag.indexing import library_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

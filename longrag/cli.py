@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,11 @@ import click
 from .config import load_config
 from .errors import LongragError
 from .evaluation.conditions import DEFAULT_CONDITIONS
-from .index import list_indexes, resolve_index_dir
+from .index import IndexStore, list_indexes, resolve_index_dir
+from .index.manifest import describe
+from .pipeline import Pipeline, default_index_dir, index_root
+from .reasoning import NOT_FOUND, SELECTORS
+from .reasoning.evidence import squash
 
 INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
 
@@ -34,12 +37,8 @@ def _friendly(func):
     return wrapper
 
 
-def _index_root(config) -> str:
-    return os.environ.get("LONGRAG_INDEXES", config.index.root)
-
-
 def _pick_index(name: str | None, config) -> Path:
-    root = _index_root(config)
+    root = index_root(config)
     if name:
         return resolve_index_dir(name, root)
     available = list_indexes(root)
@@ -78,10 +77,8 @@ def index(paths, index_name, config_path, rebuild, quiet, wait):
     removed. An interrupted run leaves the previous index untouched. --index must name an index,
     an empty folder or a new path: any other folder or file is refused, never overwritten.
     """
-    from .pipeline import Pipeline, _default_name
-
     config = load_config(config_path)
-    target = resolve_index_dir(index_name or _default_name(paths[0]), _index_root(config))
+    target = resolve_index_dir(index_name, index_root(config)) if index_name else default_index_dir(paths, config)
     report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait)
     _print_report(report)
 
@@ -119,8 +116,6 @@ def search(query, index_name, k, config_path, as_json):
 
     Spans are character offsets [start, end) into the document's extracted text.
     """
-    from .pipeline import Pipeline
-
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
     hits = pipe.search(query, k=k)
@@ -137,7 +132,7 @@ def search(query, index_name, k, config_path, as_json):
 @main.command()
 @click.argument("question")
 @click.option("--index", "index_name", help=INDEX_HELP)
-@click.option("--selector", type=click.Choice(["embedding", "bm25", "hybrid", "xl3m", "alr2"]),
+@click.option("--selector", type=click.Choice(SELECTORS),
               help="How evidence is picked inside the retrieved documents (default: ask.selector in the config).")
 @click.option("--budget", type=click.IntRange(1), help="Evidence tokens (generator tokens) to answer from (default: ask.budget).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -152,10 +147,6 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     span [start:end) of the extracted text, quoted text). When the documents do not support an
     answer it says "not found in the indexed documents".
     """
-    from .pipeline import Pipeline
-    from .reasoning import NOT_FOUND
-    from .reasoning.evidence import squash
-
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
     streamed: list[str] = []
@@ -187,36 +178,9 @@ def ask(question, index_name, selector, budget, config_path, as_json):
 @_friendly
 def info(index_name):
     """Describe an index: encoder, settings, counts, truncation, versions."""
-    from .index import IndexStore
-
-    config = load_config(None)
-    store = IndexStore(_pick_index(index_name, config))
-    m = store.manifest
-    enc, counts, trunc = m["encoder"], m["counts"], m["truncation"]
-    click.echo(f"Index {store.path}")
-    click.echo(f"  built {m['created_utc']} with longrag {m['versions'].get('longrag')}")
-    click.echo(f"  encoder {enc['model']} ({enc['dim']} dims, window {enc['window']} tokens, {enc['pooling']} pooling)")
-    mode = m["config"]["index"]["mode"]
-    doc_method = f"; document vectors by {enc['document_method']}" if mode in ("document", "hybrid") else ""
-    click.echo(f"  mode {mode}{doc_method}"
-               + (f" to {enc['target_length']} tokens" if enc.get("target_length") else "")
-               + (f"; attention temperature {enc['temperature']}" if enc.get("temperature") != 1.0 else "")
-               + (f"; Matryoshka {enc['matryoshka_dim']} dims" if enc.get("matryoshka_dim") else ""))
-    click.echo(f"  {counts['documents']} documents, {counts['segments']} segments, {counts['tokens']:,} tokens; "
-               f"segments of at most {m['config']['segmenter']['max_tokens']} tokens")
-    for name, built in m["faiss"].items():
-        click.echo(f"  {name}: FAISS {built['factory']!r}, {built['vectors']} vectors, {built['bytes']:,} bytes")
-    click.echo(f"  {m['bytes_on_disk']:,} bytes on disk")
-    if trunc["documents"]:
-        click.echo(f"  truncated: {trunc['documents']} documents, {trunc['tokens']:,} tokens not indexed")
-    else:
-        click.echo("  truncated: nothing")
-    if m["skipped"]:
-        click.echo(f"  skipped at last run: {len(m['skipped'])} files")
-    run = m["last_run"]
-    click.echo(f"  last run: +{run['added']} ~{run['updated']} ={run['unchanged']} -{run['removed']} "
-               f"in {run['seconds']} s")
-    click.echo("  versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+    store = IndexStore(_pick_index(index_name, load_config(None)))
+    for line in describe(store.path, store.manifest):
+        click.echo(line)
 
 
 @main.command()

@@ -1,66 +1,45 @@
-"""Pipeline: index(paths) · search(query) · load(index_dir) — the one object apps and the CLI use."""
+"""Pipeline: index(paths) · search(query) · ask(question) · load(index_dir) — the one object apps
+and the CLI use; it wires the stages together and owns nothing else."""
 from __future__ import annotations
 
-import platform
-import sys
+import os
+import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from tqdm.auto import tqdm
+import numpy as np
 
 from . import retrieval
 from .config import Config, load_config
-from .documents import discover, load_file, segment_document
-from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile
 from .encoders import Encoder, load_encoder
-from .errors import EncoderMismatchError, InputError
-from .index import IndexStore, IndexWriter, resolve_index_dir
+from .errors import ConfigError, InputError, LongragError
+from .generation import ContextExtension, Generator
+from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
+from .index.manifest import check_compatible
+from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents
+from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, generate_answer, make_selector
 from .types import Document, Hit, Skipped
 
-if TYPE_CHECKING:
-    from .reasoning import Answer
-
-FORMAT_VERSION = 1
+PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
 
 
-@dataclass
-class IndexReport:
-    """What an indexing run did; printed as the run's summary."""
-
-    index_dir: str
-    documents: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    segments: int = 0
-    tokens: int = 0
-    encoded_tokens: int = 0
-    windowed: int = 0  # documents longer than one encoder window, read as several windows
-    truncated: list[tuple[str, int]] = field(default_factory=list)  # (doc_id, tokens cut)
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
+def index_root(config: Config) -> str:
+    """Where bare index names live: $LONGRAG_INDEXES, else `index.root`."""
+    return os.environ.get("LONGRAG_INDEXES", config.index.root)
 
 
-def library_versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for name in ("longrag", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+def default_index_dir(paths: Sequence[str | Path], config: Config) -> Path:
+    """indexes/<name of the first folder (or file stem)>."""
+    first = Path(paths[0]).expanduser().resolve()
+    return resolve_index_dir((first.stem if first.is_file() else first.name) or "default", index_root(config))
 
 
 class Pipeline:
-    """Index folders of long documents and search them.
+    """Index folders of long documents, search them, and answer questions from them.
 
     >>> pipe = Pipeline.from_config("configs/default.yaml")
     >>> pipe.index(["examples/contracts"])          # writes indexes/contracts
@@ -72,8 +51,8 @@ class Pipeline:
         self._encoder = encoder
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._store: IndexStore | None = None
-        self._lock = threading.Lock()  # the encoder and the store are loaded once, whatever thread asks first
-        self._generator = None  # loaded on the first ask()
+        self._lock = threading.Lock()  # the encoder, store and generator are loaded once, whatever thread asks first
+        self._generator: Generator | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -85,14 +64,16 @@ class Pipeline:
              encoder: Encoder | None = None) -> "Pipeline":
         """Open an existing index with the settings it was built with.
 
-        A `config` may be given to change search settings; if it names a different encoder than
-        the index was built with, EncoderMismatchError says so (vectors would not be comparable).
+        A bare name is looked up under $LONGRAG_INDEXES (else `index.root`). A `config` may change
+        search, generator and ask settings; one that changes the vectors (another encoder, segmenter
+        or index mode) raises EncoderMismatchError.
         """
-        store = IndexStore(Path(index_dir))
+        path = Path(index_dir)
+        store = IndexStore(path if is_index(path) else resolve_index_dir(index_dir, index_root(load_config(config))))
         built = load_config(store.manifest["config"])
         if config is not None:
             wanted = load_config(config)
-            _check_same_vectors(built, wanted, store.path)
+            check_compatible(store.path, store.manifest, wanted.to_dict())
             built = Config(encoder=built.encoder, segmenter=built.segmenter, index=built.index, search=wanted.search,
                            generator=wanted.generator, ask=wanted.ask)
         pipe = cls(built, encoder=encoder, index_dir=store.path)
@@ -119,34 +100,34 @@ class Pipeline:
                 if self._store is None or not self._store.is_current():
                     fresh = IndexStore(self.index_dir)
                     if self._store is not None:
-                        _check_same_vectors(self.config, load_config(fresh.manifest["config"]), fresh.path)
+                        check_compatible(fresh.path, fresh.manifest, self.config.to_dict())
                     self._store = fresh
                 store = self._store
         return store
+
+    @property
+    def generator(self) -> Generator:
+        """The configured generator (`generator` section), loaded on first use."""
+        if self._generator is None:
+            with self._lock:
+                if self._generator is None:
+                    self._generator = _load_generator(self.config)
+        return self._generator
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """Ranked documents for a query, each with its best-matching span."""
         if not query or not query.strip():
             raise InputError("empty query")
-        k = k or self.config.search.k
+        k = self.config.search.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InputError(f"k must be a positive whole number of documents, got {k!r}")
         vector = self.encoder.encode_queries([query])[0]
         return retrieval.search(self.store, query, vector, self.config, k)
 
     # -- ask ------------------------------------------------------------------------------------
-    @property
-    def generator(self):
-        """The configured generator (`generator` section), loaded on first use."""
-        if self._generator is None:
-            with self._lock:
-                if self._generator is None:
-                    from .reasoning.ask import load_generator
-
-                    self._generator = load_generator(self.config.generator)
-        return self._generator
-
     def ask(self, question: str, selector: str | None = None, budget: int | None = None,
-            stream: Callable[[str], None] | None = None) -> "Answer":
+            stream: Callable[[str], None] | None = None) -> Answer:
         """Answer a question from the indexed documents, citing the exact spans used.
 
         The top `ask.documents` documents are retrieved; `selector` (embedding | bm25 | hybrid | xl3m |
@@ -155,9 +136,56 @@ class Pipeline:
         Returns an `Answer`; its text is "not found in the indexed documents" when the evidence
         does not support an answer.
         """
-        from .reasoning.ask import ask
+        started = time.perf_counter()
+        settings, max_new = self.config.ask, self.config.generator.max_new_tokens
+        name = selector or settings.selector
+        budget = settings.budget if budget is None else budget
+        if not question or not question.strip():
+            raise InputError("empty question")
+        if name not in SELECTORS:
+            raise InputError(f"unknown selector {name!r}; choose one of {', '.join(SELECTORS)}")
+        if budget < 1:
+            raise InputError(f"budget must be a positive number of tokens, got {budget}")
+        store = self.store
+        if not store.documents():
+            raise InputError(f"index {store.path} holds no documents: index some with `longrag index DIR`")
+        generator = self.generator
+        room = generator.window - max_new - PROMPT_ROOM
+        if budget > room:
+            raise InputError(f"budget of {budget} tokens does not fit the generator's window of {generator.window} "
+                             f"tokens ({generator.extension.describe()}; {max_new} kept for the answer, "
+                             f"{PROMPT_ROOM} for the prompt): use at most {room}, or extend the generator's "
+                             "context (generator.extension)")
+        n_question = generator.count_tokens(question)
+        if n_question > budget:
+            raise InputError(f"the question has {n_question} tokens, more than the evidence budget of {budget}; "
+                             "shorten it or raise --budget")
 
-        return ask(self, question, selector=selector, budget=budget, stream=stream)
+        query = self.encoder.encode_queries([question])[0]
+        hits = retrieval.search(store, question, query, self.config, settings.documents)
+        candidates = [c for hit in hits for c in candidates_of(store, hit.doc_id)]
+        relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
+
+        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, used=()) -> Answer:
+            return Answer(answer=text, citations=citations(used), selector=name, tokens_in=tokens_in,
+                          seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
+                          found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
+                          relevance=relevance)
+
+        if not candidates or relevance is None or relevance < settings.min_relevance:
+            if stream:
+                stream(NOT_FOUND)
+            return finish(NOT_FOUND, None)
+        chosen = make_selector(name, count_tokens=generator.count_tokens, encoder=self.encoder, generator=generator,
+                               first_stage=settings.first_stage, candidates=settings.candidates,
+                               certainty=settings.certainty, quote_threshold=settings.quote_threshold,
+                               ).select(question, candidates, budget)
+        if not chosen.evidence:
+            if stream:
+                stream(NOT_FOUND)
+            return finish(NOT_FOUND, chosen)
+        text, tokens_in, used = generate_answer(generator, question, chosen.evidence, max_new, stream)
+        return finish(text, chosen, tokens_in, used)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
@@ -172,174 +200,53 @@ class Pipeline:
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
             raise InputError("no paths to index")
-        files, skipped = discover(paths)
-        if not files:
-            raise InputError(
-                f"no supported files under {', '.join(map(str, paths))} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
-                + (f"; skipped {len(skipped)} other files" if skipped else ""))
-        target = Path(index_dir) if index_dir is not None else (
-            self.index_dir or resolve_index_dir(_default_name(paths[0]), self.config.index.root))
-        files = [(path, root) for path, root in files if not _inside(path, target)]
+        target = Path(index_dir) if index_dir is not None else (self.index_dir or default_index_dir(paths, self.config))
+        check_target(target)  # before looking for files: the target may be the folder being indexed
+        files, skipped = find_files(paths, exclude=target)
         with self._writing(target, wait):
-            self._previous(target, rebuild)  # an encoder mismatch fails before any file is read
-            documents = self._load(files, skipped, progress)
-            if not documents:
-                raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
-                                 + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
-            return self._write(documents, target, rebuild, progress, skipped)
+            previous = previous_generation(target, self.config, self.encoder, rebuild)  # before any file is read
+            documents = read_documents(files, skipped, progress)
+            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped)
+        self.index_dir, self._store = target, None
+        return report
 
     def index_documents(self, documents: Sequence[Document], index_dir: str | Path, rebuild: bool = False,
                         progress: bool = True, skipped: Sequence[Skipped] = (), wait: bool = False) -> IndexReport:
         """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents."""
         target = Path(index_dir)
         with self._writing(target, wait):
-            return self._write(documents, target, rebuild, progress, skipped)
+            previous = previous_generation(target, self.config, self.encoder, rebuild)
+            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped)
+        self.index_dir, self._store = target, None
+        return report
 
     @staticmethod
     @contextmanager
     def _writing(target: Path, wait: bool):
-        """Only an index, an empty folder or a new path may be written; one writer at a time."""
+        """Only an index, an empty folder or a new path may be written; one writer at a time. A
+        folder this run created is removed again if the run publishes nothing."""
         check_target(target)
+        created = not os.path.lexists(target)
         with writer_lock(target, wait):
-            remove_debris(target)
-            yield
-
-    def _write(self, documents: Sequence[Document], target: Path, rebuild: bool, progress: bool,
-               skipped: Sequence[Skipped]) -> IndexReport:
-        started = time.perf_counter()
-        previous = self._previous(target, rebuild)
-        report = IndexReport(index_dir=str(target), skipped=list(skipped))
-        old_ids = set(previous.documents()) if previous else set()
-        writer = IndexWriter(target)
-        try:
-            self._encode_into(writer, documents, previous, report, progress)
-            report.removed = len(old_ids - {d.doc_id for d in documents})
-            report.seconds = time.perf_counter() - started
-            writer.commit(self._manifest(report), self.encoder.dim, self.config.index.factory,
-                          bm25=self.config.index.mode == "hybrid")
-        except BaseException:
-            writer.abort()
-            raise
-        self.index_dir, self._store = target, None
-        return report
-
-    def _previous(self, target: Path, rebuild: bool) -> IndexStore | None:
-        if rebuild or not is_index(target):
-            return None
-        previous = IndexStore(target)
-        built = previous.manifest.get("encoder", {})
-        mine = self.encoder.describe()
-        changed = sorted(k for k in set(built) | set(mine) if built.get(k) != mine.get(k))
-        if changed or previous.manifest["config"]["segmenter"] != self.config.to_dict()["segmenter"] \
-                or previous.manifest["config"]["index"]["mode"] != self.config.index.mode:
-            detail = ", ".join(f"{k}: {built.get(k)!r} → {mine.get(k)!r}" for k in changed) or "segmenter or index mode"
-            raise EncoderMismatchError(
-                f"index {target} was built with different encoder settings ({detail}); "
-                "use --rebuild to re-encode everything, or --index NEW_NAME")
-        return previous
-
-    def _load(self, files, skipped: list[Skipped], progress: bool) -> list[Document]:
-        documents, seen = [], set()
-        for path, root in tqdm(files, desc="reading", unit="file", disable=not progress, leave=False):
             try:
-                doc = load_file(path, root)
-            except UnreadableFile as exc:
-                skipped.append(Skipped(str(path), str(exc)))
-                continue
-            if doc.doc_id in seen:
-                skipped.append(Skipped(str(path), f"duplicate document id {doc.doc_id!r} (same relative path)"))
-                continue
-            seen.add(doc.doc_id)
-            documents.append(doc)
-        return documents
-
-    def _encode_into(self, writer: IndexWriter, documents: list[Document], previous: IndexStore | None,
-                     report: IndexReport, progress: bool) -> None:
-        old = previous.documents() if previous else {}
-        todo = [d for d in documents if old.get(d.doc_id, {}).get("sha256") != d.sha256]
-        tokens = {d.doc_id: self.encoder.tokenize(d.text) for d in todo}
-        bar = tqdm(total=sum(len(t) for t in tokens.values()), desc="encoding", unit="tok", unit_scale=True,
-                   disable=not progress or not todo)
-        for doc in documents:
-            if doc.doc_id not in tokens:
-                row = previous.document_row(doc.doc_id)
-                segments, vectors, doc_vector = previous.stored_vectors(doc.doc_id)
-                writer.add(row, segments, vectors, doc_vector)
-                report.unchanged += 1
-                self._count(report, row["n_tokens"], len(segments))
-                continue
-            report.added += doc.doc_id not in old
-            report.updated += doc.doc_id in old
-            row, segments, vectors, doc_vector = self._encode_document(doc, tokens.pop(doc.doc_id), report, bar)
-            writer.add(row, segments, vectors, doc_vector)
-            self._count(report, row["n_tokens"], len(segments))
-        bar.close()
-        report.documents = len(documents)
-
-    @staticmethod
-    def _count(report: IndexReport, n_tokens: int, n_segments: int) -> None:
-        report.tokens += n_tokens
-        report.segments += n_segments
-
-    def _encode_document(self, doc: Document, tokens, report: IndexReport, bar):
-        encoder, cfg = self.encoder, self.config
-        cut = max(0, len(tokens) - cfg.segmenter.max_document_tokens)
-        if cut:
-            tokens = type(tokens)(tokens.ids[: -cut], tokens.offsets[: -cut])
-        size = min(cfg.segmenter.max_tokens, encoder.segment_window)
-        parts = segment_document(doc, tokens, size)
-        spans = [(a, b) for _, a, b in parts]
-        if cfg.index.mode == "late_chunks":
-            from .encoders.late_chunking import late_chunk_vectors
-
-            segment_vectors = late_chunk_vectors(encoder, tokens.ids, spans, overlap=cfg.encoder.late_chunk_overlap)
-        else:
-            segment_vectors = encoder.encode_ids([tokens.ids[a:b] for a, b in spans])
-        bar.update(len(tokens))
-        doc_vector = None
-        if cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion:
-            doc_vector = encoder.encode_document(tokens.ids)
-            cut += encoder.truncated_tokens(len(tokens))
-        report.encoded_tokens += len(tokens)
-        report.windowed += len(tokens) > encoder.segment_window
-        if cut:
-            report.truncated.append((doc.doc_id, cut))
-        row = {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "n_chars": len(doc.text),
-               "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
-        segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
-        return row, segments, segment_vectors, doc_vector
-
-    def _manifest(self, report: IndexReport) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "encoder": self.encoder.describe(),
-            "config": self.config.to_dict(),
-            "fusion": retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
-            "counts": {"documents": report.documents, "segments": report.segments, "tokens": report.tokens,
-                       "windowed_documents": report.windowed},
-            "truncation": {"documents": len(report.truncated), "tokens": sum(n for _, n in report.truncated),
-                           "detail": report.truncated[:100]},
-            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
-            "last_run": {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
-                         "removed": report.removed, "seconds": round(report.seconds, 2)},
-            "versions": library_versions(),
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        }
+                remove_debris(target)
+                yield
+            finally:
+                if created and not is_index(target):
+                    shutil.rmtree(target, ignore_errors=True)
 
 
-def _check_same_vectors(built: Config, wanted: Config, path: Path) -> None:
-    if built.encoder != wanted.encoder or built.segmenter != wanted.segmenter or built.index.mode != wanted.index.mode:
-        raise EncoderMismatchError(
-            f"index {path} was built with encoder {built.encoder.model!r} ({built.encoder.document_method}, "
-            f"mode {built.index.mode}); the configuration asks for {wanted.encoder.model!r} "
-            f"({wanted.encoder.document_method}, mode {wanted.index.mode}); re-index with this config or drop --config")
+def _load_generator(config: Config) -> Generator:
+    """The configured generator; any failure to load becomes one clear error."""
+    settings = config.generator
+    extension = ContextExtension(settings.extension, settings.factor, settings.window, settings.group)
+    try:
+        return Generator.from_settings(settings.model, extension, settings.dtype, settings.device)
+    except LongragError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ConfigError(f"generator {settings.model!r} could not be loaded: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return Path(path).resolve().is_relative_to(folder.resolve())
-
-
-def _default_name(path: str | Path) -> str:
-    path = Path(path).expanduser().resolve()
-    return (path.stem if path.is_file() else path.name) or "default"
+__all__ = ["Pipeline", "IndexReport", "index_root", "default_index_dir"]

@@ -74,4 +74,4 @@ def test_info_and_incremental_rerun(cli):
 def test_another_encoder_setting_needs_rebuild(cli):
     (cli.work / "other.yaml").write_text("encoder:\n  matryoshka_dim: 64\n")
     code, _, err = cli("index", "contracts", "--index", "contracts", "--config", "other.yaml")
-    assert code == 2 and "use --rebuild" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "--rebuild" in err and len(err.strip().splitlines()) == 1

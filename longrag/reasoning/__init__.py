@@ -7,7 +7,7 @@ Selectors: embedding, bm25, xl3m (generator certainty over a first-stage shortli
 from __future__ import annotations
 
 from .alr2 import ALR2Selector, parse_quotes, verified_evidence, verify_quote
-from .answer import NOT_FOUND, Answer, Citation, generate_answer
+from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer
 from .base import RankingSelector, Selector
 from .baselines import FirstTokensSelector, RandomSelector
 from .candidates import candidates_of
@@ -57,5 +57,5 @@ def make_selector(name: str, *, count_tokens, encoder=None, generator=None, firs
 __all__ = ["Selector", "RankingSelector", "Candidate", "Evidence", "Selection", "Answer", "Citation", "NOT_FOUND",
            "EmbeddingSelector", "BM25Selector", "HybridSelector", "XL3MSelector", "ALR2Selector", "FirstTokensSelector",
            "RandomSelector", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
-           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "parse_quotes",
+           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "citations", "parse_quotes",
            "verify_quote", "verified_evidence", "SELECTORS", "BASELINES", "CERTAINTIES"]
