@@ -174,7 +174,7 @@ def main() -> None:
         print(json.dumps(run_cell(method, int(n), dtype, args.model)))
         return
 
-    from longrag.pipeline import library_versions
+    from longrag.indexing import library_versions
 
     if args.render:
         saved = json.loads((ROOT / "benchmarks" / "results" / "encoder_speed.json").read_text())

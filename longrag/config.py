@@ -12,11 +12,13 @@ from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .errors import ConfigError
+from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
 
 # pi/gp/rp extend learned absolute positions; ntk/dynamic/selfextend extend rotary (RoPE) encoders
 DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "selfextend")
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
 FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
+FUSION_METHODS = ("convex", "minmax", "rrf")
 ENCODER_DTYPES = ("float32", "bfloat16", "auto")
 
 
@@ -63,8 +65,8 @@ class SearchConfig:
     k: int = 10
     candidates: int = 200  # segment hits fetched before grouping them by document
     snippet_chars: int = 240
-    # hybrid mode: rankings fused by reciprocal rank fusion (documents = document vectors,
-    # segments = segment max-sim, bm25 = BM25 over segments)
+    # hybrid mode: the rankings fused (documents = document vectors, segments = segment max-sim,
+    # bm25 = BM25 over segments)
     fusion: tuple[str, ...] = ("segments", "bm25")
     # rrf: reciprocal rank fusion (ranks only); convex: mean of each ranking's scores scaled from 0
     # to its top score, so a large score gap (an exact rare name in BM25) counts (Bruch et al. 2023);
@@ -112,9 +114,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
 def _check_type(key: str, value: Any, annotation: Any) -> Any:
@@ -176,8 +175,8 @@ def _validate(config: Config) -> Config:
          "segmenter.max_document_tokens must be >= segmenter.max_tokens")
     need(search.k > 0, f"search.k must be positive, got {search.k}")
     need(search.candidates > 0, f"search.candidates must be positive, got {search.candidates}")
-    need(search.fusion_method in ("rrf", "convex", "minmax"),
-         f"search.fusion_method must be convex, minmax or rrf, got {search.fusion_method!r}")
+    need(search.fusion_method in FUSION_METHODS,
+         f"search.fusion_method must be one of {', '.join(FUSION_METHODS)}, got {search.fusion_method!r}")
     need(bool(search.fusion) and set(search.fusion) <= set(FUSION_RANKINGS) and len(set(search.fusion)) == len(search.fusion),
          f"search.fusion must be a list of distinct names from {', '.join(FUSION_RANKINGS)}, got {list(search.fusion)}")
     _validate_ask(config)
@@ -226,7 +225,6 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
 
 GENERATOR_EXTENSIONS = ("none", "linear", "dynamic", "yarn", "selfextend")
 GENERATOR_DTYPES = ("auto", "float32", "bfloat16", "float16")
-ASK_SELECTORS = ("embedding", "bm25", "hybrid", "xl3m", "alr2")
 
 
 def _validate_ask(config: Config) -> None:
@@ -243,14 +241,13 @@ def _validate_ask(config: Config) -> None:
     need(gen.window >= 1 and gen.group >= 1, f"generator.window and generator.group must be >= 1, got {gen.window}, {gen.group}")
     need(gen.dtype in GENERATOR_DTYPES, f"generator.dtype must be one of {', '.join(GENERATOR_DTYPES)}, got {gen.dtype!r}")
     need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
-    need(ask.selector in ASK_SELECTORS, f"ask.selector must be one of {', '.join(ASK_SELECTORS)}, got {ask.selector!r}")
+    need(ask.selector in SELECTORS, f"ask.selector must be one of {', '.join(SELECTORS)}, got {ask.selector!r}")
     need(ask.budget >= 16, f"ask.budget must be >= 16 tokens, got {ask.budget}")
     need(ask.documents >= 1, f"ask.documents must be >= 1, got {ask.documents}")
     need(ask.candidates >= 1, f"ask.candidates must be >= 1, got {ask.candidates}")
-    need(ask.first_stage in ("embedding", "bm25", "hybrid"),
-         f"ask.first_stage must be embedding, bm25 or hybrid, got {ask.first_stage!r}")
-    need(ask.certainty in ("log_likelihood", "neg_entropy"),
-         f"ask.certainty must be log_likelihood or neg_entropy, got {ask.certainty!r}")
+    need(ask.first_stage in FIRST_STAGES,
+         f"ask.first_stage must be one of {', '.join(FIRST_STAGES)}, got {ask.first_stage!r}")
+    need(ask.certainty in CERTAINTIES, f"ask.certainty must be one of {', '.join(CERTAINTIES)}, got {ask.certainty!r}")
     need(0.0 < ask.quote_threshold <= 100.0, f"ask.quote_threshold must be in (0, 100], got {ask.quote_threshold}")
     need(-1.0 <= ask.min_relevance <= 1.0, f"ask.min_relevance must be a cosine in [-1, 1], got {ask.min_relevance}")
 

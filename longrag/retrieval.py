@@ -2,9 +2,10 @@
 
 chunks / late_chunks: a document scores its best segment (max-sim).
 document: one vector per document; the span is its segment closest to the query.
-hybrid: reciprocal rank fusion (Cormack et al. 2009, k=60) of the rankings named in
-`search.fusion` (document vectors, segment max-sim, BM25 over segments); the span is the best
-dense segment.
+hybrid: the rankings named in `search.fusion` (document vectors, segment max-sim, BM25 over
+segments) fused by `search.fusion_method`: convex (default; mean of scores scaled from 0, Bruch
+et al. 2023), minmax, or rrf (reciprocal rank fusion, Cormack et al. 2009, k=60); the span is
+the best dense segment.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 
 import numpy as np
 
-from .config import Config
+from .config import FUSION_METHODS, INDEX_MODES, Config
 from .errors import InputError
 from .index import IndexStore
 from .types import Hit
@@ -23,24 +24,29 @@ Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, bes
 
 
 def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
-    mode = store.manifest["config"]["index"]["mode"]
-    pool = max(config.search.candidates, k)
-    if mode == "document":
-        ranked = _rank_by_documents(store, query_vector, k)
-    elif mode == "hybrid":
-        rankers = {"documents": lambda: _rank_by_documents(store, query_vector, pool),
-                   "segments": lambda: _rank_by_segments(store, query_vector, pool, pool),
-                   "bm25": lambda: _rank_by_bm25(store, query, pool)}
-        if "documents" in config.search.fusion and store.document_index is None:
-            raise InputError("this index holds no document vectors (it was built without 'documents' in "
-                             "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
-        rankings = [rankers[name]() for name in config.search.fusion]
-        method = config.search.fusion_method
-        ranked = (fuse(rankings) if method == "rrf" else fuse_scores(rankings, floor=method == "convex"))[:k]
-    else:
-        ranked = _rank_by_segments(store, query_vector, k, pool)
+    ranked = MODES[store.mode](store, query, query_vector, config, k)
     return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
             for doc_id, score, span in ranked]
+
+
+def _search_documents(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+    return _rank_by_documents(store, vector, k)
+
+
+def _search_segments(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+    return _rank_by_segments(store, vector, k, max(config.search.candidates, k))
+
+
+def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+    pool = max(config.search.candidates, k)
+    rankers = {"documents": lambda: _rank_by_documents(store, vector, pool),
+               "segments": lambda: _rank_by_segments(store, vector, pool, pool),
+               "bm25": lambda: _rank_by_bm25(store, query, pool)}
+    if "documents" in config.search.fusion and store.document_index is None:
+        raise InputError("this index holds no document vectors (it was built without 'documents' in "
+                         "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
+    rankings = [rankers[name]() for name in config.search.fusion]
+    return FUSIONS[config.search.fusion_method](rankings)[:k]
 
 
 def fusion(config: Config) -> dict:
@@ -69,8 +75,8 @@ def fuse_scores(rankings: list[Ranking], floor: bool = True) -> Ranking:
     Each ranking is scaled to [0, 1] between a low point and its top score. With `floor` the low
     point is the scores' theoretical minimum 0 (BM25 and these cosines are non-negative; an actual
     negative score lowers it), Bruch et al. 2023's "TMM"; otherwise it is the lowest score seen
-    (min-max), which stretches a flat ranking so its noise can outvote a clear winner elsewhere:
-    measured, TMM found the needle at 32k tokens 30/30 times where min-max found it 28 (README)."""
+    (min-max), which stretches a flat ranking so its noise can outvote a clear winner elsewhere
+    (README, "Chunked vs whole-document")."""
     scores: dict[str, float] = {}
     spans: dict[str, tuple[int, int]] = {}
     for ranking in rankings:
@@ -130,6 +136,15 @@ def _best_span(store: IndexStore, doc_id: str, query: np.ndarray) -> tuple[int, 
         return (0, 0)
     best = int(np.argmax(vectors @ query))
     return spans[best][1], spans[best][2]
+
+
+# index mode → how it ranks documents; search.fusion_method → how hybrid fuses rankings
+MODES = {"document": _search_documents, "chunks": _search_segments, "late_chunks": _search_segments,
+         "hybrid": _search_hybrid}
+FUSIONS = {"convex": lambda rankings: fuse_scores(rankings, floor=True),
+           "minmax": lambda rankings: fuse_scores(rankings, floor=False),
+           "rrf": fuse}
+assert set(MODES) == set(INDEX_MODES) and set(FUSIONS) == set(FUSION_METHODS)  # config names what exists here
 
 
 def _hit(store: IndexStore, doc_id: str, score: float, span: tuple[int, int], snippet_chars: int) -> Hit:

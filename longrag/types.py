@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -17,18 +19,58 @@ class Document:
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A character span of a document, cut on token boundaries."""
+class Span:
+    """A character span of a document: `text` is exactly the document's text[start:end].
+
+    The one span type: segments, candidates, evidence and citations are spans with more fields."""
 
     doc_id: str
+    path: str
     start: int
     end: int
     text: str
+
+
+@dataclass(frozen=True)
+class Segment(Span):
+    """A span cut on token boundaries, and how many encoder tokens it holds."""
+
     n_tokens: int
 
-    @property
-    def segment_id(self) -> str:
-        return f"{self.doc_id}#{self.start}-{self.end}"
+
+@dataclass(frozen=True)
+class Candidate(Span):
+    """A segment a selector may choose, with its stored vector and the whole document text if known."""
+
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    document: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Evidence(Span):
+    """A selected span, its generator tokens and the selector's score (higher is better)."""
+
+    tokens: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation(Span):
+    """A span an answer cites."""
+
+
+def merge_spans(spans: Iterable[tuple[int, int, float]], text: str | None = None) -> list[list]:
+    """[start, end, score] spans of one document merged where they overlap or touch and, given the
+    document `text`, where only whitespace lies between (segments end on token boundaries: the
+    blank between two neighbours belongs to neither); a merged span keeps the highest score.
+    Sorted by start."""
+    out: list[list] = []
+    for a, b, score in sorted(spans):
+        if out and (a <= out[-1][1] or text is not None and not text[out[-1][1]:a].strip()):
+            out[-1][1], out[-1][2] = max(out[-1][1], b), max(out[-1][2], score)
+        else:
+            out.append([a, b, score])
+    return out
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import pytest
 from longrag.errors import InputError
 from longrag.evaluation.datasets import (RetrievalDataset, cuad, data_root, load_beir, load_dataset, qmsum,
                                          squality)
-from longrag.evaluation.metrics import (accuracy_at_1, evaluate, evaluate_per_query, paired_test,
-                                        span_recall)
+from longrag.evaluation.metrics import (accuracy_at_1, evaluate, evaluate_metric, evaluate_metric_per_query,
+                                        evaluate_per_query, paired_test, span_recall)
 from longrag.evaluation.synthetic import LENGTHS, TOLERANCE, estimate_tokens, needle, passkey, synthetic_suite
 
 DATA = data_root()
@@ -230,8 +230,8 @@ def test_metrics_on_hand_computed_runs():
     assert second["mrr@10"] == pytest.approx(0.5) and second["recall@1"] == 0 and second["recall@10"] == 1
     per_query = evaluate_per_query(QRELS, {"q1": {"d1": 1.0}, "q2": {"d9": 1.0, "d2": 0.5}}, ["mrr@10"])
     assert per_query == {"mrr@10": pytest.approx({"q1": 1.0, "q2": 0.5})}
-    assert evaluate_per_query(QRELS, {"q1": {"d1": 1.0}}, "mrr@10") == {"q1": 1.0, "q2": 0.0}  # one metric
-    assert evaluate(QRELS, {"q1": {"d1": 1.0}}, "recall@1") == 0.5
+    assert evaluate_metric_per_query(QRELS, {"q1": {"d1": 1.0}}, "mrr@10") == {"q1": 1.0, "q2": 0.0}  # one metric
+    assert evaluate_metric(QRELS, {"q1": {"d1": 1.0}}, "recall@1") == 0.5
     assert accuracy_at_1(QRELS, {"q1": {"d1": 1.0}, "q2": {"d9": 1.0, "d2": 0.5}}) == 0.5
 
 

@@ -69,3 +69,9 @@ def test_non_utf8_text_is_decoded_and_recorded(tmp_path):
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         discover([tmp_path / "nope"])
+
+
+def test_utf32_with_bom_is_not_read_as_utf16(tmp_path):
+    (tmp_path / "wide.txt").write_bytes("Governing law: Delaware.".encode("utf-32"))
+    doc = load_file(tmp_path / "wide.txt", tmp_path)
+    assert doc.text == "Governing law: Delaware." and doc.metadata["encoding"] == "utf-32"

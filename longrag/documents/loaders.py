@@ -13,7 +13,6 @@ from typing import Iterable
 from ..errors import InputError
 from ..types import Document, Skipped
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 
 
 class UnreadableFile(Exception):
@@ -58,14 +57,7 @@ def load_file(path: Path, root: Path) -> Document:
         raise UnreadableFile("empty file")
     suffix = path.suffix.lower()
     metadata: dict = {"format": suffix.lstrip("."), "bytes": len(data)}
-    if suffix == ".pdf":
-        text = _pdf_text(data, metadata)
-    elif suffix == ".docx":
-        text = _docx_text(data)
-    else:
-        text = _decode(data, metadata)
-        if suffix in (".html", ".htm"):
-            text = _html_text(text)
+    text = LOADERS[suffix](data, metadata)
     if not text.strip():
         raise UnreadableFile("no text content")
     doc_id = path.relative_to(root).as_posix()
@@ -75,9 +67,14 @@ def load_file(path: Path, root: Path) -> Document:
 
 def _decode(data: bytes, metadata: dict) -> str:
     head = data[:8192]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        metadata["encoding"] = "utf-16"
-        return data.decode("utf-16")
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):  # UTF-32's BOM starts like UTF-16's
+        if data.startswith(bom):
+            metadata["encoding"] = encoding
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise UnreadableFile(f"not valid {encoding.upper()} despite its byte-order mark ({exc.reason})") from None
     if b"\x00" in head:
         raise UnreadableFile("binary content (NUL bytes) in a text file")
     try:
@@ -97,9 +94,10 @@ def _decode(data: bytes, metadata: dict) -> str:
     raise UnreadableFile("undecodable text")  # unreachable: latin-1 decodes all bytes
 
 
-def _html_text(html: str) -> str:
+def _html_text(data: bytes, metadata: dict) -> str:
     from bs4 import BeautifulSoup
 
+    html = _decode(data, metadata)
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript"]):
         tag.decompose()
@@ -124,7 +122,7 @@ def _pdf_text(data: bytes, metadata: dict) -> str:
     return text
 
 
-def _docx_text(data: bytes) -> str:
+def _docx_text(data: bytes, metadata: dict) -> str:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -140,3 +138,9 @@ def _docx_text(data: bytes) -> str:
             parts.append("\t".join(cell.text for cell in row.cells))
     return "\n".join(parts)
 
+
+
+# file suffix → reader (bytes, metadata to fill in) → text: the one place a format is named
+LOADERS = {".txt": _decode, ".md": _decode, ".markdown": _decode, ".html": _html_text, ".htm": _html_text,
+           ".pdf": _pdf_text, ".docx": _docx_text}
+SUPPORTED_SUFFIXES = tuple(LOADERS)

@@ -15,6 +15,6 @@ def segment_document(document: Document, tokens: TokenizedText, max_tokens: int)
     for a, b in balanced_windows(len(tokens), max_tokens):
         start = int(tokens.offsets[a, 0])
         end = int(tokens.offsets[b - 1, 1])
-        segment = Segment(document.doc_id, start, end, document.text[start:end], b - a)
+        segment = Segment(document.doc_id, document.path, start, end, document.text[start:end], b - a)
         out.append((segment, a, b))
     return out

@@ -15,12 +15,14 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..encoders.base import shared_vector_cache
-from ..pipeline import library_versions
+from ..indexing import library_versions
 from .conditions import Condition
-from .metrics import evaluate, evaluate_per_query, paired_test
+from .metrics import DEFAULT_METRICS, evaluate, evaluate_per_query, span_hits
+from .report import write_report
 from .runner import PeakMemory, latency_summary, run_condition
 
-METRICS = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
+METRICS = DEFAULT_METRICS  # every cell's metrics
+PAIRED_METRICS = ("ndcg@10", "recall@1")  # kept per query in each cell, for paired tests
 
 
 @dataclass(frozen=True)
@@ -33,17 +35,6 @@ class Cell:
     meta: dict
 
 
-def span_hits(dataset, spans: dict) -> float | None:
-    """Fraction of queries whose relevant document is in the top 10 with its best span overlapping a gold span."""
-    if not dataset.passages:
-        return None
-    hits = 0
-    for qid, gold in dataset.passages.items():
-        found = spans.get(qid, {})
-        hits += any(doc in found and found[doc][0] < end and start < found[doc][1] for doc, start, end in gold)
-    return hits / max(1, len(dataset.passages))
-
-
 def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
     path = out / "cells" / f"{dataset.name}__{condition.name}.json"
     if path.exists():
@@ -51,7 +42,7 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
     with tempfile.TemporaryDirectory(dir=out) as work, PeakMemory() as memory:
         result = run_condition(condition, dataset, base, Path(work))
     metrics = evaluate(dataset.qrels, result.run, METRICS)
-    per_query = {m: evaluate_per_query(dataset.qrels, result.run, m) for m in ("ndcg@10", "recall@1")}
+    per_query = evaluate_per_query(dataset.qrels, result.run, PAIRED_METRICS)
     span = span_hits(dataset, result.spans) if result.spans else None  # bm25 ranks documents, no spans
     if span is not None:
         metrics["span_hit@10"] = span
@@ -96,25 +87,8 @@ def _cpu() -> str:
     return platform.processor()
 
 
-def significance(cells: list[Cell], baseline: str, metric: str = "ndcg@10") -> list[dict]:
-    """Paired comparison of every condition against `baseline` on each dataset (same queries)."""
-    by_key = {(c.dataset, c.condition): c for c in cells}
-    rows = []
-    for c in cells:
-        base = by_key.get((c.dataset, baseline))
-        if base is None or c.condition == baseline:
-            continue
-        a, b = c.per_query[metric], base.per_query[metric]
-        qids = sorted(set(a) & set(b))
-        test = paired_test([a[q] for q in qids], [b[q] for q in qids])
-        rows.append({"dataset": c.dataset, "condition": c.condition, "baseline": baseline, "metric": metric, **test})
-    return rows
-
-
 def write_results(cells: list[Cell], out: Path) -> None:
     env = environment()
     records = [{"dataset": c.dataset, "condition": c.condition, **c.metrics, **c.cost, **c.meta, **env} for c in cells]
     (out / "results.json").write_text(json.dumps(records, indent=2, default=str))
-    from .report import write_report
-
     write_report(cells, out, env)

@@ -16,7 +16,7 @@ class Condition:
     name: str
     description: str
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    kind: str = "longrag"  # longrag | bm25 | langchain
+    kind: str = "longrag"  # a key of runner.RUNNERS: longrag | bm25 | langchain
 
 
 def _doc(method: str, **encoder: Any) -> dict:

@@ -8,7 +8,7 @@ import torch
 
 from ..encoders.base import balanced_windows
 from ..encoders.late_chunking import _windows
-from .datasets import data_root
+from .data_files import data_root
 
 # method → (encoder settings, what is encoded). Extended-position methods use the comparison's
 # configs: PI/GP/RP to 8192 (a 32k document is read as 4 windows of 8k), late chunking in 512-token

@@ -1,4 +1,5 @@
-"""Retrieval metrics (computed by ranx) and a paired significance test for comparing two systems.
+"""Retrieval metrics (computed by ranx), passage-level span metrics, and a paired significance
+test for comparing two systems.
 
 Two conventions keep scores honest:
 - a query the run does not answer scores 0 on every metric; dropping it would flatter a system
@@ -7,10 +8,9 @@ Two conventions keep scores honest:
   the same score), so a scorer that cannot tell documents apart earns nothing from the order its
   caller happened to list them in.
 
-ranx compiles its metrics with numba: the first call in a fresh environment spends ~30 s of CPU
-compiling (cached on disk afterwards, next to ranx or in $NUMBA_CACHE_DIR); later processes
-still spend ~4-6 s importing ranx and loading that cache on their first call, so ranx is
-imported lazily.
+ranx compiles its metrics with numba on first use (cached on disk afterwards, next to ranx or in
+$NUMBA_CACHE_DIR), and importing ranx and loading that cache is slow, so ranx is imported lazily,
+as is scipy.stats (only the paired test needs it).
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..types import merge_spans as merge_runs
+from .retrieval_dataset import RetrievalDataset, Span
 
 DEFAULT_METRICS = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
 
@@ -28,25 +30,28 @@ Run = Mapping[str, Mapping[str, float]]  # query id → {doc id: score}, higher 
 _NOTHING = "n00000000"  # stands in for an empty result list; never relevant (doc codes start with d)
 
 
-def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] = DEFAULT_METRICS) -> dict[str, float] | float:
-    """{metric: mean over every judged query}, each in 0..1; one metric given as a string → its value
-    (as ranx does)."""
-    per_query = evaluate_per_query(qrels, run, [metrics] if isinstance(metrics, str) else metrics)
-    means = {metric: float(np.mean(list(scores.values()))) for metric, scores in per_query.items()}
-    return means[metrics] if isinstance(metrics, str) else means
+def evaluate(qrels: Qrels, run: Run, metrics: Iterable[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """{metric: mean over every judged query}, each in 0..1."""
+    per_query = evaluate_per_query(qrels, run, metrics)
+    return {metric: float(np.mean(list(scores.values()))) for metric, scores in per_query.items()}
 
 
-def evaluate_per_query(qrels: Qrels, run: Run, metrics: str | Iterable[str] = DEFAULT_METRICS
-                       ) -> dict[str, dict[str, float]] | dict[str, float]:
-    """{metric: {query id: score}} for every judged query, for paired tests between systems; one
-    metric given as a string → {query id: score}. Run entries for queries not in qrels are ignored."""
-    from ranx import Qrels as RanxQrels, Run as RanxRun, evaluate as ranx_evaluate
+def evaluate_metric(qrels: Qrels, run: Run, metric: str) -> float:
+    """One metric's mean over every judged query, in 0..1."""
+    return evaluate(qrels, run, [metric])[metric]
 
-    if isinstance(metrics, str):
-        return evaluate_per_query(qrels, run, [metrics])[metrics]
+
+def evaluate_per_query(qrels: Qrels, run: Run, metrics: Iterable[str] = DEFAULT_METRICS) -> dict[str, dict[str, float]]:
+    """{metric: {query id: score}} for every judged query, for paired tests between systems.
+    Run entries for queries not in qrels are ignored."""
+    if isinstance(metrics, str):  # a string is an iterable of one-letter "metrics"
+        raise TypeError(f"metrics must be a list of names, not the string {metrics!r}; "
+                        f"for one metric use evaluate_metric or evaluate_metric_per_query")
     metrics = list(metrics)
     if not metrics:
         raise InputError("no metrics requested")
+    from ranx import Qrels as RanxQrels, Run as RanxRun, evaluate as ranx_evaluate
+
     qids, coded_qrels, coded_run = _prepare(qrels, run)
     ranx_run = RanxRun(coded_run)
     with warnings.catch_warnings():
@@ -58,6 +63,11 @@ def evaluate_per_query(qrels: Qrels, run: Run, metrics: str | Iterable[str] = DE
     per_query = ranx_run.scores  # {metric: {coded query id: score}}, filled in by ranx_evaluate
     return {metric: {qid: float(per_query[metric][_query_code(i)]) for i, qid in enumerate(qids)}
             for metric in metrics}
+
+
+def evaluate_metric_per_query(qrels: Qrels, run: Run, metric: str) -> dict[str, float]:
+    """{query id: score} of one metric for every judged query."""
+    return evaluate_per_query(qrels, run, [metric])[metric]
 
 
 def _prepare(qrels: Qrels, run: Run) -> tuple[list[str], dict, dict]:
@@ -102,7 +112,7 @@ def _query_code(index: int) -> str:
 
 def accuracy_at_1(qrels: Qrels, run: Run) -> float:
     """Fraction of queries whose top document is relevant (LongEmbed's passkey/needle score)."""
-    return evaluate(qrels, run, "hit_rate@1")
+    return evaluate_metric(qrels, run, "hit_rate@1")
 
 
 def paired_test(per_query_a: Mapping[str, float] | Sequence[float],
@@ -141,18 +151,60 @@ def paired_test(per_query_a: Mapping[str, float] | Sequence[float],
             "p_value": p_value, "n": int(diff.size)}
 
 
-def span_recall(gold_spans: Iterable[tuple[str, int, int]], selected_spans: Iterable[tuple[str, int, int]]) -> float:
+def significance(cells: list, baseline: str, metric: str = "ndcg@10") -> list[dict]:
+    """Paired comparison of every condition against `baseline` on each dataset (same queries).
+
+    `cells` are comparison cells (`compare.Cell`): dataset, condition and per_query scores.
+    """
+    by_key = {(c.dataset, c.condition): c for c in cells}
+    rows = []
+    for c in cells:
+        base = by_key.get((c.dataset, baseline))
+        if base is None or c.condition == baseline:
+            continue
+        a, b = c.per_query[metric], base.per_query[metric]
+        qids = sorted(set(a) & set(b))
+        test = paired_test([a[q] for q in qids], [b[q] for q in qids])
+        rows.append({"dataset": c.dataset, "condition": c.condition, "baseline": baseline, "metric": metric, **test})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Passage-level metrics: character spans (doc_id, start, end), half-open
+
+
+def merge_spans(spans: Iterable[Span]) -> dict[str, list[tuple[int, int]]]:
+    """{doc_id: [(start, end), ...]}: each document's spans in order, overlapping or touching ones
+    merged into one covered stretch."""
+    by_doc: dict[str, list[tuple[int, int, float]]] = {}
+    for doc_id, start, end in spans:
+        by_doc.setdefault(doc_id, []).append((start, end, 0.0))
+    return {doc_id: [(a, b) for a, b, _ in merge_runs(runs)] for doc_id, runs in sorted(by_doc.items())}
+
+
+def spans_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Do two (start, end) ranges of the same document share at least one character?"""
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def span_recall(gold_spans: Iterable[Span], selected_spans: Iterable[Span]) -> float:
     """Fraction of gold (doc_id, start, end) spans lying wholly inside the union of the selected
     spans of the same document: did the retrieved passages contain the evidence?"""
     gold = list(gold_spans)
     if not gold:
         raise InputError("span_recall needs at least one gold span")
-    merged: dict[str, list[list[int]]] = {}
-    for doc_id, start, end in sorted(selected_spans, key=lambda s: (s[0], s[1])):
-        runs = merged.setdefault(doc_id, [])
-        if runs and start <= runs[-1][1]:  # overlapping or touching: one covered stretch
-            runs[-1][1] = max(runs[-1][1], end)
-        else:
-            runs.append([start, end])
+    merged = merge_spans(selected_spans)
     covered = sum(any(a <= start and end <= b for a, b in merged.get(doc_id, [])) for doc_id, start, end in gold)
     return covered / len(gold)
+
+
+def span_hits(dataset: RetrievalDataset, spans: Mapping[str, Mapping[str, tuple[int, int]]]) -> float | None:
+    """Fraction of queries whose relevant document is in the top 10 with its best span overlapping
+    a gold span; None when the dataset has no gold passages. `spans`: {qid: {doc_id: (start, end)}}."""
+    if not dataset.passages:
+        return None
+    hits = 0
+    for qid, gold in dataset.passages.items():
+        found = spans.get(qid, {})
+        hits += any(doc in found and spans_overlap(found[doc], (start, end)) for doc, start, end in gold)
+    return hits / max(1, len(dataset.passages))

@@ -10,12 +10,12 @@ import os
 import time
 import warnings
 
+from ..errors import InputError
 from ..models import resolve_encoder
+from .results import DEPTH, RunResult
 
 
-def run_langchain(dataset, model: str):
-    from .runner import DEPTH, RunResult
-
+def run_langchain(dataset, model: str) -> RunResult:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -24,8 +24,6 @@ def run_langchain(dataset, model: str):
         from langchain_huggingface import HuggingFaceEmbeddings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
     except ImportError as exc:
-        from ..errors import InputError
-
         raise InputError(f"the langchain condition needs the extra: pip install 'longrag[langchain]' ({exc.name})") from None
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

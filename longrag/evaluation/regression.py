@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
+from ..encoders.base import token_counter
 from ..errors import InputError
 from .compare import compare
 from .conditions import parse_conditions
@@ -63,8 +64,6 @@ def run_slice(path: Path, name: str, base: Config, out: Path, progress: bool = T
 
 
 def _counter(base: Config):
-    from ..encoders.base import token_counter
-
     return token_counter(base.encoder)
 
 

@@ -9,37 +9,35 @@ import hashlib
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import psutil
 
 from ..config import Config, with_overrides
+from ..errors import InputError
 from ..lexical import BM25
 from ..pipeline import Pipeline
 from ..types import Document
 from .conditions import Condition
+from .peers import run_langchain
+from .results import DEPTH, RunResult
 
-DEPTH = 100  # documents ranked per query (Recall@100)
-
-
-@dataclass
-class RunResult:
-    run: dict[str, dict[str, float]]
-    spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # qid → doc_id → best span
-    encode_seconds: float = 0.0
-    tokens: int = 0
-    index_bytes: int = 0  # vectors (+ BM25) on disk; the document store holding the text is excluded
-    latencies_ms: list[float] = field(default_factory=list)
+__all__ = ["DEPTH", "RUNNERS", "PeakMemory", "RunResult", "latency_summary", "run_condition"]
 
 
 def run_condition(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
-    if condition.kind == "bm25":
-        return _run_bm25(dataset)
-    if condition.kind == "langchain":
-        from .peers import run_langchain
+    """Run `condition` on `dataset` with the runner its `kind` names (a key of `RUNNERS`)."""
+    runner = RUNNERS.get(condition.kind)
+    if runner is None:
+        raise InputError(f"condition {condition.name!r} has unknown kind {condition.kind!r}; "
+                         f"valid: {', '.join(RUNNERS)}")
+    return runner(condition, dataset, base, workdir)
 
-        return run_langchain(dataset, base.encoder.model)
+
+def _run_longrag(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+    """The condition's config overrides run through the real Pipeline: index on disk, search as users do."""
     config = with_overrides(base, **condition.overrides)
     pipe = Pipeline(config)
     documents = [Document(doc_id=doc_id, path=f"{dataset.name}/{doc_id}", text=text,
@@ -60,7 +58,8 @@ def run_condition(condition: Condition, dataset, base: Config, workdir: Path) ->
     return result
 
 
-def _run_bm25(dataset) -> RunResult:
+def _run_bm25(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+    """BM25 over whole documents; no encoder, so `base` and `workdir` are unused."""
     ids = list(dataset.corpus)
     started = time.perf_counter()
     index = BM25.build([dataset.corpus[i] for i in ids])
@@ -77,14 +76,22 @@ def _run_bm25(dataset) -> RunResult:
     return result
 
 
+def _run_langchain(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+    """The LangChain peer (splitter + FAISS) on the base config's encoder model."""
+    return run_langchain(dataset, base.encoder.model)
+
+
+# Condition kind → the function that runs a condition of that kind.
+RUNNERS: dict[str, Callable[[Condition, object, Config, Path], RunResult]] = {
+    "longrag": _run_longrag, "bm25": _run_bm25, "langchain": _run_langchain}
+
+
 class PeakMemory:
     """Highest resident memory of this process while the block runs, above what it held at the
     start (MB): what a condition needed on top of the harness, sampled every 10 ms because RSS
     high-water marks (ru_maxrss) cannot be reset between conditions."""
 
     def __init__(self, interval: float = 0.01):
-        import psutil
-
         self._process, self._interval = psutil.Process(), interval
         self._stop = threading.Event()
         self.start_mb = self.peak_mb = 0.0

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from .datasets import RetrievalDataset, _data_file
+from .data_files import data_file
+from .retrieval_dataset import RetrievalDataset
 
 LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 TOLERANCE = 0.05  # documents are kept within ±5% of the target length
 _AIM = 0.02  # try for ±2% so a tokenizer's wobble between calls still lands inside ±5%
-_MAX_COUNTS = 6  # count_tokens calls per document at most (usually 1-2 once calibrated)
+_MAX_COUNTS = 6  # count_tokens calls per document at most
 
 TokenCounter = Callable[[str], int]
 
@@ -191,10 +192,10 @@ def _units(text: str) -> int:
 class _LengthFitter:
     """Finds how many haystack words make a document of `target` tokens with few count calls.
 
-    Tokens per unit (word or punctuation mark) varies little between prose samples (about 1% for
-    MiniLM's tokenizer, against 3% for tokens per word), so the word count is first tuned for free
-    against units × a ratio learnt from earlier documents; one real count then checks it, and a
-    miss re-tunes with this document's own measured ratio.
+    Tokens per unit (word or punctuation mark) varies less between prose samples than tokens per
+    word does, so the word count is first tuned for free against units × a ratio learnt from
+    earlier documents; one real count then checks it, and a miss re-tunes with this document's own
+    measured ratio.
     """
 
     def __init__(self, target: int, count_tokens: TokenCounter):
@@ -249,15 +250,31 @@ def _names(rng: random.Random, n: int, vocabulary: frozenset[str]) -> list[str]:
     return [f"{firsts[i % f]} {lasts[(i + i // f) % l]}" for i in range(n)]
 
 
-def _build(task: str, length: int, n_docs: int, n_queries: int, seed: int,
-           count_tokens: TokenCounter | None, root) -> RetrievalDataset:
+Fact = tuple[str, str, str]  # (inserted sentence, question, answer)
+
+
+def _passkey_fact(rng: random.Random, name: str, key: int) -> Fact:
+    insert = f"{name}'s pass key is {key}. Remember it. {key} is the pass key of {name}."
+    return insert, f"What is the pass key of {name}?", str(key)
+
+
+def _needle_fact(rng: random.Random, name: str, key: int) -> Fact:
+    sentence, ask = rng.choice(_NEEDLES)
+    fact = dict(name=name, adjective=rng.choice(_ADJECTIVES), object=rng.choice(_OBJECTS),
+                city=rng.choice(_CITIES))
+    return sentence.format(**fact), ask.format(**fact), fact["city"]
+
+
+def _build(task: str, make_fact: Callable[[random.Random, str, int], Fact], length: int, n_docs: int,
+           n_queries: int, seed: int, count_tokens: TokenCounter | None, root) -> RetrievalDataset:
     if length < 32:
         raise InputError(f"length must be at least 32 tokens, got {length}")
     if not 1 <= n_queries <= n_docs:
         raise InputError(f"need 1 <= n_queries <= n_docs, got n_queries={n_queries}, n_docs={n_docs}")
     count_tokens = count_tokens or estimate_tokens
-    path = _data_file(root, "squality/train.jsonl")
+    path = data_file(root, "squality/train.jsonl")
     stories, vocabulary = _haystack(str(path))
+    set_name = dataset_name(task, length)
     rng = random.Random(f"{task}:{length}:{seed}")
     names = _names(rng, n_docs, vocabulary)
     fitter = _LengthFitter(length, count_tokens)
@@ -266,16 +283,8 @@ def _build(task: str, length: int, n_docs: int, n_queries: int, seed: int,
 
     corpus, questions, answers, spans, tokens, depths = {}, {}, {}, {}, {}, {}
     for i, name in enumerate(names):
-        doc_id = f"{task}-{length}-d{i:03d}"
-        if task == "passkey":
-            key = str(keys[i])
-            insert = f"{name}'s pass key is {key}. Remember it. {key} is the pass key of {name}."
-            question, answer = f"What is the pass key of {name}?", key
-        else:
-            sentence, ask = rng.choice(_NEEDLES)
-            fact = dict(name=name, adjective=rng.choice(_ADJECTIVES), object=rng.choice(_OBJECTS),
-                        city=rng.choice(_CITIES))
-            insert, question, answer = sentence.format(**fact), ask.format(**fact), fact["city"]
+        doc_id = f"{set_name}-d{i:03d}"
+        insert, question, answer = make_fact(rng, name, keys[i])
         story, offset = starts[i]
         others = [s for s in range(len(stories)) if s != story]
         rng.shuffle(others)
@@ -289,35 +298,47 @@ def _build(task: str, length: int, n_docs: int, n_queries: int, seed: int,
     targets = rng.sample(sorted(corpus), n_queries)
     queries, qrels, passages, query_answers = {}, {}, {}, {}
     for j, doc_id in enumerate(targets):
-        qid = f"{task}-{length}-q{j:03d}"
+        qid = f"{set_name}-q{j:03d}"
         queries[qid], qrels[qid], passages[qid] = questions[doc_id], {doc_id: 1}, [spans[doc_id]]
         query_answers[qid] = answers[doc_id]
     meta = {"task": task, "length": length, "seed": seed, "n_docs": n_docs, "haystack": str(path),
             "count_tokens": getattr(count_tokens, "__qualname__", repr(count_tokens)),
             "count_tokens_calls": fitter.calls, "doc_tokens": tokens, "insert_depth": depths,
             "answers": query_answers}
-    return RetrievalDataset(f"{task}-{length}", corpus, queries, qrels, passages, meta).validate()
+    return RetrievalDataset(set_name, corpus, queries, qrels, passages, meta).validate()
 
 
 def passkey(length: int, n_docs: int = 100, n_queries: int = 50, seed: int = 0,
             count_tokens: TokenCounter | None = estimate_tokens, root: str | Path | None = None) -> RetrievalDataset:
     """Each document hides "{Name}'s pass key is {12345}. Remember it. {12345} is the pass key of
     {Name}."; the query "What is the pass key of {Name}?" must find that document."""
-    return _build("passkey", length, n_docs, n_queries, seed, count_tokens, root)
+    return _build("passkey", _passkey_fact, length, n_docs, n_queries, seed, count_tokens, root)
 
 
 def needle(length: int, n_docs: int = 100, n_queries: int = 50, seed: int = 0,
            count_tokens: TokenCounter | None = estimate_tokens, root: str | Path | None = None) -> RetrievalDataset:
     """Each document hides one templated fact ("The silver compass of {Name} is kept in Lisbon.");
     the query asks about it ("Where is the silver compass of {Name} kept?")."""
-    return _build("needle", length, n_docs, n_queries, seed, count_tokens, root)
+    return _build("needle", _needle_fact, length, n_docs, n_queries, seed, count_tokens, root)
+
+
+# The synthetic tasks by name: each builds one dataset of `length`-token documents.
+TASKS: dict[str, Callable[..., RetrievalDataset]] = {"passkey": passkey, "needle": needle}
+
+
+def dataset_name(task: str, length: int) -> str:
+    """The name a synthetic dataset carries, e.g. "passkey-4096"."""
+    return f"{task}-{length}"
+
+
+# Matches a synthetic dataset name; groups: the task and the length in tokens.
+DATASET_NAME = re.compile(rf"^({'|'.join(map(re.escape, TASKS))})-(\d+)$")
 
 
 def synthetic_suite(task: str, lengths=LENGTHS, n_docs: int = 100, n_queries: int = 50, seed: int = 0,
                     count_tokens: TokenCounter | None = estimate_tokens,
                     root: str | Path | None = None) -> dict[int, RetrievalDataset]:
     """{length: dataset} for one task over several lengths, each drawn independently from `seed`."""
-    builders = {"passkey": passkey, "needle": needle}
-    if task not in builders:
-        raise InputError(f"unknown synthetic task {task!r}: use one of {', '.join(builders)}")
-    return {length: builders[task](length, n_docs, n_queries, seed, count_tokens, root) for length in lengths}
+    if task not in TASKS:
+        raise InputError(f"unknown synthetic task {task!r}: use one of {', '.join(TASKS)}")
+    return {length: TASKS[task](length, n_docs, n_queries, seed, count_tokens, root) for length in lengths}

@@ -90,6 +90,11 @@ class IndexStore:
         bm25_dir = self.generation / BM25_DIR
         self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
 
+    @property
+    def mode(self) -> str:
+        """How this index ranks documents (index.mode it was built with)."""
+        return self.manifest["config"]["index"]["mode"]
+
     def is_current(self) -> bool:
         """Whether this is still the index's live generation."""
         try:

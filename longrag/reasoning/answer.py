@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from .alr2 import blocks_text
-from .evidence import Evidence
+from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
 
@@ -25,17 +25,6 @@ ANSWER_SYSTEM = ("Answer the question using only the numbered evidence blocks. C
 _MODEL_NOT_FOUND = re.compile(r"not found in the indexed documents|(do(es)? not|don't|doesn't) (contain|mention|say|provide)"
                               r"|no (information|mention)|not (mentioned|specified|provided)|cannot (find|answer)", re.I)
 _CITE = re.compile(r"\[(\d+)\]")
-
-
-@dataclass(frozen=True)
-class Citation:
-    """One cited span: `text` is exactly the document's text[start:end]."""
-
-    doc_id: str
-    path: str
-    start: int
-    end: int
-    text: str
 
 
 @dataclass(frozen=True)

@@ -12,34 +12,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..types import Candidate, Evidence, merge_spans
 
 TokenCounter = Callable[[str], int]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A segment a selector may choose: a character span of a document, with its stored vector if any."""
-
-    doc_id: str
-    path: str
-    start: int
-    end: int
-    text: str
-    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
-    document: str | None = field(default=None, compare=False, repr=False)  # the whole document text, if known
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A selected span: `text` is exactly the document's text[start:end]."""
-
-    doc_id: str
-    path: str
-    start: int
-    end: int
-    text: str
-    tokens: int  # generator tokens of `text`
-    score: float  # the selector's relevance score (higher is better; scales differ per selector)
 
 
 @dataclass
@@ -135,14 +110,7 @@ def fit_budget_sentences(ranked: Sequence[tuple[Candidate, float]], budget_token
         return cost[key]
 
     def merged(doc_id: str, a: int, b: int, score: float) -> list[list]:
-        text = documents[doc_id].document
-        out: list[list] = []
-        for x, y, s in sorted(blocks.get(doc_id, []) + [[a, b, score]]):
-            if out and (x <= out[-1][1] or not text[out[-1][1]:x].strip()):
-                out[-1][1], out[-1][2] = max(out[-1][1], y), max(out[-1][2], s)
-            else:
-                out.append([x, y, s])
-        return out
+        return merge_spans([*map(tuple, blocks.get(doc_id, [])), (a, b, score)], documents[doc_id].document)
 
     used = dropped = dropped_tokens = 0
     for candidate, score in ranked:
@@ -190,18 +158,12 @@ def covers(evidence: Sequence[Evidence] | Sequence[tuple[int, int]], start: int,
     Consecutive spans separated only by whitespace count as one (segments end and start on token
     boundaries, so the blank between two chosen neighbours belongs to neither).
     """
-    spans = sorted((e.start, e.end) if isinstance(e, Evidence) else e for e in evidence)
-    merged: list[list[int]] = []
-    for a, b in spans:
-        if merged and (a <= merged[-1][1] or not text[merged[-1][1]:a].strip()):
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
+    merged = merge_spans([(e.start, e.end, 0.0) if isinstance(e, Evidence) else (*e, 0.0) for e in evidence], text)
     # a gold span may start or end on whitespace that no segment holds
     inner = text[start:end]
     start += len(inner) - len(inner.lstrip())
     end -= len(inner) - len(inner.rstrip())
-    return any(a <= start and end <= b for a, b in merged)
+    return any(a <= start and end <= b for a, b, _ in merged)
 
 
 _WS = re.compile(r"\s+")

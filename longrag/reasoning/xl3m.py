@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..errors import ConfigError
 from .base import RankingSelector
 from .evidence import Candidate
 
@@ -36,8 +37,6 @@ class XL3MSelector(RankingSelector):
                  certainty: str = "log_likelihood", batch_size: int = 8):
         super().__init__(generator.count_tokens)
         if certainty not in CERTAINTIES:
-            from ..errors import ConfigError
-
             raise ConfigError(f"xl3m certainty must be one of {', '.join(CERTAINTIES)}, got {certainty!r}")
         self.generator = generator
         self.first_stage = first_stage
