@@ -10,7 +10,13 @@ import click
 
 from .config import load_config
 from .errors import LongragError
-from .evaluation.conditions import DEFAULT_CONDITIONS
+from .encoders.base import token_counter
+from .evaluation.compare import compare as run_compare
+from .evaluation.conditions import CONDITIONS, DEFAULT_CONDITIONS, parse_conditions
+from .evaluation.datasets import BUILTIN_NAMES
+from .evaluation.regression import rows_table, run_slice
+from .evaluation.report import table
+from .evaluation.suite import build_datasets
 from .index import IndexStore, list_indexes, resolve_index_dir
 from .index.manifest import describe
 from .pipeline import Pipeline, default_index_dir, index_root
@@ -69,8 +75,9 @@ def main():
 @click.option("--rebuild", is_flag=True, help="Re-encode everything (needed after changing encoder settings).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--wait", is_flag=True, help="If another process is writing this index, wait for it instead of failing.")
+@click.option("--follow-links", is_flag=True, help="Read links that lead outside the indexed folders (skipped and listed by default).")
 @_friendly
-def index(paths, index_name, config_path, rebuild, quiet, wait):
+def index(paths, index_name, config_path, rebuild, quiet, wait, follow_links):
     """Index the supported files (.txt .md .html .pdf .docx) under PATHS.
 
     Incremental: unchanged files are not re-encoded, changed ones are replaced, deleted ones
@@ -79,7 +86,8 @@ def index(paths, index_name, config_path, rebuild, quiet, wait):
     """
     config = load_config(config_path)
     target = resolve_index_dir(index_name, index_root(config)) if index_name else default_index_dir(paths, config)
-    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait)
+    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait,
+                                    follow_links=follow_links)
     _print_report(report)
 
 
@@ -207,25 +215,18 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
     Writes report.md, results.json (every number with condition, dataset, encoder, versions,
     machine, date) and plots (quality vs document length, vs index size, vs encode time).
     """
-    from .evaluation.compare import compare as run_compare
-    from .evaluation.conditions import CONDITIONS, parse_conditions
-    from .evaluation.report import table
-    from .evaluation.suite import build_datasets
-
     if list_only:
         for condition in CONDITIONS.values():
             click.echo(f"{condition.name:14} {condition.description}")
         return
     if not dataset_names:
-        raise LongragError("--dataset is required: qmsum, squality, cuad, passkey, needle or a dataset folder")
+        raise LongragError(f"--dataset is required: {', '.join(BUILTIN_NAMES)} or a dataset folder")
     config = load_config(config_path)
     chosen = parse_conditions(conditions)
     try:
         sizes = tuple(int(n) for n in lengths.split(","))
     except ValueError:
         raise LongragError(f"--lengths must be comma-separated integers, got {lengths!r}") from None
-    from .encoders.base import token_counter
-
     datasets = build_datasets(dataset_names, limit=limit, lengths=sizes, n_docs=n_docs,
                               count_tokens=token_counter(config.encoder),
                               data_root=data_root)
@@ -243,8 +244,6 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
 @_friendly
 def eval_(slice_name, regression_file, out_dir, config_path):
     """Run the regression matrix and print OK / FAIL per row (exit 1 if any row fails)."""
-    from .evaluation.regression import rows_table, run_slice
-
     rows = run_slice(regression_file, slice_name, load_config(config_path), out_dir / slice_name)
     click.echo(rows_table(rows))
     failed = [r for r in rows if not r.ok]

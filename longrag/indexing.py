@@ -58,10 +58,11 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def find_files(paths: Sequence[str | Path], exclude: Path) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+def find_files(paths: Sequence[str | Path], exclude: Path,
+               follow_links: bool = False) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
     """Supported files under `paths` as (file, root) pairs, leaving out `exclude` (the index itself);
     other files are listed as skipped."""
-    files, skipped = discover(paths)
+    files, skipped = discover(paths, follow_links)
     files = [(path, root) for path, root in files if not Path(path).resolve().is_relative_to(exclude.resolve())]
     if not files:
         raise InputError(

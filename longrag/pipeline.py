@@ -189,20 +189,22 @@ class Pipeline:
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
-              rebuild: bool = False, progress: bool = True, wait: bool = False) -> IndexReport:
+              rebuild: bool = False, progress: bool = True, wait: bool = False,
+              follow_links: bool = False) -> IndexReport:
         """Index files and folders incrementally into `index_dir` (default `indexes/<first folder name>`).
 
         Unchanged files keep their vectors, changed files are re-encoded, files no longer present are
         dropped. The previous index stays usable until the new one is complete. `index_dir` must be
         an index, an empty folder or a new path (InputError otherwise: nothing is touched). Another
-        process writing the same index → IndexBusyError, or wait for it with `wait`.
+        process writing the same index → IndexBusyError, or wait for it with `wait`. Links to files
+        outside the indexed folders are skipped (and listed) unless `follow_links`.
         """
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
             raise InputError("no paths to index")
         target = Path(index_dir) if index_dir is not None else (self.index_dir or default_index_dir(paths, self.config))
         check_target(target)  # before looking for files: the target may be the folder being indexed
-        files, skipped = find_files(paths, exclude=target)
+        files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
         with self._writing(target, wait):
             previous = previous_generation(target, self.config, self.encoder, rebuild)  # before any file is read
             documents = read_documents(files, skipped, progress)

@@ -1,4 +1,7 @@
 """Every supported format is read; every kind of bad file becomes a listed skip with a reason."""
+import os
+from pathlib import Path
+
 import pytest
 
 from longrag.documents import discover, load_file
@@ -75,3 +78,40 @@ def test_utf32_with_bom_is_not_read_as_utf16(tmp_path):
     (tmp_path / "wide.txt").write_bytes("Governing law: Delaware.".encode("utf-32"))
     doc = load_file(tmp_path / "wide.txt", tmp_path)
     assert doc.text == "Governing law: Delaware." and doc.metadata["encoding"] == "utf-32"
+
+
+def test_links_out_of_the_folder_fifos_bad_names_and_locked_folders_are_listed(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("a file that was never meant to be indexed")
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.txt").write_text("a real document")
+    (root / "inside.txt").symlink_to(root / "a.txt")  # a link within the folder is read
+    (root / "out.txt").symlink_to(outside)
+    (root / "outdir").symlink_to(tmp_path, target_is_directory=True)
+    os.mkfifo(root / "pipe.txt")
+    (root / os.fsdecode(b"bad\xff\xfename.txt")).write_text("bytes in the name")
+    found, skipped = discover([root])
+    assert sorted(f.name for f, _ in found) == ["a.txt", "inside.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert "outside the folder" in reasons["out.txt"] and "not followed" in reasons["outdir"]
+    assert reasons["pipe.txt"] == "not a regular file"
+    assert "not valid UTF-8" in reasons["bad\\udcff\\udcfename.txt"]
+    assert "out.txt" in [f.name for f, _ in discover([root], follow_links=True)[0]]
+
+
+def test_an_unreadable_folder_is_listed_not_fatal(tmp_path, monkeypatch):
+    # permissions do not stop root (CI may run as root), so the OS error is raised where os.walk meets it
+    root = tmp_path / "docs"
+    (root / "locked").mkdir(parents=True)
+    (root / "a.txt").write_text("a real document")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    found, skipped = discover([root])
+    assert [f.name for f, _ in found] == ["a.txt"]
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [("locked", "cannot read folder: Permission denied")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -19,10 +20,13 @@ class UnreadableFile(Exception):
     """Raised by a reader; the message becomes the Skipped reason."""
 
 
-def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
-    """Expand files and folders into (file, root) pairs, sorted; unsupported files are skipped.
+def discover(paths: Iterable[str | Path], follow_links: bool = False) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+    """Expand files and folders into (file, root) pairs, sorted; everything not read is listed
+    with its reason (unsupported format, not a regular file, a link leading out of the folder,
+    an unreadable folder, a name that is not UTF-8).
 
-    The root is the folder a file was found under, so doc ids are stable relative paths.
+    The root is the folder a file was found under, so doc ids are stable relative paths. Links are
+    followed only to files inside the root unless `follow_links`.
     """
     found: list[tuple[Path, Path]] = []
     skipped: list[Skipped] = []
@@ -34,17 +38,49 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, Path]], list
             candidates, root = [path], path.parent
         else:
             root = path
-            candidates = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            candidates = _walk(path, follow_links, skipped)
         for file in candidates:
-            if file.suffix.lower() in SUPPORTED_SUFFIXES:
+            reason = _not_readable(file, root, follow_links)
+            if reason:
+                skipped.append(Skipped(_shown(file), reason))
+            elif file.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append((file, root))
             else:
-                skipped.append(Skipped(str(file), f"unsupported format {file.suffix or '(no extension)'}"))
+                skipped.append(Skipped(_shown(file), f"unsupported format {file.suffix or '(no extension)'}"))
     return found, skipped
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _walk(root: Path, follow_links: bool, skipped: list[Skipped]) -> list[Path]:
+    """Every non-hidden entry below root that is not a folder, sorted."""
+    def unreadable(error: OSError) -> None:
+        skipped.append(Skipped(_shown(Path(error.filename)), f"cannot read folder: {error.strerror}"))
+
+    out = []
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=follow_links):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(folder)
+        for d in dirs:
+            if not follow_links and (base / d).is_symlink():
+                skipped.append(Skipped(_shown(base / d), "link to a folder, not followed (--follow-links reads it)"))
+        out += [base / f for f in files if not f.startswith(".")]
+    return sorted(out)
+
+
+def _not_readable(file: Path, root: Path, follow_links: bool) -> str | None:
+    try:
+        str(file).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8: rename it to index it"
+    if file.is_symlink() and not follow_links and not file.resolve().is_relative_to(root.resolve()):
+        return "link to a file outside the folder, not followed (--follow-links reads it)"
+    if not file.is_file():
+        return "not a regular file" if file.exists() else "broken link"
+    return None
+
+
+def _shown(path: Path) -> str:
+    """A path printable whatever bytes its name holds (undecodable bytes as \\udcXX escapes)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def load_file(path: Path, root: Path) -> Document:
