@@ -17,13 +17,14 @@ from typing import Sequence
 from rapidfuzz import fuzz
 
 from .base import RankingSelector
+from .prompting import UNTRUSTED_RULE, user_message
 from .evidence import Candidate, Evidence, Selection, check_request, in_document_order
 
 MIN_QUOTE_CHARS = 12  # shorter "quotes" (a word or two) match almost anywhere
 
 QUOTE_SYSTEM = ("You copy sentences from documents. Copy, word for word, the sentences from the blocks "
                 "that help answer the question. Write one quote per line as: [block number] \"sentence\". "
-                "If no sentence helps, write NONE.")
+                "If no sentence helps, write NONE. " + UNTRUSTED_RULE)
 
 _LINE = re.compile(r"^\s*(?:[-*\d.)]+\s*)?(?:\[(\d+)\])?\s*[:\-]?\s*(.+?)\s*$")
 
@@ -83,12 +84,6 @@ def verified_evidence(quotes: Sequence[tuple[int | None, str]], blocks: Sequence
     return in_document_order(list(kept.values())), unverified
 
 
-def blocks_text(blocks: Sequence[Evidence]) -> str:
-    """Numbered evidence blocks, as both ALR² steps and the answer prompt show them."""
-    return "\n\n".join(f"[{i}] ({e.path}, characters {e.start}-{e.end})\n{e.text.strip()}"
-                       for i, e in enumerate(blocks, 1))
-
-
 class ALR2Selector:
     """Quote-then-verify: the evidence is the verified quotes from the first stage's segments."""
 
@@ -104,7 +99,7 @@ class ALR2Selector:
 
     def quote(self, question: str, blocks: Sequence[Evidence]) -> str:
         """The generator's raw quoting output for these blocks (greedy)."""
-        user = f"{blocks_text(blocks)}\n\nQuestion: {question.strip()}\nQuotes:"
+        user = user_message(self.generator, question, blocks, "\nQuotes:")
         return self.generator.generate(self.generator.chat_prompt(QUOTE_SYSTEM, user), max_new_tokens=self.max_new_tokens)
 
     def select(self, question: str, candidates: Sequence[Candidate], budget_tokens: int) -> Selection:

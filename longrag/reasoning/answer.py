@@ -12,14 +12,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from .alr2 import blocks_text
+from .prompting import UNTRUSTED_RULE, user_message
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
 
 ANSWER_SYSTEM = ("Answer the question using only the numbered evidence blocks. Cite the blocks you use "
                  "like [1]. Keep the answer short. If the blocks do not contain the answer, reply exactly: "
-                 f"{NOT_FOUND}.")
+                 f"{NOT_FOUND}. " + UNTRUSTED_RULE)
 
 # phrasings a small model uses when it cannot answer from the context
 _MODEL_NOT_FOUND = re.compile(r"not found in the indexed documents|(do(es)? not|don't|doesn't) (contain|mention|say|provide)"
@@ -47,8 +47,7 @@ class Answer:
 
 def answer_prompt(generator, question: str, evidence: Sequence[Evidence]) -> str:
     """Chat-template prompt with the evidence as numbered blocks, then the question."""
-    user = f"{blocks_text(evidence)}\n\nQuestion: {question.strip()}"
-    return generator.chat_prompt(ANSWER_SYSTEM, user)
+    return generator.chat_prompt(ANSWER_SYSTEM, user_message(generator, question, evidence))
 
 
 def says_not_found(text: str) -> bool:
