@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.evaluation.answer_metrics import clean_answer, rouge_l, token_f1  # noqa: E402
 from longrag.evaluation.generation_reports import answer_quality_table  # noqa: E402
-from longrag.evaluation.readme_blocks import replace_block  # noqa: E402
+from longrag.evaluation.readme_blocks import RESULTS, replace_block  # noqa: E402
 from readme_tables import save_json  # noqa: E402
 
 OUT = ROOT / "runs" / "answer_quality" / "results.json"
@@ -159,7 +159,7 @@ def main() -> None:
     if args.xl3m > 0 and "xl3m" not in args.methods:
         args.methods.append("xl3m")
     results = json.loads(OUT.read_text()) if args.table_only else run(args)
-    replace_block("answer-quality", answer_quality_table(results))
+    replace_block("answer-quality", answer_quality_table(results), RESULTS)
     print(answer_quality_table(results))
 
 

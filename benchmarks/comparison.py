@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from longrag.evaluation.compare import Cell
-from longrag.evaluation.readme_blocks import markdown_table, replace_block
+from longrag.evaluation.readme_blocks import RESULTS as RESULTS_MD, markdown_table, replace_block
 from longrag.evaluation.report import headline_metric, plot_cost, plot_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     records = [record for run in args.runs for record in run_records(run)]
     if args.e5:
-        replace_block("comparison-e5", beside_table(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records))
+        replace_block("comparison-e5", beside_table(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records),
+                      RESULTS_MD)
         print(f"README block 'comparison-e5': {len(records)} cells of {records[0]['encoder']} beside the full slice")
         return
     slice_ = full_slice(records, yaml.safe_load(args.options))
@@ -148,7 +149,7 @@ def main() -> None:
     cells = [Cell(**json.loads(path.read_text())) for run in args.runs for path in sorted((run / "cells").glob("*.json"))]
     plot_lengths(cells, RESULTS / "quality_vs_length.png")
     plot_cost(cells, RESULTS / "quality_vs_encode_time.png", "encode_seconds", "encode time (s, summed)")
-    replace_block("comparison", tables(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records))
+    replace_block("comparison", tables(yaml.safe_load(REGRESSION.read_text())["slices"]["full"], records), RESULTS_MD)
     print(f"updated {REGRESSION.relative_to(ROOT)} (full slice: {len(slice_['rows'])} rows), README block 'comparison', "
           f"plots in {RESULTS.relative_to(ROOT)}")
 

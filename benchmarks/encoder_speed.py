@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.evaluation.encoder_cost import (CHUNK, METHODS, document_ids, forward_windows,  # noqa: E402
                                              linear_params, model_flops)
-from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp  # noqa: E402
+from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
 
 LENGTHS = (512, 2048, 8192, 32768)
 LATE_CHUNK_LIMIT_MB = 2048  # issue 3: late chunking of a 32k-token document under 2 GB peak RSS
@@ -181,7 +181,7 @@ def main() -> None:
         rows = saved["rows"]
         lengths = sorted({r["tokens"] for r in rows})
         dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
-        replace_block("encoder-speed", render(rows, saved["cpu"], saved["versions"], lengths, dtypes))
+        replace_block("encoder-speed", render(rows, saved["cpu"], saved["versions"], lengths, dtypes), RESULTS)
         return
 
     lengths = (512, 2048) if args.quick else tuple(int(x) for x in args.lengths.split(","))
@@ -215,7 +215,7 @@ def main() -> None:
         return
     out.mkdir(exist_ok=True)
     (out / "encoder_speed.json").write_text(json.dumps({"rows": rows, "cpu": cpu, "versions": versions}, indent=2))
-    replace_block("encoder-speed", body)
+    replace_block("encoder-speed", body, RESULTS)
     print(body)
 
 

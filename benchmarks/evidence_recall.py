@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.config import load_config  # noqa: E402
 from longrag.evaluation.datasets import cuad, qmsum  # noqa: E402
-from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp  # noqa: E402
+from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
 from longrag.generation import Generator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import (EXTEND_TOKENS, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     results = json.loads(OUT.read_text()) if args.table_only else run(args)
-    replace_block("evidence-recall", table(results))
+    replace_block("evidence-recall", table(results), RESULTS)
     print(table(results))
 
 

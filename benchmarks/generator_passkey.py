@@ -31,7 +31,7 @@ import torch
 import transformers
 
 from longrag.evaluation.generation_reports import passkey_report, passkey_table
-from longrag.evaluation.readme_blocks import machine, replace_block
+from longrag.evaluation.readme_blocks import RESULTS, machine, replace_block
 from longrag.generation import ContextExtension, Generator, effective_window
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.render:
         body = passkey_report(json.loads(args.out.read_text()))
-        replace_block("generator-passkey", body)
+        replace_block("generator-passkey", body, RESULTS)
         print(body)
         return
     lengths = [int(n) for n in args.lengths.split(",")]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import markdown_table, replace_block, stamp
+from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp
 from longrag.indexing import library_versions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def measure_langchain(name: str, folder: Path, questions: list[str], n_queries: 
 
     from longrag.config import EncoderConfig
     from longrag.encoders.base import token_counter
-    from longrag.models import resolve_encoder
+    from longrag.encoders.models import resolve_encoder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = EncoderConfig()
@@ -145,7 +145,7 @@ def main() -> None:
                   " longrag: default config (MiniLM, hybrid index: chunks of ≤256 tokens in FAISS + BM25), loading, "
                   "segmenting, encoding and writing included; LangChain: loading, splitting, encoding, FAISS build and "
                   "save_local. Model loading excluded from both. Search latency includes query encoding. Tokens are "
-                  "MiniLM tokens of the documents (LangChain's 200-character overlaps encode more).")
+                  "MiniLM tokens of the documents (LangChain's 200-character overlaps encode more).", RESULTS)
     print(table)
 
 

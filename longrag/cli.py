@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -39,6 +40,13 @@ def _friendly(func):
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was changed; the previous index is intact", err=True)
             sys.exit(130)
+        except OSError as exc:  # the disk, not the input: full, read-only, permissions
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}; nothing was changed", err=True)
+            sys.exit(2)
+        except sqlite3.OperationalError as exc:  # "database or disk is full" comes from SQLite itself
+            click.echo(f"error: {exc}; nothing was changed", err=True)
+            sys.exit(2)
 
     return wrapper
 
@@ -275,7 +283,7 @@ def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objecti
     """Tune the extended (PI) position table of an encoder on the documents in FOLDER.
 
     Only the new position rows train (PoSE-style shifted positions on inputs shorter than --length,
-    self-supervised: no labels). The defaults are the measured recipe (README "Position tuning":
+    self-supervised: no labels). The defaults are the measured recipe (docs/results.md, "Position tuning":
     MiniLM to 8192 on 50 documents in ~35 min on 2 cores; SQuALITY +6.3 nDCG@10 over untuned PI).
     Resumes from its checkpoint when rerun with the same settings. Prints the gain on held-out
     documents; use the result with `encoder.model: <out>`, `document_method: pi`, `target_length: <length>`.

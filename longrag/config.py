@@ -41,7 +41,7 @@ class EncoderConfig:
     batch_tokens: int = 16384  # padded tokens per forward pass
     # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16) | auto (bfloat16
     # where the CPU or GPU computes it natively, else float32). auto is the default: measured 2.3x faster
-    # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (README "Encoder speed")
+    # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (docs/results.md, "Encoder speed")
     dtype: str = "auto"
     device: str = "cpu"
 
@@ -54,7 +54,7 @@ class SegmenterConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    # hybrid (chunk vectors + BM25, fused) measured best on QMSum, SQuALITY and passkey: README
+    # hybrid (chunk vectors + BM25, fused) measured best on QMSum, SQuALITY and passkey: docs/results.md
     mode: str = "hybrid"
     factory: str = "auto"  # FAISS factory string, or auto (sized from the corpus)
     root: str = "indexes"
@@ -71,7 +71,7 @@ class SearchConfig:
     # rrf: reciprocal rank fusion (ranks only); convex: mean of each ranking's scores scaled from 0
     # to its top score, so a large score gap (an exact rare name in BM25) counts (Bruch et al. 2023);
     # minmax: the same scaled from its lowest score
-    fusion_method: str = "convex"  # ties minmax on real sets, beats it on 8k-32k documents; both beat rrf: README
+    fusion_method: str = "convex"  # ties minmax on real sets, beats it on 8k-32k documents; both beat rrf: docs/results.md
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class GeneratorConfig:
 class AskConfig:
     """How `ask` picks evidence inside the retrieved documents (see longrag/reasoning)."""
 
-    # embedding | bm25 | hybrid | xl3m | alr2; hybrid: best measured evidence recall per second (README "Ask")
+    # embedding | bm25 | hybrid | xl3m | alr2; hybrid: best measured evidence recall per second (docs/results.md, "Ask")
     selector: str = "hybrid"
     budget: int = 2048  # evidence tokens (generator tokens) handed to the generator
     documents: int = 3  # top retrieved documents whose segments are candidates
@@ -100,7 +100,7 @@ class AskConfig:
     first_stage: str = "hybrid"  # xl3m / alr2 cheap first stage: embedding | bm25 | hybrid (RRF of both)
     certainty: str = "log_likelihood"  # xl3m: log_likelihood | neg_entropy
     quote_threshold: float = 90.0  # alr2: rapidfuzz partial ratio (0-100) a quote needs to count as verified
-    min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (README "Ask": measured gate)
+    min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (docs/results.md, "Ask": measured gate)
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,13 @@ def load_config(source: str | Path | Mapping[str, Any] | Config | None = None) -
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
     return config_from_dict(data)

@@ -25,6 +25,7 @@ from .errors import InputError
 from .index import IndexStore, IndexWriter
 from .index.manifest import FORMAT_VERSION, check_compatible
 from .index.layout import is_index
+from .index.vectors import check_factory
 from .types import Document, Skipped
 
 
@@ -106,6 +107,7 @@ class Indexer:
     """Writes one new generation of an index from documents (call with the writer lock held)."""
 
     def __init__(self, config: Config, encoder: Encoder):
+        check_factory(config.index.factory, encoder.dim)
         self.config, self.encoder = config, encoder
         self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
 

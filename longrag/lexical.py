@@ -2,7 +2,7 @@
 evaluation baseline all use it, each with tokenizer settings it records.
 
 Stemming (Snowball, PyStemmer) lets "renewal" in a question meet "renew" in a clause; the
-evidence selector uses it, the index and the baseline do not (README "Ask" has the measurements).
+evidence selector uses it, the index and the baseline do not (docs/results.md, "Ask", has the measurements).
 """
 from __future__ import annotations
 

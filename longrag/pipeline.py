@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from . import retrieval
 from .config import Config, load_config
@@ -85,6 +86,7 @@ class Pipeline:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
+                    _check_device(self.config.encoder.device, "encoder.device")
                     self._encoder = load_encoder(self.config.encoder)
         return self._encoder
 
@@ -206,9 +208,10 @@ class Pipeline:
         check_target(target)  # before looking for files: the target may be the folder being indexed
         files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
         with self._writing(target, wait):
-            previous = previous_generation(target, self.config, self.encoder, rebuild)  # before any file is read
+            indexer = Indexer(self.config, self.encoder)  # settings and the old index are checked before any file is read
+            previous = previous_generation(target, self.config, self.encoder, rebuild)
             documents = read_documents(files, skipped, progress)
-            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped)
+            report = indexer.run(documents, target, previous, progress, skipped)
         self.index_dir, self._store = target, None
         return report
 
@@ -238,9 +241,21 @@ class Pipeline:
                     shutil.rmtree(target, ignore_errors=True)
 
 
+def _check_device(device: str, key: str) -> None:
+    kind = device.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{key} must be cpu, cuda, cuda:N or mps, got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key} is {device!r} but torch sees no CUDA GPU on this machine: set {key}: cpu, "
+                          "or install a CUDA build of torch into .venv (README, Quick start)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{key} is 'mps' but this machine has no Apple GPU: set {key}: cpu")
+
+
 def _load_generator(config: Config) -> Generator:
     """The configured generator; any failure to load becomes one clear error."""
     settings = config.generator
+    _check_device(settings.device, "generator.device")
     extension = ContextExtension(settings.extension, settings.factor, settings.window, settings.group)
     try:
         return Generator.from_settings(settings.model, extension, settings.dtype, settings.device)

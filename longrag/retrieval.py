@@ -76,7 +76,7 @@ def fuse_scores(rankings: list[Ranking], floor: bool = True) -> Ranking:
     point is the scores' theoretical minimum 0 (BM25 and these cosines are non-negative; an actual
     negative score lowers it), Bruch et al. 2023's "TMM"; otherwise it is the lowest score seen
     (min-max), which stretches a flat ranking so its noise can outvote a clear winner elsewhere
-    (README, "Chunked vs whole-document")."""
+    (docs/results.md, "Chunked vs whole-document")."""
     scores: dict[str, float] = {}
     spans: dict[str, tuple[int, int]] = {}
     for ranking in rankings:

@@ -1,6 +1,7 @@
 """Frozen data types shared by every stage: documents → segments → hits → evidence → answers."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
@@ -16,6 +17,27 @@ class Document:
     text: str
     sha256: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenizedText:
+    """Token ids of a text (no special tokens) and each token's character span."""
+
+    ids: np.ndarray  # (n,) int64
+    offsets: np.ndarray  # (n, 2) int64, [start, end) in characters
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def balanced_windows(n: int, size: int) -> list[tuple[int, int]]:
+    """Split n items into ceil(n/size) near-equal windows: a tiny leftover tail window would win
+    max-similarity by accident."""
+    if n <= 0:
+        return []
+    parts = math.ceil(n / size)
+    bounds = [round(i * n / parts) for i in range(parts + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from longrag.encoders.base import TokenizedText, balanced_windows
+from longrag.types import TokenizedText, balanced_windows
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS = REPO / "examples" / "contracts"
@@ -29,7 +29,8 @@ class FakeEncoder:
     segment_window = 64
     long_window = 64
 
-    def __init__(self, fail_after_calls: int | None = None):
+    def __init__(self, fail_after_calls: int | None = None, settings=None):
+        self.settings = settings  # an EncoderConfig: its vector settings show in describe(), as a real encoder's do
         self.calls = 0
         self.encoded_tokens = 0
         self.fail_after_calls = fail_after_calls
@@ -70,8 +71,12 @@ class FakeEncoder:
         return 0
 
     def describe(self) -> dict:
-        return {"model": self.name, "dim": self.dim, "window": self.window, "pooling": "mean",
-                "document_method": "windows", "target_length": None, "temperature": 1.0, "matryoshka_dim": None}
+        described = {"model": self.name, "dim": self.dim, "window": self.window, "pooling": "mean",
+                     "document_method": "windows", "target_length": None, "temperature": 1.0, "matryoshka_dim": None}
+        if self.settings is not None:
+            described["matryoshka_dim"] = self.settings.matryoshka_dim
+            described["document_method"] = self.settings.document_method
+        return described
 
 
 # Two forward passes of the same weights on different model objects (a deep copy, a patched copy,

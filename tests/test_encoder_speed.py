@@ -7,7 +7,7 @@ import pytest
 
 from longrag.config import EncoderConfig, load_config
 from longrag.encoders import base, load_encoder
-from longrag.encoders.base import balanced_windows
+from longrag.types import balanced_windows
 from longrag.encoders.late_chunking import late_chunk_vectors
 from longrag.errors import ConfigError
 from longrag.evaluation import encoder_cost

@@ -6,7 +6,7 @@ import torch
 
 from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
-from longrag.encoders.late_chunking import _windows, late_chunk_vectors
+from longrag.encoders.late_chunking import late_chunk_vectors, overlapping_windows
 from tests.helpers import CONTRACTS
 
 pytestmark = pytest.mark.slow  # real packaged models
@@ -24,7 +24,7 @@ def text_ids(encoder):
 
 def _content_states(encoder, ids, model):
     states, _ = encoder.token_states_batch([ids], model)
-    return states[0, len(encoder._head): len(encoder._head) + len(ids)].double().numpy()
+    return states[0, len(encoder.head_ids): len(encoder.head_ids) + len(ids)].double().numpy()
 
 
 def _unit(v):
@@ -50,7 +50,7 @@ def test_short_document_spans_carry_context(encoder, text_ids):
 def _reference(encoder, ids, spans, window, overlap):
     """Brute force: every token's vector from the window where it is furthest from an edge."""
     n = len(ids)
-    wins = [w for w, _ in _windows(n, window, overlap)]
+    wins = [w for w, _ in overlapping_windows(n, window, overlap)]
     assert all(b - a == window for a, b in wins) and wins[0][0] == 0 and wins[-1][1] == n
     assert all(wins[k][1] - wins[k + 1][0] >= overlap for k in range(len(wins) - 1))
     states = [_content_states(encoder, ids[a:b], encoder.model) for a, b in wins]
@@ -118,7 +118,7 @@ def test_a_32k_token_document_is_read_window_by_window(encoder, monkeypatch):
     widths = []
 
     def fake_states(batch, model=None):
-        seq = [encoder._head + [int(t) for t in x] + encoder._tail for x in batch]
+        seq = [encoder.head_ids + [int(t) for t in x] + encoder.tail_ids for x in batch]
         widths.append(len(seq[0]))
         return table[torch.tensor(seq)], None
 

@@ -9,7 +9,8 @@ from pytest_socket import SocketConnectBlockedError
 
 from longrag.config import EncoderConfig
 from longrag.errors import ModelNotFoundError
-from longrag.models import cache_dir, resolve_encoder
+from longrag.encoders.models import resolve_encoder
+from longrag.files import cache_dir
 
 
 @pytest.mark.filterwarnings("ignore:A test tried to use socket")

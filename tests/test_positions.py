@@ -7,7 +7,8 @@ import torch
 
 from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
-from longrag.encoders.positions import build_long_model, extend_positions
+from longrag.encoders.long_model import build_long_model
+from longrag.encoders.positions import extend_positions
 from longrag.encoders.rope import _selfextend_attention, extend_rope_model, ntk_lambda
 from longrag.encoders.temperature import apply_temperature, log_scale
 from longrag.errors import ConfigError
@@ -62,7 +63,7 @@ def test_long_inputs_use_the_extended_rows(encoder, method):
     out = encoder._forward(long, routed)
     assert np.isfinite(out).all() and out.shape == (1, 384)
     assert _cos(out, encoder._forward(long, plain)).min() >= 0.9999
-    # without the routing, PI/GP change short inputs a lot (FINDINGS.md: PI hurts short documents)
+    # without the routing, PI/GP change short inputs a lot (PI hurts short documents: the reason short inputs keep the original rows)
     short = [_ids(200, 4)]
     assert _cos(encoder._forward(short, plain), encoder._forward(short, encoder.model)).min() < 0.99
     with pytest.raises(ValueError, match="exceeds the extended length 1024"):

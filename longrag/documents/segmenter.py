@@ -1,12 +1,11 @@
 """Cut a tokenized document into balanced, token-aware segments with character offsets.
 
 Balanced (ceil(n/max) near-equal parts) rather than fixed-size: a tiny leftover tail segment wins
-max-similarity by accident (FINDINGS.md: passkey at 4k fell from 32 to 16).
+max-similarity by accident.
 """
 from __future__ import annotations
 
-from ..encoders.base import TokenizedText, balanced_windows
-from ..types import Document, Segment
+from ..types import Document, Segment, TokenizedText, balanced_windows
 
 
 def segment_document(document: Document, tokens: TokenizedText, max_tokens: int) -> list[tuple[Segment, int, int]]:

@@ -1,4 +1,6 @@
 """Sentence encoders that read long documents: windows, extended positions, late chunking."""
-from .base import Encoder, TokenizedText, TransformerEncoder, load_encoder
+from .base import TransformerEncoder, load_encoder
+from ..types import TokenizedText
+from .interface import Encoder
 
 __all__ = ["Encoder", "TokenizedText", "TransformerEncoder", "load_encoder"]

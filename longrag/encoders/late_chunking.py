@@ -37,7 +37,7 @@ def late_chunk_vectors(encoder, ids: np.ndarray, spans: Sequence[tuple[int, int]
 
     sums = np.zeros((len(bounds), encoder.full_dim), dtype=np.float64)
     head = encoder.head_length + len(prefix)
-    for (start, end), (keep_a, keep_b) in _windows(n, window, overlap):
+    for (start, end), (keep_a, keep_b) in overlapping_windows(n, window, overlap):
         states, _ = encoder.token_states_batch([np.concatenate([prefix, ids[start:end]])], model)
         tokens = states[0, head + keep_a - start: head + keep_b - start].double().cpu().numpy()
         cumsum = np.vstack([np.zeros((1, tokens.shape[1])), np.cumsum(tokens, axis=0)])
@@ -51,7 +51,7 @@ def late_chunk_vectors(encoder, ids: np.ndarray, spans: Sequence[tuple[int, int]
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _windows(n: int, window: int, overlap: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def overlapping_windows(n: int, window: int, overlap: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """[(window span, owned span)]: evenly spread windows overlapping by ≥ `overlap`; each boundary
     token goes to the window where it is furthest from an edge (the midpoint of the shared part)."""
     if n <= window:

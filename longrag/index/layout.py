@@ -55,6 +55,10 @@ def check_target(path: Path) -> None:
     """Refuse to write an index over anything that is not one: only a longrag index, an empty
     folder or a new path may become an index. Nothing is touched."""
     if not os.path.lexists(path):
+        blocking = next((p for p in path.parents if os.path.lexists(p) and not p.is_dir()), None)
+        if blocking is not None:
+            raise InputError(f"{blocking} exists and is not a folder, so {path} cannot be made; nothing was changed: "
+                             "choose another --index")
         return
     if not path.is_dir():
         raise InputError(f"{path} exists and is not a folder; nothing was changed: choose another --index")

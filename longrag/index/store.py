@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import IndexNotFoundError
 from .layout import MANIFEST, is_index, live_generation
+from .manifest import FORMAT_VERSION
 from ..lexical import BM25
 from .vectors import load_faiss, search_faiss
 
@@ -55,6 +56,40 @@ def _recover(path: Path) -> None:
         olds[-1].rename(path)
 
 
+def _damaged(path: Path, detail: str) -> IndexNotFoundError:
+    return IndexNotFoundError(f"index {path} is damaged ({detail}); rebuild it: longrag index DIR --index {path} --rebuild")
+
+
+def _read_manifest(generation: Path, path: Path) -> dict:
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if not generation.is_dir():
+            raise  # replaced by a newer generation while being opened: the caller retries
+        raise _damaged(path, f"{MANIFEST} is missing") from None
+    except (ValueError, OSError) as exc:
+        raise _damaged(path, f"{MANIFEST} cannot be read: {exc}") from None
+    if not isinstance(manifest, dict) or not {"config", "encoder", "counts"} <= set(manifest):
+        raise _damaged(path, f"{MANIFEST} is not a longrag manifest")
+    if manifest.get("format_version", 1) > FORMAT_VERSION:
+        raise IndexNotFoundError(f"index {path} was written by a newer longrag (format "
+                                 f"{manifest['format_version']}, this one reads {FORMAT_VERSION}): upgrade longrag")
+    return manifest
+
+
+def _check_sizes(generation: Path, manifest: dict, path: Path) -> None:
+    """Every file the writer recorded is there at its recorded size (a cut or missing file is named)."""
+    for name, size in manifest.get("files", {}).items():
+        try:
+            actual = (generation / name).stat().st_size
+        except FileNotFoundError:
+            if not generation.is_dir():
+                raise
+            raise _damaged(path, f"{name} is missing") from None
+        if actual != size:
+            raise _damaged(path, f"{name} has {actual:,} bytes, {size:,} were written")
+
+
 class IndexStore:
     """One generation of an index, opened whole: manifest, FAISS, BM25 and the SQLite store are all
     read from the same generation when the store is made, so a later update of the index never
@@ -72,23 +107,30 @@ class IndexStore:
                 with _OPENING:
                     self._open(path)
                 break
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
                 if attempt == _OPEN_TRIES - 1:
-                    raise
+                    raise _damaged(path, f"{exc.filename or 'a file'} does not exist") from None
         self._db_lock = threading.Lock()
 
     def _open(self, path: Path) -> None:
         self.path = path
         self.generation = live_generation(path)
-        self.manifest = json.loads((self.generation / MANIFEST).read_text())
-        # immutable: a published generation never changes, so SQLite skips locks and journal checks
-        self._db = sqlite3.connect(f"file:{self.generation / STORE}?mode=ro&immutable=1", uri=True,
-                                   check_same_thread=False)
-        self.segment_index = load_faiss(self.generation / SEGMENT_VECTORS)
-        doc_file = self.generation / DOCUMENT_VECTORS
-        self.document_index = load_faiss(doc_file) if doc_file.exists() else None
-        bm25_dir = self.generation / BM25_DIR
-        self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
+        self.manifest = _read_manifest(self.generation, path)
+        _check_sizes(self.generation, self.manifest, path)
+        try:
+            # immutable: a published generation never changes, so SQLite skips locks and journal checks
+            self._db = sqlite3.connect(f"file:{self.generation / STORE}?mode=ro&immutable=1", uri=True,
+                                       check_same_thread=False)
+            self._db.execute("SELECT count(*) FROM segments").fetchone()
+            self.segment_index = load_faiss(self.generation / SEGMENT_VECTORS)
+            doc_file = self.generation / DOCUMENT_VECTORS
+            self.document_index = load_faiss(doc_file) if doc_file.exists() else None
+            bm25_dir = self.generation / BM25_DIR
+            self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
+        except FileNotFoundError:
+            raise
+        except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError) as exc:
+            raise _damaged(path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
     @property
     def mode(self) -> str:

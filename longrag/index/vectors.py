@@ -7,6 +7,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..errors import ConfigError
+
 faiss.omp_set_num_threads(max(1, faiss.omp_get_max_threads()))
 
 
@@ -23,6 +25,18 @@ def auto_factory(n_vectors: int, dim: int) -> str:
     lists = int(4 * math.sqrt(n_vectors))
     m = max(m for m in (8, 16, 32, 48, 64, 96) if dim % m == 0 and m <= dim // 4)
     return f"IVF{lists},PQ{m}"
+
+
+def check_factory(factory: str, dim: int) -> None:
+    """Refuse a FAISS factory string before any encoding is spent on it."""
+    if factory == "auto":
+        return
+    try:
+        faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        reason = str(exc).strip().rsplit(": ", 1)[-1] or "not understood"
+        raise ConfigError(f"index.factory {factory!r} is not a FAISS factory string for {dim}-dim vectors "
+                          f"({reason}); use auto, Flat, HNSW32 or IVF…,PQ…") from None
 
 
 def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:

@@ -72,7 +72,9 @@ class IndexWriter:
             built[filename] = {"factory": chosen, "vectors": int(len(vectors)),
                                "bytes": (self.tmp / filename).stat().st_size}
         manifest = {**manifest, "faiss": built}
-        manifest["bytes_on_disk"] = sum(p.stat().st_size for p in self.tmp.rglob("*") if p.is_file())
+        files = {p.relative_to(self.tmp).as_posix(): p.stat().st_size for p in sorted(self.tmp.rglob("*")) if p.is_file()}
+        manifest["files"] = files  # checked when the generation is opened: a cut file is reported, not read
+        manifest["bytes_on_disk"] = sum(files.values())
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         publish(self.target, self.tmp)
         return manifest

@@ -23,7 +23,7 @@ from .similarity import EmbeddingSelector
 from .xl3m import CERTAINTIES, XL3MSelector
 
 # embedding / bm25 / hybrid widen each kept segment to whole sentences by at most this many tokens
-# per side (README "Ask" has the measurements behind 64)
+# per side (docs/results.md, "Ask", has the measurements behind 64)
 EXTEND_TOKENS = 64
 
 

@@ -1,6 +1,6 @@
 """Step two: answer from the selected evidence with the generator, citing numbered blocks.
 
-"Not found" rule (measured in the README "Ask" section): the answer is exactly NOT_FOUND when
+"Not found" rule (measured in docs/results.md, "Ask"): the answer is exactly NOT_FOUND when
 (1) no evidence was selected (ALR²: no quote survived verification), or (2) the best cosine
 similarity between the question and any candidate segment is below `min_relevance` (the
 question is about something the indexed documents do not discuss; decided before the

@@ -10,12 +10,12 @@ Certainty (Generator.score over the question's token positions, prefix = segment
   makes the question predictable talks about what the question asks.
 - neg_entropy: mean −H of the next-token distribution at those positions (how peaked the model
   is, whatever token it expects).
-Both come from the same forward pass; benchmarks/evidence_recall.py measures both (README "Ask").
+Both come from the same forward pass; benchmarks/evidence_recall.py measures both (docs/results.md, "Ask").
 log_likelihood is the default: on CUAD (10 questions, hybrid first stage, M=16) it recalled the
 gold span at 512/1024/2048/4096 tokens for 50/60/70/100% of questions against 20/40/60/90% for
 neg_entropy. A likely reason (not measured): neg-entropy rewards segments after which the model
 is sure of *something* (boilerplate, numbered lists), not of this question. Measured too: with SmolLM2-135M the re-ranking
-did not beat its own first stage at ≤ 2048 tokens on those questions (see the README table).
+did not beat its own first stage at ≤ 2048 tokens on those questions (docs/results.md, "Ask").
 """
 from __future__ import annotations
 

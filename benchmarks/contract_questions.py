@@ -1,0 +1,108 @@
+"""Ten questions a person would ask of the licence agreements in examples/contracts, each with the
+clause that answers it, put to `longrag ask` with each packaged generator.
+
+    .venv/bin/python benchmarks/contract_questions.py --generators SmolLM2-135M-Instruct,qwen2.5-0.5b
+
+An answer counts as right when it cites the expected document and its text holds one of the
+expected words (lenient: the wording is the model's). Seconds per question exclude model loading,
+which is reported apart. Writes benchmarks/results/contract_questions.json and the
+`contract-questions` block of docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from readme_tables import save_json
+
+from longrag import Pipeline
+from longrag.evaluation.readme_blocks import REPO, RESULTS, markdown_table, replace_block, stamp
+from longrag.indexing import library_versions
+
+OUT = REPO / "benchmarks" / "results" / "contract_questions.json"
+# question → (document that answers it, words one of which a right answer holds)
+QUESTIONS = {
+    "Can I use the licensor's trademarks under the Apache License?": ("Apache-2.0.txt", ["trademark", "not", "no"]),
+    "What happens to my Apache patent licence if I sue a contributor for patent infringement?":
+        ("Apache-2.0.txt", ["terminate"]),
+    "Is the software under the MIT licence provided with any warranty?": ("MIT.txt", ["without warranty", "as is", "no"]),
+    "Which notice must be included in all copies of MIT-licensed software?": ("MIT.txt", ["copyright", "permission notice"]),
+    "Can the names of the contributors be used to endorse products under the BSD 3-Clause licence?":
+        ("BSD-3-Clause.txt", ["not", "without", "prior written permission"]),
+    "Under the zlib licence, must altered source versions be marked?": ("Zlib.txt", ["plainly marked", "yes", "must"]),
+    "Which law governs the Eclipse Public License 2.0?": ("EPL-2.0.txt", ["new york", "united states", "law"]),
+    "How long do I have to cure a violation to have my GPLv3 licence reinstated after first notice?":
+        ("GPL-3.0-only.txt", ["30 days", "thirty"]),
+    "Under the Mozilla Public License 2.0, what happens if I fail to comply with its terms?":
+        ("MPL-2.0-no-copyleft-exception.txt", ["terminate"]),
+    "Under the AGPL, must I offer source code to users who interact with the program over a network?":
+        ("AGPL-3.0-only.txt", ["network", "source", "yes"]),
+}
+
+
+def right(answer, expected_doc: str, words: list[str]) -> bool:
+    text = answer.answer.lower()
+    return answer.found and any(c.doc_id == expected_doc for c in answer.citations) and any(w in text for w in words)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generators", default="SmolLM2-135M-Instruct,qwen2.5-0.5b")
+    parser.add_argument("--selector", default="hybrid")
+    parser.add_argument("--budget", type=int, default=2048)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--limit", type=int, default=len(QUESTIONS))
+    args = parser.parse_args()
+    index = Path(tempfile.mkdtemp(prefix="longrag-contracts-")) / "contracts"
+    Pipeline.from_config(None).index([REPO / "examples" / "contracts"], index_dir=index, progress=False)
+    questions = list(QUESTIONS.items())[: args.limit]
+    runs = []
+    for name in args.generators.split(","):
+        settings = {"generator": {"model": name, "max_new_tokens": args.max_new_tokens},
+                    "ask": {"selector": args.selector, "budget": args.budget}}
+        pipe = Pipeline.load(index, config=settings)
+        began = time.perf_counter()
+        pipe.generator  # noqa: B018 - load (and on first use convert) before timing questions
+        load_seconds = time.perf_counter() - began
+        rows = []
+        for question, (doc, words) in questions:
+            answer = pipe.ask(question)
+            rows.append({"question": question, "expected": doc, "answer": answer.answer,
+                         "cited": sorted({c.doc_id for c in answer.citations}), "right": right(answer, doc, words),
+                         "seconds": answer.seconds, "tokens_in": answer.tokens_in})
+            shown = re.sub(r"\s+", " ", answer.answer)[:200]
+            print(f"{name}: {'RIGHT' if rows[-1]['right'] else 'wrong'} {answer.seconds:.1f}s {question}\n  {shown}",
+                  flush=True)
+        seconds = sorted(r["seconds"] for r in rows)
+        runs.append({"generator": name, "load_seconds": round(load_seconds, 1), "rows": rows,
+                     "right": sum(r["right"] for r in rows), "questions": len(rows),
+                     "median_seconds": round(statistics.median(seconds), 1),
+                     "p90_seconds": round(seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))], 1),
+                     "peak_rss_mb": round(psutil.Process().memory_info().rss / 2**20)})
+    result = {"selector": args.selector, "budget": args.budget, "max_new_tokens": args.max_new_tokens,
+              "threads": os.environ.get("OMP_NUM_THREADS", "default"), "runs": runs, "versions": library_versions()}
+    save_json(result, OUT)
+    summary = markdown_table(["generator", "right", "median s / question", "p90 s", "model load s", "RSS MB"],
+                             [[r["generator"], f"{r['right']}/{r['questions']}", r["median_seconds"], r["p90_seconds"],
+                               r["load_seconds"], r["peak_rss_mb"]] for r in runs])
+    answers = markdown_table(["question", "expected"] + [r["generator"] for r in runs],
+                             [[q, doc] + [("✓ " if r["rows"][i]["right"] else "✗ ") +
+                                          re.sub(r"\s+", " ", r["rows"][i]["answer"])[:160].replace("|", "/")
+                                          for r in runs]
+                              for i, (q, (doc, _)) in enumerate(questions)])
+    body = (f"{summary}\n\nselector {args.selector}, budget {args.budget} tokens, at most {args.max_new_tokens} new "
+            f"tokens, transformers backend on CPU, threads: {result['threads']}.\n\n{answers}\n\n"
+            f"{stamp(library_versions())}")
+    replace_block("contract-questions", body, RESULTS)
+    print(body)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
