@@ -11,44 +11,52 @@ which is reported apart. Writes benchmarks/results/contract_questions.json and t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
 from readme_tables import save_json
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import REPO, RESULTS, markdown_table, replace_block, stamp
+from longrag.evaluation.readme_blocks import REPO, RESULTS, machine, markdown_table, replace_block, stamp
 from longrag.indexing import library_versions
 
 OUT = REPO / "benchmarks" / "results" / "contract_questions.json"
 # question → (document that answers it, words one of which a right answer holds)
 QUESTIONS = {
-    "Can I use the licensor's trademarks under the Apache License?": ("Apache-2.0.txt", ["trademark", "not", "no"]),
+    "Can I use the licensor's trademarks under the Apache License?": ("Apache-2.0.txt", ["trademark"]),
     "What happens to my Apache patent licence if I sue a contributor for patent infringement?":
-        ("Apache-2.0.txt", ["terminate"]),
-    "Is the software under the MIT licence provided with any warranty?": ("MIT.txt", ["without warranty", "as is", "no"]),
-    "Which notice must be included in all copies of MIT-licensed software?": ("MIT.txt", ["copyright", "permission notice"]),
+        ("Apache-2.0.txt", ["terminat"]),
+    "Is the software under the MIT licence provided with any warranty?":
+        ("MIT.txt", ["without warranty", "without any warranty", "as is", "no warranty", "not provided with any warranty"]),
+    "Which notice must be included in all copies of MIT-licensed software?":
+        ("MIT.txt", ["copyright notice", "permission notice"]),
     "Can the names of the contributors be used to endorse products under the BSD 3-Clause licence?":
-        ("BSD-3-Clause.txt", ["not", "without", "prior written permission"]),
-    "Under the zlib licence, must altered source versions be marked?": ("Zlib.txt", ["plainly marked", "yes", "must"]),
-    "Which law governs the Eclipse Public License 2.0?": ("EPL-2.0.txt", ["new york", "united states", "law"]),
+        ("BSD-3-Clause.txt", ["prior written permission", "without specific", "may not", "cannot", "can not"]),
+    "Under the zlib licence, must altered source versions be marked?": ("Zlib.txt", ["plainly marked"]),
+    "Which law governs the Common Public License 1.0?": ("CPL-1.0.txt", ["new york"]),
     "How long do I have to cure a violation to have my GPLv3 licence reinstated after first notice?":
-        ("GPL-3.0-only.txt", ["30 days", "thirty"]),
+        ("GPL-3.0-only.txt", ["30 days", "thirty days"]),
     "Under the Mozilla Public License 2.0, what happens if I fail to comply with its terms?":
-        ("MPL-2.0-no-copyleft-exception.txt", ["terminate"]),
-    "Under the AGPL, must I offer source code to users who interact with the program over a network?":
-        ("AGPL-3.0-only.txt", ["network", "source", "yes"]),
+        ("MPL-2.0-no-copyleft-exception.txt", ["terminat"]),
+    "Under the AGPL, what must I offer to users who interact with my modified program over a network?":
+        ("AGPL-3.0-only.txt", ["corresponding source", "source"]),
 }
 
 
-def right(answer, expected_doc: str, words: list[str]) -> bool:
-    text = answer.answer.lower()
-    return answer.found and any(c.doc_id == expected_doc for c in answer.citations) and any(w in text for w in words)
+def right(row: dict) -> bool:
+    """Found, citing the expected document, and holding one of the expected words (word starts:
+    "terminat" matches "terminates"; "no" never matches inside "notice")."""
+    doc, words = QUESTIONS[row["question"]]
+    text = row["answer"].lower()
+    return (row["found"] and doc in row["cited"]
+            and any(re.search(rf"\b{re.escape(w)}", text) for w in words))
 
 
 def main() -> None:
@@ -58,7 +66,11 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=2048)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--limit", type=int, default=len(QUESTIONS))
+    parser.add_argument("--regrade", action="store_true", help="re-grade the saved answers and rewrite the block")
     args = parser.parse_args()
+    if args.regrade:
+        report(json.loads(OUT.read_text()))
+        return
     index = Path(tempfile.mkdtemp(prefix="longrag-contracts-")) / "contracts"
     Pipeline.from_config(None).index([REPO / "examples" / "contracts"], index_dir=index, progress=False)
     questions = list(QUESTIONS.items())[: args.limit]
@@ -71,11 +83,12 @@ def main() -> None:
         pipe.generator  # noqa: B018 - load (and on first use convert) before timing questions
         load_seconds = time.perf_counter() - began
         rows = []
-        for question, (doc, words) in questions:
+        for question, _ in questions:
             answer = pipe.ask(question)
-            rows.append({"question": question, "expected": doc, "answer": answer.answer,
-                         "cited": sorted({c.doc_id for c in answer.citations}), "right": right(answer, doc, words),
+            rows.append({"question": question, "expected": doc, "answer": answer.answer, "found": answer.found,
+                         "cited": sorted({c.doc_id for c in answer.citations}),
                          "seconds": answer.seconds, "tokens_in": answer.tokens_in})
+            rows[-1]["right"] = right(rows[-1])
             shown = re.sub(r"\s+", " ", answer.answer)[:200]
             print(f"{name}: {'RIGHT' if rows[-1]['right'] else 'wrong'} {answer.seconds:.1f}s {question}\n  {shown}",
                   flush=True)
@@ -86,19 +99,41 @@ def main() -> None:
                      "p90_seconds": round(seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))], 1),
                      "peak_rss_mb": round(psutil.Process().memory_info().rss / 2**20)})
     result = {"selector": args.selector, "budget": args.budget, "max_new_tokens": args.max_new_tokens,
-              "threads": os.environ.get("OMP_NUM_THREADS", "default"), "runs": runs, "versions": library_versions()}
-    save_json(result, OUT)
+              "threads": os.environ.get("OMP_NUM_THREADS", "default"), "runs": runs, "versions": library_versions(),
+              "stamp": stamp(library_versions())}
+    save_json(OUT, result)
+    report(result)
+
+
+def saved_stamp(result: dict) -> str:
+    """The stamp of the run that produced the answers (older files: from the file's time)."""
+    if result.get("stamp"):
+        return result["stamp"]
+    when = datetime.fromtimestamp(OUT.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    libs = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+    return f"_Measured {when} on {machine()}; {libs}._"
+
+
+def report(result: dict) -> None:
+    """The docs block from saved answers, graded by the current rule."""
+    runs = result["runs"]
+    for run in runs:
+        for row in run["rows"]:
+            row.setdefault("found", row["answer"] != "not found in the indexed documents")
+            row["right"] = right(row)
+        run["right"] = sum(r["right"] for r in run["rows"])
     summary = markdown_table(["generator", "right", "median s / question", "p90 s", "model load s", "RSS MB"],
                              [[r["generator"], f"{r['right']}/{r['questions']}", r["median_seconds"], r["p90_seconds"],
                                r["load_seconds"], r["peak_rss_mb"]] for r in runs])
     answers = markdown_table(["question", "expected"] + [r["generator"] for r in runs],
-                             [[q, doc] + [("✓ " if r["rows"][i]["right"] else "✗ ") +
-                                          re.sub(r"\s+", " ", r["rows"][i]["answer"])[:160].replace("|", "/")
-                                          for r in runs]
-                              for i, (q, (doc, _)) in enumerate(questions)])
-    body = (f"{summary}\n\nselector {args.selector}, budget {args.budget} tokens, at most {args.max_new_tokens} new "
-            f"tokens, transformers backend on CPU, threads: {result['threads']}.\n\n{answers}\n\n"
-            f"{stamp(library_versions())}")
+                             [[row["question"], row["expected"]] +
+                              [("✓ " if r["rows"][i]["right"] else "✗ ") +
+                               re.sub(r"\s+", " ", r["rows"][i]["answer"])[:160].replace("|", "/") for r in runs]
+                              for i, row in enumerate(runs[0]["rows"])])
+    body = (f"{summary}\n\nselector {result['selector']}, budget {result['budget']} tokens, at most "
+            f"{result['max_new_tokens']} new tokens, transformers backend on CPU, threads: {result['threads']}; "
+            f"a question counts as right when the answer cites the expected document and holds one of its "
+            f"expected words (`benchmarks/contract_questions.py`).\n\n{answers}\n\n{saved_stamp(result)}")
     replace_block("contract-questions", body, RESULTS)
     print(body)
 

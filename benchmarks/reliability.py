@@ -43,8 +43,8 @@ def index_cmd(docs: Path, index: Path) -> list[str]:
 def whole(index: Path) -> tuple[frozenset, int]:
     """(documents, segments) of the live generation; raises if it is not whole."""
     store = IndexStore(index)
-    rows = store.segment_rows(list(range(store.segment_index.ntotal)))
-    assert len(rows) == store.segment_index.ntotal, "segment rows missing from the store"
+    rows = store.segment_rows(list(range(store.segment_index.size)))
+    assert len(rows) == store.segment_index.size, "segment rows missing from the store"
     return frozenset(store.documents()), len(rows)
 
 
@@ -102,7 +102,7 @@ def main() -> None:
         "documents": {k: len(v) for k, v in states.items()},
         "versions": library_versions(), "stamp": stamp(library_versions()),
     }
-    save_json(result, OUT)
+    save_json(OUT, result)
     body = (f"| kill -9 trials | corrupt indexes | index afterwards old / new | debris left by killed runs "
             f"(removed by the next run) | left after the next run | next run equals a clean build |\n"
             f"|---|---|---|---|---|---|\n"

@@ -12,6 +12,7 @@ import click
 from .config import load_config
 from .errors import LongragError
 from .encoders.base import token_counter
+from .encoders.tuning import TuneSettings, tune_positions as run_tuning
 from .evaluation.compare import compare as run_compare
 from .evaluation.conditions import CONDITIONS, DEFAULT_CONDITIONS, parse_conditions
 from .evaluation.datasets import BUILTIN_NAMES
@@ -288,8 +289,6 @@ def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objecti
     Resumes from its checkpoint when rerun with the same settings. Prints the gain on held-out
     documents; use the result with `encoder.model: <out>`, `document_method: pi`, `target_length: <length>`.
     """
-    from .encoders.tuning import TuneSettings, tune_positions as run_tuning
-
     settings = TuneSettings(base=base, length=length, steps=steps, batch_docs=batch_docs, lr=lr, seed=seed,
                             objective=objective, input_tokens=input_tokens)
     report = run_tuning(folder, settings, out_dir, progress=not quiet, log=click.echo)

@@ -105,7 +105,7 @@ def _group(store: IndexStore, scores, rows) -> dict[str, tuple[float, tuple[int,
 
 def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: int) -> Ranking:
     """Max over segments; widen the candidate pool until k distinct documents are found."""
-    total = store.segment_index.ntotal
+    total = store.segment_index.size
     pool = max(candidates, k)
     while True:
         scores, rows = store.search_segments(query[None, :], pool)

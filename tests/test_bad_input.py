@@ -1,7 +1,11 @@
 """Bad input, swept: every case is one `error:` line with exit status 2, and neither the existing
 index nor any of the user's files changes (CLI in process, fake encoder)."""
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -10,7 +14,7 @@ from click.testing import CliRunner
 from longrag.cli import main
 from longrag.index import writer as index_writer
 from longrag.index.layout import live_generation, writer_lock
-from tests.helpers import FakeEncoder
+from tests.helpers import REPO, FakeEncoder
 
 
 def snapshot(folder):
@@ -175,3 +179,15 @@ def test_a_read_only_index_folder(cli, tmp_path, monkeypatch):
 
 def test_the_sweep_is_wide():
     assert len(CASES) + 3 >= 40
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
+def test_ctrl_c_during_start_up_exits_130_quietly(tmp_path, corpus, delay):
+    """SIGINT while torch and transformers load (or, later, while indexing): status 130, one line."""
+    run = subprocess.Popen([sys.executable, "-c", "from longrag.console import main; main()", "index", str(corpus),
+                            "--index", str(tmp_path / "idx"), "--quiet"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and "Traceback" not in err and err.strip().startswith("interrupted"), err
+    assert not (tmp_path / "idx").exists() or (tmp_path / "idx" / "CURRENT").exists()

@@ -13,6 +13,7 @@ from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
 from longrag.generation import ContextExtension, Generator, effective_window
 from longrag.generation import rope
+from longrag.generation.generator import REPEAT_TOKENS, _StopOnLoop, _TextPieces
 from longrag.generation.models import file_sha256
 from longrag.generation.rope import enable_selfextend, scale_rope
 
@@ -227,3 +228,30 @@ def test_selfextend_needs_llama_attention():
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
     with pytest.raises(ConfigError, match="Llama"):
         enable_selfextend(model, ContextExtension("selfextend"))
+
+
+def test_a_looping_answer_stops_and_is_said_once():
+    n = REPEAT_TOKENS
+    prompt = [7] * 5
+    loop = _StopOnLoop(len(prompt), n)
+    fresh = torch.tensor([prompt + list(range(100, 100 + 3 * n))])
+    assert not loop(fresh, None).item() and not loop.looped  # no run of n tokens repeats
+    sentence = list(range(200, 200 + n + 3))
+    looping = torch.tensor([prompt + sentence + sentence[:n]])
+    assert loop(looping, None).item() and loop.looped
+    # what generate() keeps: the sentence once (the repeated run of n tokens is cut)
+    answer = looping[0, len(prompt):].tolist()
+    assert answer[: len(answer) - n] == sentence
+
+
+def test_streamed_pieces_join_to_the_cut_answer(smol):
+    pieces = []
+    streamer = _TextPieces(smol.tokenizer, pieces.append, hold=4)
+    ids = smol.tokenizer("The answer is no. The answer is no. The answer", add_special_tokens=False).input_ids
+    streamer.put(torch.tensor([1, 2, 3]))  # the prompt comes first and is not shown
+    for token in ids:
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    kept = ids[: len(ids) - 4]
+    streamer.finish(kept)
+    assert "".join(pieces) == smol.tokenizer.decode(kept, skip_special_tokens=True)

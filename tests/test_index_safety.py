@@ -89,8 +89,8 @@ def test_readers_during_updates_always_see_a_whole_generation(tmp_path, corpus):
             try:
                 store = IndexStore(out)
                 docs = set(store.documents())
-                rows = store.segment_rows(list(range(store.segment_index.ntotal)))
-                assert {d for d, _, _ in rows.values()} == docs and len(rows) == store.segment_index.ntotal
+                rows = store.segment_rows(list(range(store.segment_index.size)))
+                assert {d for d, _, _ in rows.values()} == docs and len(rows) == store.segment_index.size
                 seen.append(frozenset(docs))
             except Exception as exc:  # noqa: BLE001 - any failure of a reader is the finding
                 errors.append(repr(exc))
@@ -186,7 +186,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, 
         run.wait()
         store = IndexStore(out)  # always one complete generation
         assert set(store.documents()) in (old_docs, new_docs), trial
-        assert store.segment_index.ntotal == len(store.segment_rows(list(range(store.segment_index.ntotal))))
+        assert store.segment_index.size == len(store.segment_rows(list(range(store.segment_index.size))))
     report = make().index([corpus], index_dir=out, progress=False)  # the next run cleans up
     assert report.documents == len(new_docs)
     assert sorted(os.listdir(out)) == [".lock", "CURRENT", live_generation(out).name]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria,
+                          StoppingCriteriaList)
 from transformers.generation.streamers import BaseStreamer
 
 from ..errors import ConfigError, InputError
@@ -16,6 +17,7 @@ from .models import resolve_generator
 from .rope import ContextExtension, effective_window, enable_selfextend, scale_rope
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+REPEAT_TOKENS = 8  # an answer whose last 8 tokens already occurred in it has started to loop: stop there
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,17 @@ class Generator:
         settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
                                     eos_token_id=self.tokenizer.eos_token_id,
                                     pad_token_id=self._pad_id)
-        streamer = _TextPieces(self.tokenizer, stream) if stream else None
+        streamer = _TextPieces(self.tokenizer, stream, hold=REPEAT_TOKENS) if stream else None
+        loop = _StopOnLoop(len(ids), REPEAT_TOKENS)
         with torch.inference_mode():
             out = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), generation_config=settings,
-                                      streamer=streamer)
-        return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+                                      streamer=streamer, stopping_criteria=StoppingCriteriaList([loop]))
+        answer = out[0, len(ids):].tolist()
+        if loop.looped:  # drop the run that began to repeat: the answer says it once
+            answer = answer[: len(answer) - REPEAT_TOKENS]
+        if streamer:
+            streamer.finish(answer)
+        return self.tokenizer.decode(answer, skip_special_tokens=True)
 
     def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[Certainty]:
         """Certainty of each continuation given its prefix, e.g. (segment, question) pairs.
@@ -145,11 +153,28 @@ class Generator:
         return out
 
 
-class _TextPieces(BaseStreamer):
-    """A generate() streamer that hands decoded text to a callback; the pieces join to the final text."""
+class _StopOnLoop(StoppingCriteria):
+    """Stop greedy decoding once its last `n` tokens already occurred in the answer: a small model
+    that starts repeating itself repeats to the token limit."""
 
-    def __init__(self, tokenizer, callback: Callable[[str], None]):
-        self.tokenizer, self.callback = tokenizer, callback
+    def __init__(self, prompt_length: int, n: int):
+        self.prompt_length, self.n = prompt_length, n
+        self.looped = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        answer = input_ids[0, self.prompt_length:].tolist()
+        if len(answer) >= 2 * self.n:
+            last = answer[-self.n:]
+            self.looped = any(answer[i:i + self.n] == last for i in range(len(answer) - 2 * self.n + 1))
+        return torch.full((input_ids.shape[0],), self.looped, dtype=torch.bool, device=input_ids.device)
+
+
+class _TextPieces(BaseStreamer):
+    """A generate() streamer that hands decoded text to a callback; the pieces join to the final
+    text. The last `hold` tokens wait until `finish` says what the answer is (a repeated run is cut)."""
+
+    def __init__(self, tokenizer, callback: Callable[[str], None], hold: int = 0):
+        self.tokenizer, self.callback, self.hold = tokenizer, callback, hold
         self.ids: list[int] = []
         self.sent = ""
         self.prompt_seen = False
@@ -159,13 +184,16 @@ class _TextPieces(BaseStreamer):
             self.prompt_seen = True
             return
         self.ids += value.flatten().tolist()
-        self._flush(final=False)
+        self._flush(self.ids[: len(self.ids) - self.hold], final=False)
 
     def end(self) -> None:
-        self._flush(final=True)
+        """generate() calls this; the text is completed by `finish`."""
 
-    def _flush(self, final: bool) -> None:
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+    def finish(self, answer: list[int]) -> None:
+        self._flush(answer, final=True)
+
+    def _flush(self, ids: list[int], final: bool) -> None:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
         if not final and text.endswith("\ufffd"):  # a multi-byte character is not complete yet
             return
         if len(text) > len(self.sent) and text.startswith(self.sent):

@@ -12,7 +12,7 @@ from ..errors import IndexNotFoundError
 from .layout import MANIFEST, is_index, live_generation
 from .manifest import FORMAT_VERSION
 from ..lexical import BM25
-from .vectors import load_faiss, search_faiss
+from .vectors import BACKENDS, VectorIndex
 
 STORE = "store.sqlite"
 BM25_DIR = "bm25"
@@ -121,16 +121,20 @@ class IndexStore:
             # immutable: a published generation never changes, so SQLite skips locks and journal checks
             self._db = sqlite3.connect(f"file:{self.generation / STORE}?mode=ro&immutable=1", uri=True,
                                        check_same_thread=False)
-            self._db.execute("SELECT count(*) FROM segments").fetchone()
-            self.segment_index = load_faiss(self.generation / SEGMENT_VECTORS)
+            self._db.execute("SELECT 1 FROM segments LIMIT 1").fetchone()  # reads the schema: not a database → error
+            self.segment_index = self._vectors(SEGMENT_VECTORS)
             doc_file = self.generation / DOCUMENT_VECTORS
-            self.document_index = load_faiss(doc_file) if doc_file.exists() else None
+            self.document_index = self._vectors(DOCUMENT_VECTORS) if doc_file.exists() else None
             bm25_dir = self.generation / BM25_DIR
             self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
         except FileNotFoundError:
             raise
         except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError) as exc:
             raise _damaged(path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+    def _vectors(self, filename: str) -> VectorIndex:
+        backend = self.manifest.get("faiss", {}).get(filename, {}).get("backend", "faiss")
+        return BACKENDS[backend].load(self.generation / filename)
 
     @property
     def mode(self) -> str:
@@ -202,10 +206,10 @@ class IndexStore:
         return doc
 
     def search_segments(self, queries: np.ndarray, k: int):
-        return search_faiss(self.segment_index, queries, k)
+        return self.segment_index.search(queries, k)
 
     def search_documents(self, queries: np.ndarray, k: int):
-        return search_faiss(self.document_index, queries, k)
+        return self.document_index.search(queries, k)
 
     def search_lexical(self, query: str, k: int):
         return self.bm25.search(query, k)

@@ -1,8 +1,12 @@
-"""FAISS indexes described by a factory string sized from the corpus (inner product on unit vectors)."""
+"""Vector indexes: the `VectorIndex` interface the index store and writer use, and FAISS, its one
+backend (a factory string sized from the corpus; inner product on unit vectors).
+
+A new backend is one class with these members and one entry in `BACKENDS`."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -39,27 +43,51 @@ def check_factory(factory: str, dim: int) -> None:
                           f"({reason}); use auto, Flat, HNSW32 or IVF…,PQ…") from None
 
 
-def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
-    dim = vectors.shape[1] if vectors.ndim == 2 else 0
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained and len(vectors):
-        index.train(vectors)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+class VectorIndex(Protocol):
+    """Nearest vectors by inner product; rows are insertion order."""
+
+    @property
+    def size(self) -> int: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def save(self, path: Path) -> None: ...
 
 
-def save_faiss(index: faiss.Index, path: Path) -> None:
-    faiss.write_index(index, str(path))
+class FaissIndex:
+    """A FAISS index built from a factory string (`auto`: sized from the vector count)."""
+
+    def __init__(self, index: faiss.Index):
+        self.index = index
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, factory: str = "auto") -> tuple["FaissIndex", str]:
+        """The index of `vectors` (n, dim), and the factory string it was built with."""
+        dim = vectors.shape[1] if vectors.ndim == 2 else 0
+        chosen = auto_factory(len(vectors), dim) if factory == "auto" else factory
+        index = faiss.index_factory(dim, chosen, faiss.METRIC_INNER_PRODUCT)
+        if not index.is_trained and len(vectors):
+            index.train(vectors)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index), chosen
+
+    @classmethod
+    def load(cls, path: Path) -> "FaissIndex":
+        return cls(faiss.read_index(str(path)))
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self.index, str(path))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), best first, at most `size` per query (-1 rows never appear)."""
+        k = min(k, self.size)
+        if k == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
 
-def load_faiss(path: Path) -> faiss.Index:
-    return faiss.read_index(str(path))
-
-
-def search_faiss(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    k = min(k, index.ntotal)
-    if k == 0:
-        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return scores, rows
+BACKENDS = {"faiss": FaissIndex}  # the manifest records the backend of each vector file

@@ -16,7 +16,7 @@ import numpy as np
 from ..lexical import BM25
 from .layout import MANIFEST, new_generation, publish
 from .store import BM25_DIR, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
-from .vectors import auto_factory, build_faiss, save_faiss
+from .vectors import FaissIndex
 
 
 class IndexWriter:
@@ -67,9 +67,9 @@ class IndexWriter:
             if filename == DOCUMENT_VECTORS and not parts:
                 continue
             vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-            chosen = auto_factory(len(vectors), dim) if factory == "auto" else factory
-            save_faiss(build_faiss(vectors, chosen), self.tmp / filename)
-            built[filename] = {"factory": chosen, "vectors": int(len(vectors)),
+            index, chosen = FaissIndex.build(vectors, factory)
+            index.save(self.tmp / filename)
+            built[filename] = {"backend": "faiss", "factory": chosen, "vectors": index.size,
                                "bytes": (self.tmp / filename).stat().st_size}
         manifest = {**manifest, "faiss": built}
         files = {p.relative_to(self.tmp).as_posix(): p.stat().st_size for p in sorted(self.tmp.rglob("*")) if p.is_file()}

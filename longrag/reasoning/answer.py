@@ -17,13 +17,17 @@ from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
 
-ANSWER_SYSTEM = ("Answer the question using only the numbered evidence blocks. Cite the blocks you use "
-                 "like [1]. Keep the answer short. If the blocks do not contain the answer, reply exactly: "
-                 f"{NOT_FOUND}. " + UNTRUSTED_RULE)
+ANSWER_SYSTEM = ("Answer the question from the numbered evidence blocks, in one or two sentences, and cite the "
+                 "block you use like [1]. If the blocks say nothing about the question, say that they do not say. "
+                 + UNTRUSTED_RULE)
 
-# phrasings a small model uses when it cannot answer from the context
-_MODEL_NOT_FOUND = re.compile(r"not found in the indexed documents|(do(es)? not|don't|doesn't) (contain|mention|say|provide)"
-                              r"|no (information|mention)|not (mentioned|specified|provided)|cannot (find|answer)", re.I)
+# how a model says the blocks do not answer: the exact phrase, or the blocks / documents as the
+# subject of a negated "say", "contain", ... ("the software is not provided with any warranty" is an answer)
+_MODEL_NOT_FOUND = re.compile(
+    r"not found in the indexed documents"
+    r"|\b(blocks?|evidence|documents?|context|texts?|passages?|they)\b[^.]{0,60}?"
+    r"\b(do(es)? not|don't|doesn't|did not)\s+(say|contain|mention|provide|specify|state|address|include)"
+    r"|\bno (information|mention)\b|\bcannot (find|answer)\b", re.I)
 _CITE = re.compile(r"\[(\d+)\]")
 
 
