@@ -177,7 +177,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, 
     old_docs = set(IndexStore(out).documents())
     new_docs = old_docs | {f"more{i}.txt" for i in range(8)}
     rng = random.Random(7)
-    for trial in range(4):
+    for trial in range(3):
         run = subprocess.Popen([sys.executable, "-c", KILLABLE, str(corpus), str(out)], cwd=REPO,
                                stdout=subprocess.PIPE, text=True)
         assert run.stdout.readline().strip() == "start"
