@@ -5,9 +5,10 @@ import pytest
 
 from longrag import Pipeline
 from longrag.config import EncoderConfig
+from longrag.evaluation.vector_cache import CachedEncoder
 from longrag.encoders import load_encoder
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
-from tests.helpers import CONTRACTS
+from tests.helpers import CONTRACTS, assert_same_vectors
 
 pytestmark = pytest.mark.slow  # real packaged models
 
@@ -69,25 +70,20 @@ def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     assert "litigation" in (CONTRACTS / hits[0].doc_id).read_text()[hits[0].start:hits[0].end].lower()
 
 
-def test_shared_cache_reuses_document_vectors_but_not_queries(encoder):
-    from longrag.encoders.base import shared_vector_cache
-
+def test_the_harness_cache_reuses_segment_vectors_of_the_same_encoder_only(encoder):
     ids = [encoder.tokenize(t).ids for t in ("A short clause about patents.", "Another clause on warranties.")]
     plain = encoder.encode_ids(ids)
-    with shared_vector_cache():
-        first = load_encoder(EncoderConfig(dtype="float32"))
-        second = load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=128))
-        a = first.encode_ids(ids)
-        assert first.cached_seconds == 0.0
-        b = second.encode_ids(ids)
-        second.encode_queries(["patents"])
-        reused = second.cached_seconds
-        assert reused > 0.0  # charged the forward time the first encoder spent
-        second.encode_queries(["patents"])
-        assert second.cached_seconds == reused  # queries never come from the cache
-    np.testing.assert_allclose(a, plain, atol=1e-6)
-    cut = plain[:, :128] / np.linalg.norm(plain[:, :128], axis=1, keepdims=True)
-    np.testing.assert_allclose(b, cut, atol=1e-6)  # Matryoshka cut applied after the cache
-    from longrag.encoders import base
-
-    assert base._shared_cache is None  # off again outside the block
+    vectors: dict = {}
+    first = CachedEncoder(load_encoder(EncoderConfig(dtype="float32")), vectors)
+    again = CachedEncoder(load_encoder(EncoderConfig(dtype="float32")), vectors)
+    cut = CachedEncoder(load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=128)), vectors)
+    a = first.encode_ids(ids)
+    assert first.cached_seconds == 0.0 and len(vectors) == 2
+    b = again.encode_ids(ids)
+    assert again.cached_seconds > 0.0  # charged the forward time the first encoder spent
+    np.testing.assert_array_equal(a, b)  # the very same stored arrays
+    c = cut.encode_ids(ids)
+    assert cut.cached_seconds == 0.0 and len(vectors) == 4  # other settings, other vectors
+    assert_same_vectors(a, plain)
+    assert_same_vectors(c, plain[:, :128] / np.linalg.norm(plain[:, :128], axis=1, keepdims=True))
+    assert first.describe() == first.encoder.describe() and first.segment_window == encoder.segment_window

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -74,7 +73,6 @@ class TransformerEncoder:
         )
         if self.window - len(self.document_prefix_ids) < 8:
             raise ConfigError("encoder.document_prefix leaves no room in the encoder window")
-        self.cached_seconds = 0.0  # forward time that the shared cache saved (see shared_vector_cache)
         self.long_model = None
         if settings.document_method not in ("truncate", "windows") or settings.temperature != 1.0:
             self.long_model = build_long_model(self.model, settings, self.max_positions)
@@ -117,7 +115,7 @@ class TransformerEncoder:
         too_long = [len(x) for x in ids if len(x) > self.window]
         if too_long:
             raise ValueError(f"segment of {max(too_long)} tokens exceeds the encoder window {self.window}")
-        return self.encode_inputs(ids, self.model, progress, shareable=True)
+        return self.encode_inputs(ids, self.model, progress)
 
     def encode_document(self, ids: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """One vector for a whole document, by `encoder.document_method`."""
@@ -156,32 +154,16 @@ class TransformerEncoder:
             return max(0, n_tokens - self.segment_window)
         return 0
 
-    def encode_inputs(self, ids: Sequence[np.ndarray], model, progress=None, shareable: bool = False) -> np.ndarray:
+    def encode_inputs(self, ids: Sequence[np.ndarray], model, progress=None) -> np.ndarray:
         """Pooled, normalised vectors (Matryoshka-cut) of whole inputs through `model`: each id array
-        holds an input's content, prefix included; special tokens are added here. Document inputs to
-        the unmodified model (`shareable`) come from the shared cache when one is on."""
-        cache = _shared_cache if shareable and model is self.model else None
-        out = np.zeros((len(ids), self.full_dim), dtype=np.float32)
-        keys = [(str(self.path), x.tobytes()) for x in ids] if cache is not None else []
-        todo = [i for i in range(len(ids)) if cache is None or keys[i] not in cache]
-        if cache is not None:
-            for i in set(range(len(ids))) - set(todo):
-                out[i], seconds = cache[keys[i]]
-                self.cached_seconds += seconds
-        if todo:
-            computed, seconds = self._forward_all([ids[i] for i in todo], model, progress)
-            out[todo] = computed
-            if cache is not None:
-                for i, row, spent in zip(todo, computed, seconds):
-                    cache[keys[i]] = (row, spent)
-        vectors = out[:, : self.dim] if self.dim < self.full_dim else out
+        holds an input's content, prefix included; special tokens are added here."""
+        vectors = self._forward_all(ids, model, progress)
+        vectors = vectors[:, : self.dim] if self.dim < self.full_dim else vectors
         return _normalize(vectors)
 
-    def _forward_all(self, ids: Sequence[np.ndarray], model, progress=None) -> tuple[np.ndarray, list[float]]:
-        """Length-bucketed batches of at most `batch_tokens` padded tokens → raw pooled vectors, and
-        each input's share of the forward time (by tokens)."""
+    def _forward_all(self, ids: Sequence[np.ndarray], model, progress=None) -> np.ndarray:
+        """Length-bucketed batches of at most `batch_tokens` padded tokens → raw pooled vectors."""
         out = np.zeros((len(ids), self.full_dim), dtype=np.float32)
-        seconds = [0.0] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         budget = self.settings.batch_tokens
         start = 0
@@ -189,15 +171,11 @@ class TransformerEncoder:
             longest = len(ids[order[start]]) + self.n_special
             size = max(1, budget // longest)
             chunk = order[start : start + size]
-            began = time.perf_counter()
             out[chunk] = self._forward([ids[i] for i in chunk], model)
-            spent, tokens = time.perf_counter() - began, sum(len(ids[i]) for i in chunk)
-            for i in chunk:
-                seconds[i] = spent * len(ids[i]) / max(1, tokens)
             if progress:
-                progress(tokens)
+                progress(sum(len(ids[i]) for i in chunk))
             start += size
-        return out, seconds
+        return out
 
     @torch.inference_mode()
     def _forward(self, batch: Sequence[np.ndarray], model) -> np.ndarray:
@@ -260,25 +238,6 @@ class TransformerEncoder:
             "document_prefix": self.document_prefix,
             "tuned_positions": _tuned_positions(self.path),
         }
-
-
-_shared_cache: dict | None = None
-
-
-@contextlib.contextmanager
-def shared_vector_cache():
-    """Within this block, encoders of the same model share vectors of identical inputs to the
-    unmodified model (the comparison harness runs many conditions over the same chunks).
-
-    Each cached vector keeps the forward time it cost; encoders add it to `cached_seconds` on a
-    hit, so reported encode times stay those of an uncached run.
-    """
-    global _shared_cache
-    previous, _shared_cache = _shared_cache, {}
-    try:
-        yield
-    finally:
-        _shared_cache = previous
 
 
 def _tuned_positions(path: Path) -> dict | None:

@@ -51,15 +51,13 @@ class Encoder(Protocol):
     head_ids: list[int]  # special tokens before content (e.g. [CLS])
     tail_ids: list[int]  # special tokens after content (e.g. [SEP])
     document_prefix_ids: list[int]  # put before every document input (e.g. E5's `passage: `)
-    cached_seconds: float  # forward time that the shared vector cache saved
 
     @property
     def head_length(self) -> int: ...
 
     def token_states_batch(self, batch: Sequence[np.ndarray], model: nn.Module | None = None
                            ) -> tuple[torch.Tensor, torch.Tensor]: ...
-    def encode_inputs(self, ids: Sequence[np.ndarray], model: nn.Module, progress: Callable[[int], None] | None = None,
-                      shareable: bool = False) -> np.ndarray: ...
+    def encode_inputs(self, ids: Sequence[np.ndarray], model: nn.Module, progress: Callable[[int], None] | None = None) -> np.ndarray: ...
     def autocast(self) -> contextlib.AbstractContextManager: ...
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..encoders.base import shared_vector_cache
 from ..indexing import library_versions
 from .conditions import Condition
 from .metrics import DEFAULT_METRICS, evaluate, evaluate_per_query, span_hits
@@ -35,12 +34,12 @@ class Cell:
     meta: dict
 
 
-def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
+def run_cell(dataset, condition: Condition, base: Config, out: Path, vectors: dict) -> Cell:
     path = out / "cells" / f"{dataset.name}__{condition.name}.json"
     if path.exists():
         return Cell(**json.loads(path.read_text()))
     with tempfile.TemporaryDirectory(dir=out) as work, PeakMemory() as memory:
-        result = run_condition(condition, dataset, base, Path(work))
+        result = run_condition(condition, dataset, base, Path(work), vectors)
     metrics = evaluate(dataset.qrels, result.run, METRICS)
     per_query = evaluate_per_query(dataset.qrels, result.run, PAIRED_METRICS)
     span = span_hits(dataset, result.spans) if result.spans else None  # bm25 ranks documents, no spans
@@ -64,10 +63,10 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path) -> Cell:
 def compare(datasets: list, conditions: list[Condition], base: Config, out: Path, progress: bool = True) -> list[Cell]:
     out.mkdir(parents=True, exist_ok=True)
     cells = []
-    with shared_vector_cache():  # conditions share chunk vectors; encode times stay uncached ones
-        for condition in conditions:
-            for dataset in tqdm(datasets, desc=condition.name, unit="dataset", disable=not progress):
-                cells.append(run_cell(dataset, condition, base, out))
+    vectors: dict = {}  # conditions share chunk vectors (vector_cache.py); encode times stay uncached ones
+    for condition in conditions:
+        for dataset in tqdm(datasets, desc=condition.name, unit="dataset", disable=not progress):
+            cells.append(run_cell(dataset, condition, base, out, vectors))
     write_results(cells, out)
     return cells
 

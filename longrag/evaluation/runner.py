@@ -17,35 +17,39 @@ import psutil
 
 from ..config import Config, with_overrides
 from ..errors import InputError
+from ..encoders import load_encoder
 from ..lexical import BM25
 from ..pipeline import Pipeline
 from ..types import Document
 from .conditions import Condition
+from .vector_cache import CachedEncoder
 from .peers import run_langchain
 from .results import DEPTH, RunResult
 
 __all__ = ["DEPTH", "RUNNERS", "PeakMemory", "RunResult", "latency_summary", "run_condition"]
 
 
-def run_condition(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
-    """Run `condition` on `dataset` with the runner its `kind` names (a key of `RUNNERS`)."""
+def run_condition(condition: Condition, dataset, base: Config, workdir: Path, vectors: dict) -> RunResult:
+    """Run `condition` on `dataset` with the runner its `kind` names (a key of `RUNNERS`); `vectors`
+    is the run's shared vector cache (vector_cache.py)."""
     runner = RUNNERS.get(condition.kind)
     if runner is None:
         raise InputError(f"condition {condition.name!r} has unknown kind {condition.kind!r}; "
                          f"valid: {', '.join(RUNNERS)}")
-    return runner(condition, dataset, base, workdir)
+    return runner(condition, dataset, base, workdir, vectors)
 
 
-def _run_longrag(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+def _run_longrag(condition: Condition, dataset, base: Config, workdir: Path, vectors: dict) -> RunResult:
     """The condition's config overrides run through the real Pipeline: index on disk, search as users do."""
     config = with_overrides(base, **condition.overrides)
-    pipe = Pipeline(config)
+    encoder = CachedEncoder(load_encoder(config.encoder), vectors)
+    pipe = Pipeline(config, encoder=encoder)
     documents = [Document(doc_id=doc_id, path=f"{dataset.name}/{doc_id}", text=text,
                           sha256=hashlib.sha256(text.encode()).hexdigest()) for doc_id, text in dataset.corpus.items()]
     index_dir = workdir / f"{condition.name}-{dataset.name}"
     report = pipe.index_documents(documents, index_dir, rebuild=True, progress=False)
     # vectors reused from the harness's shared cache are charged the time they first took
-    result = RunResult(run={}, encode_seconds=report.seconds + pipe.encoder.cached_seconds, tokens=report.tokens,
+    result = RunResult(run={}, encode_seconds=report.seconds + encoder.cached_seconds, tokens=report.tokens,
                        index_bytes=sum(p.stat().st_size for p in pipe.store.generation.rglob("*")
                                        if p.is_file() and p.name not in ("store.sqlite", "manifest.json")))
     depth = min(DEPTH, len(documents))
@@ -58,7 +62,7 @@ def _run_longrag(condition: Condition, dataset, base: Config, workdir: Path) -> 
     return result
 
 
-def _run_bm25(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+def _run_bm25(condition: Condition, dataset, base: Config, workdir: Path, vectors: dict) -> RunResult:
     """BM25 over whole documents; no encoder, so `base` and `workdir` are unused."""
     ids = list(dataset.corpus)
     started = time.perf_counter()
@@ -76,13 +80,13 @@ def _run_bm25(condition: Condition, dataset, base: Config, workdir: Path) -> Run
     return result
 
 
-def _run_langchain(condition: Condition, dataset, base: Config, workdir: Path) -> RunResult:
+def _run_langchain(condition: Condition, dataset, base: Config, workdir: Path, vectors: dict) -> RunResult:
     """The LangChain peer (splitter + FAISS) on the base config's encoder model."""
     return run_langchain(dataset, base.encoder.model)
 
 
 # Condition kind → the function that runs a condition of that kind.
-RUNNERS: dict[str, Callable[[Condition, object, Config, Path], RunResult]] = {
+RUNNERS: dict[str, Callable[[Condition, object, Config, Path, dict], RunResult]] = {
     "longrag": _run_longrag, "bm25": _run_bm25, "langchain": _run_langchain}
 
 
