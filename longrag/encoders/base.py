@@ -30,6 +30,24 @@ from .positions import POSITION_METHODS
 from .tuned import tuning_info
 
 
+TOKENIZE_CHARS = 1 << 20  # characters tokenized per call
+
+
+def text_slices(text: str, size: int) -> list[tuple[int, int]]:
+    """[start, end) slices of about `size` characters, each but the first starting with a space or
+    line break (a word-initial token then carries it as it does in one call); a hard cut only where
+    a slice holds no whitespace at all."""
+    slices, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = max(text.rfind(" ", start + 1, end), text.rfind("\n", start + 1, end))
+            end = cut if cut > start else end
+        slices.append((start, end))
+        start = end
+    return slices
+
+
 def _normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -79,10 +97,16 @@ class TransformerEncoder:
 
     # -- tokens ---------------------------------------------------------------------------------
     def tokenize(self, text: str) -> TokenizedText:
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        ids = np.asarray(enc["input_ids"], dtype=np.int64)
-        offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
-        return TokenizedText(ids, offsets)
+        """Token ids and character offsets, tokenized in slices of TOKENIZE_CHARS cut at whitespace:
+        one call on a whole 50 MB text holds gigabytes of token objects. The ids are the same as one
+        call's; a SentencePiece tokenizer starts the offset of a slice's first word one character
+        later (at its first letter, not the space before it)."""
+        ids, offsets = [np.zeros(0, np.int64)], [np.zeros((0, 2), np.int64)]
+        for start, end in text_slices(text, TOKENIZE_CHARS):
+            enc = self.tokenizer(text[start:end], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+            ids.append(np.asarray(enc["input_ids"], dtype=np.int64))
+            offsets.append(np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2) + start)
+        return TokenizedText(np.concatenate(ids), np.concatenate(offsets))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
