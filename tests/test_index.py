@@ -198,3 +198,12 @@ def test_theoretical_min_keeps_a_flat_ranking_from_outvoting_a_clear_winner():
     lexical = [("gold", 20.0, None), ("w", 12.0, None), ("x", 3.0, None), ("y", 2.0, None)]
     assert fuse_scores([dense, lexical], floor=False)[0][0] == "w"  # min-max: 0.78 vs gold 0.55
     assert fuse_scores([dense, lexical])[0][0] == "gold"  # scaled from 0: gold 0.91 vs 0.80
+
+
+def test_k_must_be_a_positive_whole_number(tmp_path, corpus):
+    pipe = make()
+    pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InputError, match="k must be a positive whole number"):
+            pipe.search("purr mice", k=bad)
+    assert len(pipe.search("purr mice", k=2)) == 2
