@@ -69,11 +69,11 @@ class Pipeline:
         search, generator and ask settings; one that changes the vectors (another encoder, segmenter
         or index mode) raises EncoderMismatchError.
         """
+        wanted = load_config(config)
         path = Path(index_dir)
-        store = IndexStore(path if is_index(path) else resolve_index_dir(index_dir, index_root(load_config(config))))
+        store = IndexStore(path if is_index(path) else resolve_index_dir(index_dir, index_root(wanted)))
         built = load_config(store.manifest["config"])
         if config is not None:
-            wanted = load_config(config)
             check_compatible(store.path, store.manifest, wanted.to_dict())
             built = Config(encoder=built.encoder, segmenter=built.segmenter, index=built.index, search=wanted.search,
                            generator=wanted.generator, ask=wanted.ask)
