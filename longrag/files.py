@@ -1,7 +1,7 @@
 """Files on disk: where longrag keeps and finds model files, how it hashes them, how it writes folders.
 
 - `cache_dir()`: where converted model copies live.
-- `package_file()` / `from_hub()`: weights inside an installed package, or in the local Hugging Face cache.
+- `package_file()` / `local_or_hub()`: weights inside an installed package, a model folder, or the local Hugging Face cache.
 - `sha256_file()`: the content hash of a file.
 - `atomic_directory()`: a folder that appears whole or not at all (written beside, then renamed).
 """
@@ -36,6 +36,16 @@ def package_file(module: str, relative: str, what: str, requirement: str) -> Pat
     if not path.exists():
         raise ModelNotFoundError(f"{what}: {path} is missing; reinstall with pip install --force-reinstall {requirement}")
     return path
+
+
+def local_or_hub(name: str, kind: str, packaged: list[str]) -> Path:
+    """A transformers model folder given as a path, else a hub model in the local cache."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
+        return path
+    return from_hub(name, kind, packaged)
 
 
 def from_hub(name: str, kind: str, packaged: list[str]) -> Path:
@@ -127,4 +137,4 @@ def _fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-__all__ = ["cache_dir", "package_file", "from_hub", "sha256_file", "atomic_directory"]
+__all__ = ["cache_dir", "package_file", "local_or_hub", "from_hub", "sha256_file", "atomic_directory"]

@@ -81,7 +81,7 @@ def test_the_harness_cache_reuses_segment_vectors_of_the_same_encoder_only(encod
     assert first.cached_seconds == 0.0 and len(vectors) == 2
     b = again.encode_ids(ids)
     assert again.cached_seconds > 0.0  # charged the forward time the first encoder spent
-    np.testing.assert_array_equal(a, b)  # the very same stored arrays
+    np.testing.assert_array_equal(a, b)  # equal by construction: b is copied from the cache rows a stored, no computation
     c = cut.encode_ids(ids)
     assert cut.cached_seconds == 0.0 and len(vectors) == 4  # other settings, other vectors
     assert_same_vectors(a, plain)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
-from ..files import from_hub, package_file
+from ..files import local_or_hub, package_file
 from .e5_package import ensure_e5_small
 
 # packaged name → (python package holding the weights, folder inside it, pip requirement)
@@ -40,12 +39,7 @@ def resolve_encoder(name: str) -> Path:
         return package_file(module, folder, f"packaged encoder {canonical!r}", requirement)
     if canonical in CONVERTED_ENCODERS:
         return ensure_e5_small()
-    path = Path(name).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
-        return path
-    return from_hub(name, "encoder", packaged_names())
+    return local_or_hub(name, "encoder", packaged_names())
 
 
 __all__ = ["PACKAGED_ENCODERS", "CONVERTED_ENCODERS", "ALIASES", "packaged_names", "resolve_encoder"]

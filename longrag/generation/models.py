@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
-from ..files import atomic_directory, cache_dir, from_hub, package_file, sha256_file
+from ..files import atomic_directory, cache_dir, local_or_hub, package_file, sha256_file
 
 @dataclass(frozen=True)
 class PackagedGGUF:
@@ -58,12 +58,7 @@ def resolve_generator(name: str) -> Path:
     canonical = GENERATOR_ALIASES.get(name, name)
     if canonical in PACKAGED_GENERATORS:
         return _dequantised(canonical)
-    path = Path(name).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise ModelNotFoundError(f"{path} has no config.json: not a transformers model folder")
-        return path
-    return from_hub(name, "generator", packaged_generators())
+    return local_or_hub(name, "generator", packaged_generators())
 
 
 def _gguf_path(name: str) -> Path:
