@@ -155,14 +155,16 @@ def search(query, index_name, k, config_path, as_json):
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text}], selector, tokens_in, seconds, ...")
+              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text, block}], grounded, flags, selector, tokens_in, seconds, ...")
 @_friendly
 def ask(question, index_name, selector, budget, config_path, as_json):
     """Answer QUESTION from the indexed documents, citing the exact spans it used.
 
-    The answer streams to the terminal, then a numbered list of citations (path, character
-    span [start:end) of the extracted text, quoted text). When the documents do not support an
-    answer it says "not found in the indexed documents".
+    The answer streams to the terminal, then the evidence blocks it cites, by the numbers it
+    cites them with (path, character span [start:end), quoted text). A citation of a block that
+    does not exist, no citation at all, or a quoted phrase missing from the cited blocks is
+    flagged "not verified". When the documents do not support an answer it says "not found in the
+    indexed documents".
     """
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
@@ -181,9 +183,11 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     click.echo()
     if result.answer == NOT_FOUND and "".join(streamed).strip() != NOT_FOUND:
         click.echo(f"→ {NOT_FOUND} (the model declined to answer from the evidence)")
-    for number, cite in enumerate(result.citations, 1):
+    for flag in result.flags:
+        click.echo(f"! not verified: the answer {flag}", err=True)
+    for cite in result.citations:
         text = squash(cite.text)
-        click.echo(f"[{number}] {cite.path} [{cite.start}:{cite.end}]")
+        click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
         click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
     click.echo(f"({result.selector}; {result.tokens_in} prompt tokens; {result.dropped} segments left out of "

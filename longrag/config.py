@@ -78,7 +78,11 @@ class SearchConfig:
 class GeneratorConfig:
     """The causal LM that reads evidence and answers (`longrag ask`)."""
 
-    model: str = "SmolLM2-135M-Instruct"  # packaged name, local transformers folder, or cached hub id
+    model: str = "SmolLM2-135M-Instruct"  # packaged name, local transformers folder or .gguf file, or cached hub id
+    # auto | llama.cpp (GGUF models on the CPU, quantised as shipped) | transformers (any model, CUDA, every
+    # extension); auto = llama.cpp where it applies and is installed (generation/backends.py)
+    backend: str = "auto"
+    threads: int | None = None  # llama.cpp threads (default: the physical cores this process may use)
     extension: str = "none"  # RoPE context extension: none | linear | dynamic | yarn | selfextend
     factor: float = 1.0  # linear / dynamic / yarn scale
     window: int = 512  # selfextend neighbour window W
@@ -231,6 +235,7 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
 
 GENERATOR_EXTENSIONS = ("none", "linear", "dynamic", "yarn", "selfextend")
 GENERATOR_DTYPES = ("auto", "float32", "bfloat16", "float16")
+GENERATOR_BACKENDS = ("auto", "llama.cpp", "transformers")  # auto + generation.backends.BACKENDS (a test keeps them equal)
 
 
 def _validate_ask(config: Config) -> None:
@@ -245,6 +250,9 @@ def _validate_ask(config: Config) -> None:
          f"generator.extension must be one of {', '.join(GENERATOR_EXTENSIONS)}, got {gen.extension!r}")
     need(gen.factor >= 1.0, f"generator.factor must be >= 1, got {gen.factor}")
     need(gen.window >= 1 and gen.group >= 1, f"generator.window and generator.group must be >= 1, got {gen.window}, {gen.group}")
+    need(gen.backend in GENERATOR_BACKENDS,
+         f"generator.backend must be one of {', '.join(GENERATOR_BACKENDS)}, got {gen.backend!r}")
+    need(gen.threads is None or gen.threads >= 1, f"generator.threads must be a positive integer, got {gen.threads}")
     need(gen.dtype in GENERATOR_DTYPES, f"generator.dtype must be one of {', '.join(GENERATOR_DTYPES)}, got {gen.dtype!r}")
     need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
     need(ask.selector in SELECTORS, f"ask.selector must be one of {', '.join(SELECTORS)}, got {ask.selector!r}")

@@ -17,12 +17,12 @@ from . import retrieval
 from .config import Config, load_config
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError, LongragError
-from .generation import ContextExtension, Generator
+from .generation import GeneratorBackend, load_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import check_compatible
 from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents
-from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, generate_answer, make_selector
+from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector
 from .types import Document, Hit, Skipped
 
 PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
@@ -53,7 +53,7 @@ class Pipeline:
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._store: IndexStore | None = None
         self._lock = threading.Lock()  # the encoder, store and generator are loaded once, whatever thread asks first
-        self._generator: Generator | None = None
+        self._generator: GeneratorBackend | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -108,7 +108,7 @@ class Pipeline:
         return store
 
     @property
-    def generator(self) -> Generator:
+    def generator(self) -> GeneratorBackend:
         """The configured generator (`generator` section), loaded on first use."""
         if self._generator is None:
             with self._lock:
@@ -168,11 +168,11 @@ class Pipeline:
         candidates = [c for hit in hits for c in candidates_of(store, hit.doc_id)]
         relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
 
-        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, used=()) -> Answer:
-            return Answer(answer=text, citations=citations(used), selector=name, tokens_in=tokens_in,
+        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=()) -> Answer:
+            return Answer(answer=text, citations=list(cited), selector=name, tokens_in=tokens_in,
                           seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
                           found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
-                          relevance=relevance)
+                          relevance=relevance, flags=list(flags))
 
         if not candidates or relevance is None or relevance < settings.min_relevance:
             if stream:
@@ -186,8 +186,8 @@ class Pipeline:
             if stream:
                 stream(NOT_FOUND)
             return finish(NOT_FOUND, chosen)
-        text, tokens_in, used = generate_answer(generator, question, chosen.evidence, max_new, stream)
-        return finish(text, chosen, tokens_in, used)
+        text, tokens_in, cited, flags = generate_answer(generator, question, chosen.evidence, max_new, stream)
+        return finish(text, chosen, tokens_in, cited, flags)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
@@ -252,13 +252,12 @@ def _check_device(device: str, key: str) -> None:
         raise ConfigError(f"{key} is 'mps' but this machine has no Apple GPU: set {key}: cpu")
 
 
-def _load_generator(config: Config) -> Generator:
+def _load_generator(config: Config) -> GeneratorBackend:
     """The configured generator; any failure to load becomes one clear error."""
     settings = config.generator
     _check_device(settings.device, "generator.device")
-    extension = ContextExtension(settings.extension, settings.factor, settings.window, settings.group)
     try:
-        return Generator.from_settings(settings.model, extension, settings.dtype, settings.device)
+        return load_generator(settings)
     except LongragError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as exc:

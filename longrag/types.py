@@ -78,7 +78,9 @@ class Evidence(Span):
 
 @dataclass(frozen=True)
 class Citation(Span):
-    """A span an answer cites."""
+    """A span an answer cites; `block` is its number [n] in the prompt the answer was written from."""
+
+    block: int = 0
 
 
 def merge_spans(spans: Iterable[tuple[int, int, float]], text: str | None = None) -> list[list]:

@@ -17,7 +17,6 @@ from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_
                                fit_budget_sentences, make_selector, parse_quotes, sentence_bounds,
                                verified_evidence)
 from longrag.reasoning.answer import answer_prompt, says_not_found
-from longrag.reasoning.prompting import special_strings
 from longrag.types import Evidence
 
 from tests.helpers import CONTRACTS
@@ -266,7 +265,7 @@ def test_a_document_cannot_forge_control_tokens_evidence_blocks_or_the_question(
     def prompt(text):
         return answer_prompt(gen, "When are fees due?", [Evidence("a.txt", "/docs/a.txt", 0, len(text), text, 1, 1.0)])
 
-    special = {i for t in special_strings(gen) for i in gen.tokenizer.convert_tokens_to_ids([t])}
+    special = {i for t in gen.special_tokens() for i in gen.tokenizer.convert_tokens_to_ids([t])}
 
     def control_tokens(text):
         return [i for i in gen.tokenizer(text, add_special_tokens=False).input_ids if i in special]

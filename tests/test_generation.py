@@ -13,7 +13,8 @@ from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
 from longrag.generation import ContextExtension, Generator, effective_window
 from longrag.generation import rope
-from longrag.generation.generator import REPEAT_TOKENS, _StopOnLoop, _TextPieces
+from longrag.generation.base import REPEAT_TOKENS, TextPieces
+from longrag.generation.generator import _Streamer, _StopOnLoop
 from longrag.generation.models import file_sha256
 from longrag.generation.rope import enable_selfextend, scale_rope
 
@@ -246,12 +247,13 @@ def test_a_looping_answer_stops_and_is_said_once():
 
 def test_streamed_pieces_join_to_the_cut_answer(smol):
     pieces = []
-    streamer = _TextPieces(smol.tokenizer, pieces.append, hold=4)
+    text = TextPieces(smol._decode, pieces.append, hold=4)
+    streamer = _Streamer(text)
     ids = smol.tokenizer("The answer is no. The answer is no. The answer", add_special_tokens=False).input_ids
     streamer.put(torch.tensor([1, 2, 3]))  # the prompt comes first and is not shown
     for token in ids:
         streamer.put(torch.tensor([token]))
     streamer.end()
     kept = ids[: len(ids) - 4]
-    streamer.finish(kept)
+    text.finish(kept)
     assert "".join(pieces) == smol.tokenizer.decode(kept, skip_special_tokens=True)

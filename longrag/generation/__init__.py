@@ -1,8 +1,11 @@
 """Generation: a causal LM whose RoPE window is extended without training (rope scaling or
-SelfExtend), used to answer from selected evidence and to score segment certainty."""
-from .generator import Certainty, Generator
+SelfExtend), used to answer from selected evidence and to score segments; two backends
+(transformers, llama.cpp) behind one interface."""
+from .backends import BACKENDS, chosen_backend, load_generator
+from .base import Certainty, GeneratorBackend
+from .generator import Generator
 from .models import packaged_generators, resolve_generator
 from .rope import ContextExtension, effective_window
 
-__all__ = ["Generator", "Certainty", "ContextExtension", "effective_window", "resolve_generator",
-           "packaged_generators"]
+__all__ = ["Generator", "GeneratorBackend", "Certainty", "ContextExtension", "effective_window", "resolve_generator",
+           "packaged_generators", "BACKENDS", "chosen_backend", "load_generator"]

@@ -4,7 +4,6 @@ Prompts longer than the window are refused, never cut: the caller decides what t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -13,24 +12,17 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, Gener
 from transformers.generation.streamers import BaseStreamer
 
 from ..errors import ConfigError, InputError
+from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
 from .models import resolve_generator
 from .rope import ContextExtension, effective_window, enable_selfextend, scale_rope
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-REPEAT_TOKENS = 8  # an answer whose last 8 tokens already occurred in it has started to loop: stop there
-
-
-@dataclass(frozen=True)
-class Certainty:
-    """How sure the model is of a continuation given a prefix (XL3M-style segment scoring)."""
-
-    log_likelihood: float  # mean log p(token | everything before it) over the continuation
-    neg_entropy: float  # mean −H(next-token distribution) at the continuation positions
-    tokens: int  # continuation length in tokens
 
 
 class Generator:
-    """Greedy generation and scoring with one causal LM whose RoPE context is extended."""
+    """Greedy generation and scoring with one transformers causal LM whose RoPE context is extended."""
+
+    backend = "transformers"
 
     def __init__(self, model, tokenizer, extension: ContextExtension, max_positions: int, name: str = ""):
         self.model = model.eval()
@@ -73,6 +65,11 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self._ids(text))
 
+    def special_tokens(self) -> list[str]:
+        added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        return sorted({t.content for t in added.values() if getattr(t, "special", False)}
+                      | set(self.tokenizer.all_special_tokens))
+
     def chat_prompt(self, system: str, user: str) -> str:
         """The model's own chat format, ending where the assistant's answer starts."""
         if not self.tokenizer.chat_template:
@@ -88,27 +85,26 @@ class Generator:
         """
         ids = self._ids(prompt)
         if not beyond_window and len(ids) > self.window - max_new_tokens:
-            raise InputError(
-                f"prompt has {len(ids)} tokens; the generator's window is {self.window} "
-                f"(method {self.extension.describe()}; {max_new_tokens} tokens kept for the answer); "
-                "lower --budget or choose a context extension"
-            )
+            raise InputError(window_error(len(ids), self.window, self.extension, max_new_tokens))
         device = self.model.device
         inputs = torch.tensor([ids], device=device)
         settings = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
                                     eos_token_id=self.tokenizer.eos_token_id,
                                     pad_token_id=self._pad_id)
-        streamer = _TextPieces(self.tokenizer, stream, hold=REPEAT_TOKENS) if stream else None
+        pieces = TextPieces(self._decode, stream, hold=REPEAT_TOKENS) if stream else None
         loop = _StopOnLoop(len(ids), REPEAT_TOKENS)
         with torch.inference_mode():
             out = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), generation_config=settings,
-                                      streamer=streamer, stopping_criteria=StoppingCriteriaList([loop]))
+                                      streamer=pieces and _Streamer(pieces), stopping_criteria=StoppingCriteriaList([loop]))
         answer = out[0, len(ids):].tolist()
         if loop.looped:  # drop the run that began to repeat: the answer says it once
             answer = answer[: len(answer) - REPEAT_TOKENS]
-        if streamer:
-            streamer.finish(answer)
-        return self.tokenizer.decode(answer, skip_special_tokens=True)
+        if pieces:
+            pieces.finish(answer)
+        return self._decode(answer)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[Certainty]:
         """Certainty of each continuation given its prefix, e.g. (segment, question) pairs.
@@ -154,48 +150,28 @@ class Generator:
 
 
 class _StopOnLoop(StoppingCriteria):
-    """Stop greedy decoding once its last `n` tokens already occurred in the answer: a small model
-    that starts repeating itself repeats to the token limit."""
+    """Stop greedy decoding once the answer loops (see `looped`)."""
 
     def __init__(self, prompt_length: int, n: int):
         self.prompt_length, self.n = prompt_length, n
         self.looped = False
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        answer = input_ids[0, self.prompt_length:].tolist()
-        if len(answer) >= 2 * self.n:
-            last = answer[-self.n:]
-            self.looped = any(answer[i:i + self.n] == last for i in range(len(answer) - 2 * self.n + 1))
+        self.looped = looped(input_ids[0, self.prompt_length:].tolist(), self.n)
         return torch.full((input_ids.shape[0],), self.looped, dtype=torch.bool, device=input_ids.device)
 
 
-class _TextPieces(BaseStreamer):
-    """A generate() streamer that hands decoded text to a callback; the pieces join to the final
-    text. The last `hold` tokens wait until `finish` says what the answer is (a repeated run is cut)."""
+class _Streamer(BaseStreamer):
+    """generate()'s streamer interface over TextPieces; generate() pushes the prompt first."""
 
-    def __init__(self, tokenizer, callback: Callable[[str], None], hold: int = 0):
-        self.tokenizer, self.callback, self.hold = tokenizer, callback, hold
-        self.ids: list[int] = []
-        self.sent = ""
+    def __init__(self, pieces: TextPieces):
+        self.pieces = pieces
         self.prompt_seen = False
 
     def put(self, value: torch.Tensor) -> None:
-        if not self.prompt_seen:  # generate() pushes the prompt first
-            self.prompt_seen = True
-            return
-        self.ids += value.flatten().tolist()
-        self._flush(self.ids[: len(self.ids) - self.hold], final=False)
+        if self.prompt_seen:
+            self.pieces.add(value.flatten().tolist())
+        self.prompt_seen = True
 
     def end(self) -> None:
-        """generate() calls this; the text is completed by `finish`."""
-
-    def finish(self, answer: list[int]) -> None:
-        self._flush(answer, final=True)
-
-    def _flush(self, ids: list[int], final: bool) -> None:
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        if not final and text.endswith("\ufffd"):  # a multi-byte character is not complete yet
-            return
-        if len(text) > len(self.sent) and text.startswith(self.sent):
-            self.callback(text[len(self.sent):])
-            self.sent = text
+        """The text is completed by TextPieces.finish, once the answer is known."""

@@ -61,6 +61,24 @@ def resolve_generator(name: str) -> Path:
     return local_or_hub(name, "generator", packaged_generators())
 
 
+def gguf_file(name: str) -> Path:
+    """The GGUF file of a packaged generator name, or a local .gguf file (what llama.cpp reads)."""
+    canonical = GENERATOR_ALIASES.get(name, name)
+    if canonical in PACKAGED_GENERATORS:
+        return _gguf_path(canonical)
+    path = Path(name).expanduser()
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return path
+    raise ModelNotFoundError(f"generator {name!r} is not a GGUF file, which backend 'llama.cpp' needs: name a packaged "
+                             f"generator ({', '.join(packaged_generators())}) or a .gguf file, or set "
+                             "generator.backend: transformers")
+
+
+def is_gguf(name: str) -> bool:
+    canonical = GENERATOR_ALIASES.get(name, name)
+    return canonical in PACKAGED_GENERATORS or Path(name).suffix.lower() == ".gguf"
+
+
 def _gguf_path(name: str) -> Path:
     packaged = PACKAGED_GENERATORS[name]
     what = f"packaged generator {name!r}"

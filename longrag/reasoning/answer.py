@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
 
-ANSWER_SYSTEM = ("Answer the question from the numbered evidence blocks, in one or two sentences, and cite the "
-                 "block you use like [1]. If the blocks say nothing about the question, say that they do not say. "
-                 + UNTRUSTED_RULE)
+ANSWER_SYSTEM = ("Answer the question from the numbered evidence blocks, in one or two sentences. Cite each "
+                 "block you use by its number, like [1]; words copied from a block go in double quotes. If the "
+                 "blocks say nothing about the question, say that they do not say. " + UNTRUSTED_RULE)
 
 # how a model says the blocks do not answer: the exact phrase, or the blocks / documents as the
 # subject of a negated "say", "contain", ... ("the software is not provided with any warranty" is an answer)
@@ -29,6 +30,8 @@ _MODEL_NOT_FOUND = re.compile(
     r"\b(do(es)? not|don't|doesn't|did not)\s+(say|contain|mention|provide|specify|state|address|include)"
     r"|\bno (information|mention)\b|\bcannot (find|answer)\b", re.I)
 _CITE = re.compile(r"\[(\d+)\]")
+_QUOTE = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
+QUOTE_MATCH = 90.0  # rapidfuzz partial ratio a quoted phrase needs in a cited block (as ALR²'s default)
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,15 @@ class Answer:
     found: bool = True
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
+    flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
+
+    @property
+    def grounded(self) -> bool:
+        """Cites at least one existing block, and every phrase it quotes is in the blocks it cites."""
+        return self.found and not self.flags
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "grounded": self.grounded}
 
 
 def answer_prompt(generator, question: str, evidence: Sequence[Evidence]) -> str:
@@ -59,22 +68,40 @@ def says_not_found(text: str) -> bool:
     return not text.strip() or bool(_MODEL_NOT_FOUND.search(text))
 
 
-def cited(text: str, evidence: Sequence[Evidence]) -> list[Evidence]:
-    """The blocks the answer cites ([n]); all blocks when it cites none (they are what it read)."""
-    numbers = sorted({int(n) for n in _CITE.findall(text) if 1 <= int(n) <= len(evidence)})
-    return [evidence[n - 1] for n in numbers] if numbers else list(evidence)
+def quoted(text: str) -> list[str]:
+    """Phrases the answer puts in double quotes (three words or more: shorter ones match anywhere)."""
+    phrases = [a or b for a, b in _QUOTE.findall(text)]
+    return [p.strip() for p in phrases if len(p.split()) >= 3]
+
+
+def grounding(text: str, evidence: Sequence[Evidence]) -> tuple[list[int], list[str]]:
+    """(numbers of the existing blocks the answer cites, flags): a flag for each cited number with no
+    block, for citing none, and for each quoted phrase not found in the blocks it cites."""
+    numbers = {int(n) for n in _CITE.findall(text)}
+    blocks = sorted(n for n in numbers if 1 <= n <= len(evidence))
+    flags = [f"cites [{n}], but only blocks [1]-[{len(evidence)}] were given" for n in sorted(numbers - set(blocks))]
+    if not blocks:
+        flags.append("cites no evidence block")
+    pool = [evidence[n - 1] for n in blocks] or list(evidence)
+    flags += [f"quotes \"{q}\", which is not in the blocks it cites" for q in quoted(text)
+              if verify_quote(q, pool, None, QUOTE_MATCH) is None]
+    return blocks, flags
 
 
 def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_new_tokens: int,
-                    stream: Callable[[str], None] | None = None) -> tuple[str, int, list[Evidence]]:
-    """(answer text, prompt tokens, cited evidence); the answer is NOT_FOUND if the model declines."""
+                    stream: Callable[[str], None] | None = None) -> tuple[str, int, list[Citation], list[str]]:
+    """(answer text, prompt tokens, citations, flags); the answer is NOT_FOUND if the model declines.
+
+    The citations are the blocks the answer cites; when it cites none, every block it read (flagged)."""
     prompt = answer_prompt(generator, question, evidence)
     tokens_in = generator.count_tokens(prompt)
     text = generator.generate(prompt, max_new_tokens=max_new_tokens, stream=stream).strip()
     if says_not_found(text):
-        return NOT_FOUND, tokens_in, []
-    return text, tokens_in, cited(text, evidence)
+        return NOT_FOUND, tokens_in, [], []
+    blocks, flags = grounding(text, evidence)
+    return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
 
 
-def citations(evidence: Sequence[Evidence]) -> list[Citation]:
-    return [Citation(e.doc_id, e.path, e.start, e.end, e.text) for e in evidence]
+def citations(evidence: Sequence[Evidence], blocks: Iterable[int]) -> list[Citation]:
+    """Citations of the numbered blocks (1-based) of `evidence`."""
+    return [Citation(e.doc_id, e.path, e.start, e.end, e.text, n) for n in blocks for e in [evidence[n - 1]]]

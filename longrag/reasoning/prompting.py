@@ -23,13 +23,6 @@ def inert(text: str, specials: Sequence[str]) -> str:
     return _HEADER_LIKE.sub(lambda m: m.group(1) + "  " + m.group(2), text)
 
 
-def special_strings(generator) -> list[str]:
-    """The control-token strings of the generator's tokenizer."""
-    tokenizer = generator.tokenizer
-    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
-    return sorted({t.content for t in added.values() if getattr(t, "special", False)} | set(tokenizer.all_special_tokens))
-
-
 def blocks_text(blocks: Sequence[Evidence], specials: Sequence[str] = ()) -> str:
     """Numbered evidence blocks, as both ALR² steps and the answer prompt show them; headers start
     at the line's first column, document lines never do when they look like one."""
@@ -38,5 +31,5 @@ def blocks_text(blocks: Sequence[Evidence], specials: Sequence[str] = ()) -> str
 
 
 def user_message(generator, question: str, blocks: Sequence[Evidence], tail: str = "") -> str:
-    specials = special_strings(generator)
+    specials = generator.special_tokens()
     return f"{blocks_text(blocks, specials)}\n\nQuestion: {inert(question.strip(), specials)}{tail}"

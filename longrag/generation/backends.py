@@ -1,0 +1,50 @@
+"""Generator backends by name, and the one place a configured generator is built.
+
+auto picks llama.cpp for a GGUF model on the CPU when llama-cpp-python is installed and the
+context extension is one llama.cpp offers (measured faster: docs/results.md, "Generator
+backends"); transformers otherwise (CUDA, dynamic NTK, SelfExtend, hub or folder models).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+from ..errors import ConfigError
+from .base import GeneratorBackend
+from .models import is_gguf
+from .rope import ContextExtension
+
+
+def _transformers(settings, extension: ContextExtension) -> GeneratorBackend:
+    from .generator import Generator
+
+    if settings.threads is not None:
+        raise ConfigError("generator.threads sets llama.cpp's threads; the transformers backend uses torch's "
+                          "(OMP_NUM_THREADS): remove generator.threads or set generator.backend: llama.cpp")
+    return Generator.from_settings(settings.model, extension, settings.dtype, settings.device)
+
+
+def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
+    from .llama_cpp import LlamaCppGenerator
+
+    if settings.device != "cpu":
+        raise ConfigError(f"generator.backend 'llama.cpp' runs on the CPU here, not {settings.device!r}: "
+                          "set generator.backend: transformers to use the GPU")
+    return LlamaCppGenerator.from_settings(settings.model, extension, settings.threads)
+
+
+BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp}
+LLAMA_CPP_EXTENSIONS = ("none", "linear", "yarn")
+
+
+def chosen_backend(settings) -> str:
+    """The backend a `generator` config section runs on (resolves auto)."""
+    if settings.backend != "auto":
+        return settings.backend
+    fits = settings.device == "cpu" and is_gguf(settings.model) and settings.extension in LLAMA_CPP_EXTENSIONS
+    return "llama.cpp" if fits and importlib.util.find_spec("llama_cpp") else "transformers"
+
+
+def load_generator(settings) -> GeneratorBackend:
+    """The generator a `generator` config section describes."""
+    extension = ContextExtension(settings.extension, settings.factor, settings.window, settings.group)
+    return BACKENDS[chosen_backend(settings)](settings, extension)

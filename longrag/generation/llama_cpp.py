@@ -1,0 +1,174 @@
+"""The llama.cpp backend: a GGUF model run by llama-cpp-python, quantised as shipped (no
+dequantising), on the CPU's own SIMD kernels. RoPE extension: linear and YaRN (llama.cpp's own
+rope scaling); dynamic NTK and SelfExtend are transformers-only."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
+from .models import gguf_file
+from .rope import ContextExtension
+
+INSTALL = ("pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: a C/C++ compiler and cmake are needed; "
+           "see README, Generators), or set generator.backend: transformers")
+EXTENSIONS = ("none", "linear", "yarn")
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ConfigError(f"generator.backend 'llama.cpp' needs llama-cpp-python, which is not installed: {INSTALL}") from None
+    return llama_cpp
+
+
+class LlamaCppGenerator:
+    """Greedy generation and scoring with llama.cpp; the same interface as the transformers Generator."""
+
+    backend = "llama.cpp"
+
+    def __init__(self, llm, extension: ContextExtension, max_positions: int, name: str):
+        self.llm = llm
+        self.extension = extension
+        self.max_positions = max_positions
+        self.name = name
+        llama_cpp = _llama_cpp()
+        meta = llm.metadata
+        self._eos = llm.token_eos()
+        vocab = llm._model.vocab
+        self._end = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+        control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        self._specials = sorted({llm.detokenize([t], special=True).decode("utf-8", "replace")
+                                 for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_get_attr(vocab, t) & control})
+        template = meta.get("tokenizer.chat_template")
+        self._template = None
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            token = lambda key: llm.detokenize([int(meta[key])], special=True).decode() if key in meta else ""
+            self._template = Jinja2ChatFormatter(template, eos_token=token("tokenizer.ggml.eos_token_id"),
+                                                 bos_token=token("tokenizer.ggml.bos_token_id"),
+                                                 add_generation_prompt=True)
+
+    @classmethod
+    def from_settings(cls, name: str, extension: ContextExtension = ContextExtension(),
+                      threads: int | None = None) -> "LlamaCppGenerator":
+        """Load a packaged generator name or a local .gguf file."""
+        llama_cpp = _llama_cpp()
+        if extension.method not in EXTENSIONS:
+            raise ConfigError(f"generator.extension {extension.method!r} is not available with backend 'llama.cpp' "
+                              f"(it offers {', '.join(EXTENSIONS)}): set generator.backend: transformers")
+        path = gguf_file(name)
+        probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        arch = probe.metadata.get("general.architecture", "")
+        max_positions = int(probe.metadata.get(f"{arch}.context_length", 0) or probe.n_ctx_train())
+        del probe
+        window = int(max_positions * extension.factor) if extension.method != "none" else max_positions
+        scaling = {"linear": dict(rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR,
+                                  rope_freq_scale=1.0 / extension.factor),
+                   "yarn": dict(rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN,
+                                rope_freq_scale=1.0 / extension.factor, yarn_orig_ctx=max_positions),
+                   "none": {}}[extension.method]
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=window, n_batch=512, n_threads=threads or _cores(),
+                              n_threads_batch=threads or _cores(), flash_attn=True, verbose=False, **scaling)
+        return cls(llm, extension, max_positions, name)
+
+    @property
+    def window(self) -> int:
+        return self.llm.n_ctx()
+
+    def _ids(self, text: str) -> list[int]:
+        # prompts come from the chat template, which already writes the special tokens
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.llm.detokenize(ids).decode("utf-8", errors="replace")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._ids(text))
+
+    def special_tokens(self) -> list[str]:
+        return list(self._specials)
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        if self._template is None:
+            return f"{system}\n\n{user}\n"
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self._template(messages=messages).prompt
+
+    def generate(self, prompt: str, max_new_tokens: int = 256, stream: Callable[[str], None] | None = None,
+                 *, beyond_window: bool = False) -> str:
+        ids = self._ids(prompt)
+        if len(ids) > self.window - max_new_tokens:
+            # llama.cpp cannot run past its allocated context, so beyond_window has nothing to measure here
+            raise InputError(window_error(len(ids), self.window, self.extension, max_new_tokens))
+        pieces = TextPieces(self._decode, stream, hold=REPEAT_TOKENS) if stream else None
+        answer: list[int] = []
+        # greedy; generate() reuses the KV cache of the longest prefix shared with the previous prompt
+        for token in self.llm.generate(ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True):
+            if token in self._end:
+                break
+            answer.append(token)
+            if pieces:
+                pieces.add([token])
+            if looped(answer):
+                answer = answer[: len(answer) - REPEAT_TOKENS]
+                break
+            if len(answer) >= max_new_tokens:
+                break
+        if pieces:
+            pieces.finish(answer)
+        return self._decode(answer)
+
+    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[Certainty]:
+        """Certainty of each continuation given its prefix: the prefix is read once, then the
+        continuation token by token (llama.cpp keeps logits of the last position only)."""
+        out = []
+        for prefix, continuation in pairs:
+            head, tail = self._ids(prefix), self._ids(continuation)
+            if not head or not tail:
+                raise InputError("score() needs a non-empty prefix and continuation in every pair")
+            if len(head) + len(tail) > self.window:
+                raise InputError(f"pair has {len(head) + len(tail)} tokens; the generator's window is {self.window} "
+                                 f"(method {self.extension.describe()})")
+            self._read(head)
+            logp, entropy = [], []
+            for i, token in enumerate(tail):
+                row = self.llm.scores[self.llm.n_tokens - 1].astype(np.float64)
+                row = row - row.max()
+                log_probs = row - math.log(np.exp(row).sum())
+                logp.append(log_probs[token])
+                entropy.append(float((np.exp(log_probs) * log_probs).sum()))
+                if i + 1 < len(tail):
+                    self.llm.eval([token])
+            out.append(Certainty(float(np.mean(logp)), float(np.mean(entropy)), len(tail)))
+        return out
+
+    def _read(self, ids: list[int]) -> None:
+        """Evaluate `ids` from position 0, reusing the cached prefix shared with what was read last."""
+        shared = 0
+        for a, b in zip(self.llm.input_ids[: self.llm.n_tokens], ids[:-1]):
+            if a != b:
+                break
+            shared += 1
+        self.llm.n_tokens = shared
+        self.llm._ctx.kv_cache_seq_rm(-1, shared, -1)
+        self.llm.eval(ids[shared:])
+
+
+def _cores() -> int:
+    """Physical cores this process may use: llama.cpp is slower on hyper-threads than on cores alone."""
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    except ImportError:
+        physical = None
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(available, physical or available))
