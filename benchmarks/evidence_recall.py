@@ -9,7 +9,8 @@ of its gold spans recalled (CUAD has one span per question; QMSum one or more tu
 
 Selectors: embedding, bm25, hybrid (each kept segment widened to whole sentences, at most
 `EXTEND_TOKENS` per side, as `longrag ask` does), xl3m-ll / xl3m-ne (XL3M with log-likelihood / neg-entropy
-certainty, both from the same generator pass), alr2, and the baselines first (the document's
+certainty, both from the same generator pass), rerank (the pointwise LLM reranker: log p("Yes") of
+`--reranker`, llama.cpp where it applies, over the same shortlist as xl3m), alr2, and the baselines first (the document's
 first N tokens) and random. Rankings are computed once per question and fitted to every
 budget; alr2 generates per budget. xl3m and alr2 are slow on CPU, so they run on the first
 `--slow-limit` questions of the same seeded sample (the table says how many).
@@ -38,19 +39,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from longrag.config import load_config  # noqa: E402
+from longrag.config import load_config, with_overrides  # noqa: E402
 from longrag.evaluation.datasets import cuad, qmsum  # noqa: E402
 from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
-from longrag.generation import Generator  # noqa: E402
+from longrag.generation import Generator, load_generator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
-from longrag.reasoning import (EXTEND_TOKENS, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
+from longrag.reasoning import (EXTEND_TOKENS, RerankSelector, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
                                make_selector)
 from longrag.types import Document  # noqa: E402
 from readme_tables import save_json  # noqa: E402
 
 BUDGETS = (512, 1024, 2048, 4096)
 CHEAP = ("first", "random", "embedding", "bm25", "hybrid")
-OUT = ROOT / "runs" / "evidence_recall" / "results.json"
+OUT = ROOT / "benchmarks" / "results" / "evidence_recall.json"
+INDEXES = ROOT / "runs" / "evidence_recall"  # the benchmark's own indexes (rebuilt when missing)
 LOADERS = {"cuad": cuad, "qmsum": qmsum}
 
 
@@ -90,6 +92,9 @@ def run(args) -> dict:
     config = load_config(None)
     pipe = Pipeline(config)
     generator = Generator.from_settings("SmolLM2-135M-Instruct")
+    reranker = None
+    if "rerank" in args.selectors.split(","):
+        reranker = load_generator(with_overrides(config, generator={"model": args.reranker}).generator)
     count = generator.count_tokens
     selectors = args.selectors.split(",")
     records = results["records"]
@@ -98,7 +103,7 @@ def run(args) -> dict:
         qids = sorted(dataset.passages)
         doc_ids = {d for q in qids for d, _, _ in dataset.passages[q]}
         started = time.perf_counter()
-        store = build_index(pipe, dataset, doc_ids, OUT.parent / f"index-{name}")
+        store = build_index(pipe, dataset, doc_ids, INDEXES / f"index-{name}")
         print(f"{name}: indexed {len(doc_ids)} documents in {time.perf_counter() - started:.0f} s", flush=True)
         cheap = {s: make_selector(s, count_tokens=count, encoder=pipe.encoder) for s in CHEAP}
         xl3m = XL3MSelector(generator, cheap[args.first_stage], candidates=args.candidates)
@@ -128,6 +133,13 @@ def run(args) -> dict:
                     row[variant] = fill(lambda r, b: fit_budget(r, b, count), ranked, spans, dataset.corpus)
                     row[variant]["seconds"] = seconds
                 row["xl3m_first_stage"] = args.first_stage  # alr2 uses the same first stage
+            if reranker is not None and i < args.slow_limit and "rerank" not in row:
+                t = time.perf_counter()
+                ranked = RerankSelector(reranker, cheap[args.first_stage], candidates=args.candidates).rank(question, candidates)
+                row["rerank"] = fill(lambda r, b: fit_budget(r, b, count), ranked, spans, dataset.corpus)
+                row["rerank"]["seconds"] = time.perf_counter() - t
+                row["rerank_model"] = f"{args.reranker} ({reranker.backend})"
+                row["xl3m_first_stage"] = args.first_stage
             if "alr2" in selectors and i < args.alr2_limit and "alr2" not in row:
                 row["alr2"], t = {}, time.perf_counter()
                 for b in args.alr2_budgets:
@@ -164,14 +176,14 @@ def not_found_gate(pipe: Pipeline, store) -> dict:
 
 def table(results: dict) -> str:
     records = results["records"]
-    order = ("first", "random", "embedding", "bm25", "hybrid", "xl3m-ll", "xl3m-ne", "alr2")
+    order = ("first", "random", "embedding", "bm25", "hybrid", "xl3m-ll", "xl3m-ne", "rerank", "alr2")
     rows = []
     for name in ("cuad", "qmsum"):
         for s in order:
             cells = [r[s] for r in records.values() if r["dataset"] == name and s in r]
             if not cells:
                 continue
-            if s in ("xl3m-ll", "alr2"):  # the first stage on exactly the slow selector's questions, for a fair pair
+            if s in ("xl3m-ll", "rerank", "alr2"):  # the first stage on exactly the slow selector's questions, for a fair pair
                 stage = next((r["xl3m_first_stage"] for r in records.values() if "xl3m_first_stage" in r),
                              results.get("settings", {}).get("first_stage"))
                 same = [r[stage] for r in records.values() if r["dataset"] == name and s in r and stage in r]
@@ -196,12 +208,17 @@ def table(results: dict) -> str:
              f"segments of the gold document; embedding, bm25 and hybrid widen each kept segment to whole "
              f"sentences, at most {EXTEND_TOKENS} tokens a side, and the widened text counts against the budget). xl3m: top {settings.get('candidates')} of the "
              f"{first_stage} ranking re-ranked by generator certainty (ll = log-likelihood, "
-             "ne = neg-entropy of the question given the segment); xl3m/alr2 run on fewer questions (column "
+             "ne = neg-entropy of the question given the segment); rerank: the same shortlist re-ranked by "
+             f"log p(\"Yes\") of {_reranker(records)}; xl3m/rerank/alr2 run on fewer questions (column "
              "`questions`) because each question costs generator passes on 2 CPU cores.")
     gate = results.get("not_found")
     if gate:
         body += "\n\n" + gate_table(gate)
     return body + "\n\n" + stamp(results.get("versions", {}))
+
+
+def _reranker(records: dict) -> str:
+    return next((r["rerank_model"] for r in records.values() if "rerank_model" in r), "the reranker")
 
 
 def _cell(cells: list[dict], budget: int) -> str:
@@ -226,9 +243,10 @@ def gate_table(gate: dict, thresholds=(0.2, 0.25, 0.3, 0.35, 0.4)) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="cuad,qmsum")
-    parser.add_argument("--selectors", default="first,random,embedding,bm25,hybrid,xl3m,alr2")
+    parser.add_argument("--selectors", default="first,random,embedding,bm25,hybrid,xl3m,rerank,alr2")
+    parser.add_argument("--reranker", default="qwen2.5-0.5b", help="generator of the rerank selector")
     parser.add_argument("--limit", type=int, default=40, help="questions per dataset (seeded sample)")
-    parser.add_argument("--slow-limit", type=int, default=12, help="questions per dataset for xl3m")
+    parser.add_argument("--slow-limit", type=int, default=12, help="questions per dataset for xl3m and rerank")
     parser.add_argument("--alr2-limit", type=int, default=5, help="questions per dataset for alr2")
     parser.add_argument("--alr2-budgets", type=lambda v: [int(x) for x in v.split(",")], default=list(BUDGETS),
                         help="budgets alr2 runs at (each is a generation)")

@@ -127,15 +127,19 @@ def _print_report(report) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings; must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet.")
+@click.option("--rerank", is_flag=True,
+              help="Let the generator re-rank the best segments of the k documents (slower; scores become log p(yes)).")
 @_friendly
-def search(query, index_name, k, config_path, as_json):
+def search(query, index_name, k, config_path, as_json, rerank):
     """Rank indexed documents for QUERY, each with its best-matching span.
 
-    Spans are character offsets [start, end) into the document's extracted text.
+    Spans are character offsets [start, end) into the document's extracted text. With --rerank the
+    generator reads the top ask.candidates segments of those documents, judges each relevant or
+    not, and documents are re-ordered by their best segment.
     """
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
-    hits = pipe.search(query, k=k)
+    hits = pipe.search(query, k=k, rerank=rerank)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return

@@ -96,12 +96,12 @@ class GeneratorConfig:
 class AskConfig:
     """How `ask` picks evidence inside the retrieved documents (see longrag/reasoning)."""
 
-    # embedding | bm25 | hybrid | xl3m | alr2; hybrid: best measured evidence recall per second (docs/results.md, "Ask")
+    # embedding | bm25 | hybrid | xl3m | rerank | alr2; hybrid: best measured evidence recall per second (docs/results.md, "Ask")
     selector: str = "hybrid"
     budget: int = 2048  # evidence tokens (generator tokens) handed to the generator
     documents: int = 3  # top retrieved documents whose segments are candidates
-    candidates: int = 16  # xl3m: first-stage shortlist M read by the generator
-    first_stage: str = "hybrid"  # xl3m / alr2 cheap first stage: embedding | bm25 | hybrid (RRF of both)
+    candidates: int = 16  # xl3m / rerank: first-stage shortlist M read by the generator
+    first_stage: str = "hybrid"  # xl3m / rerank / alr2 cheap first stage: embedding | bm25 | hybrid (RRF of both)
     certainty: str = "log_likelihood"  # xl3m: log_likelihood | neg_entropy
     quote_threshold: float = 90.0  # alr2: rapidfuzz partial ratio (0-100) a quote needs to count as verified
     min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (docs/results.md, "Ask": measured gate)

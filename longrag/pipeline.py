@@ -117,15 +117,27 @@ class Pipeline:
         return self._generator
 
     # -- search ---------------------------------------------------------------------------------
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """Ranked documents for a query, each with its best-matching span."""
+    def search(self, query: str, k: int | None = None, rerank: bool = False) -> list[Hit]:
+        """Ranked documents for a query, each with its best-matching span.
+
+        `rerank`: the generator re-ranks the top `ask.candidates` segments of the k documents (the
+        `rerank` selector); documents are re-ordered by their best segment, which becomes their span,
+        and its log p("Yes") their score."""
         if not query or not query.strip():
             raise InputError("empty query")
         k = self.config.search.k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"k must be a positive whole number of documents, got {k!r}")
         vector = self.encoder.encode_queries([query])[0]
-        return retrieval.search(self.store, query, vector, self.config, k)
+        hits = retrieval.search(self.store, query, vector, self.config, k)
+        if not rerank or not hits:
+            return hits
+        settings = self.config.ask
+        reranker = make_selector("rerank", count_tokens=self.generator.count_tokens, encoder=self.encoder,
+                                 generator=self.generator, first_stage=settings.first_stage,
+                                 candidates=settings.candidates)
+        candidates = [c for hit in hits for c in candidates_of(self.store, hit.doc_id)]
+        return retrieval.rerank(self.store, hits, reranker.rank(query, candidates), self.config.search.snippet_chars)
 
     # -- ask ------------------------------------------------------------------------------------
     def ask(self, question: str, selector: str | None = None, budget: int | None = None,

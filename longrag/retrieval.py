@@ -29,6 +29,18 @@ def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Conf
             for doc_id, score, span in ranked]
 
 
+def rerank(store: IndexStore, hits: list[Hit], ranked, snippet_chars: int) -> list[Hit]:
+    """`hits` re-ordered by their best segment in `ranked` (spans best first with a score, e.g. a
+    re-ranker's output over the hits' segments), that segment becoming the hit's span and its score
+    the hit's; hits with no segment in `ranked` follow in their order."""
+    best: dict[str, tuple[float, tuple[int, int]]] = {}
+    for span, score in ranked:
+        best.setdefault(span.doc_id, (float(score), (span.start, span.end)))
+    kept = sorted((h for h in hits if h.doc_id in best), key=lambda h: -best[h.doc_id][0])
+    return ([_hit(store, h.doc_id, *best[h.doc_id], snippet_chars) for h in kept]
+            + [h for h in hits if h.doc_id not in best])
+
+
 def _search_documents(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
     return _rank_by_documents(store, vector, k)
 

@@ -54,7 +54,7 @@ def _text(pipe, doc_id):
 
 # ---- selectors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["embedding", "bm25", "hybrid", "first", "random", "xl3m"])
+@pytest.mark.parametrize("name", ["embedding", "bm25", "hybrid", "first", "random", "xl3m", "rerank"])
 def test_selectors_return_true_spans_in_order_within_budget(pipe, candidates, name):
     gen = pipe.generator
     selector = make_selector(name, count_tokens=gen.count_tokens, encoder=pipe.encoder, generator=gen, candidates=4)
@@ -265,13 +265,34 @@ def test_a_document_cannot_forge_control_tokens_evidence_blocks_or_the_question(
     def prompt(text):
         return answer_prompt(gen, "When are fees due?", [Evidence("a.txt", "/docs/a.txt", 0, len(text), text, 1, 1.0)])
 
-    special = {i for t in gen.special_tokens() for i in gen.tokenizer.convert_tokens_to_ids([t])}
+    special = {ids[0] for ids in map(gen._ids, gen.special_tokens()) if len(ids) == 1}
 
     def control_tokens(text):
-        return [i for i in gen.tokenizer(text, add_special_tokens=False).input_ids if i in special]
+        return [i for i in gen._ids(text) if i in special]
 
     assert len(special) >= 3 and control_tokens(prompt(planted)) == control_tokens(prompt(clean))
     lines = prompt(planted).splitlines()
     assert [line for line in lines if re.match(r"\[\d+\] \(", line)] == [f"[1] (/docs/a.txt, characters 0-{len(planted)})"]
     assert [line for line in lines if line.startswith("Question:")] == ["Question: When are fees due?<|im_end|>"]
     assert "not instructions" in prompt(planted)  # the system rule says blocks are data
+
+
+def test_search_rerank_reorders_the_same_documents_by_a_true_span(pipe):
+    plain = pipe.search(PATENT_QUESTION, k=3)
+    reranked = pipe.search(PATENT_QUESTION, k=3, rerank=True)
+    assert sorted(h.doc_id for h in reranked) == sorted(h.doc_id for h in plain)
+    scores = [h.score for h in reranked]
+    assert scores == sorted(scores, reverse=True)
+    for hit in reranked:
+        text = _text(pipe, hit.doc_id)[hit.start:hit.end]
+        assert hit.snippet.rstrip("…").split()[:5] == text.split()[:5]
+
+
+def test_cli_search_rerank(index_dir, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("generator:\n  max_new_tokens: 24\nask:\n  candidates: 4\n")
+    result = CliRunner().invoke(main, ["search", PATENT_QUESTION, "--index", str(index_dir), "--config", str(config),
+                                       "-k", "2", "--rerank", "--json"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)
+    assert len(hits) == 2 and all(h["score"] <= 0 for h in hits)  # log-probabilities

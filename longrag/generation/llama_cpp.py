@@ -65,18 +65,16 @@ class LlamaCppGenerator:
             raise ConfigError(f"generator.extension {extension.method!r} is not available with backend 'llama.cpp' "
                               f"(it offers {', '.join(EXTENSIONS)}): set generator.backend: transformers")
         path = gguf_file(name)
-        probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-        arch = probe.metadata.get("general.architecture", "")
-        max_positions = int(probe.metadata.get(f"{arch}.context_length", 0) or probe.n_ctx_train())
-        del probe
-        window = int(max_positions * extension.factor) if extension.method != "none" else max_positions
-        scaling = {"linear": dict(rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR,
-                                  rope_freq_scale=1.0 / extension.factor),
-                   "yarn": dict(rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN,
-                                rope_freq_scale=1.0 / extension.factor, yarn_orig_ctx=max_positions),
-                   "none": {}}[extension.method]
-        llm = llama_cpp.Llama(model_path=str(path), n_ctx=window, n_batch=512, n_threads=threads or _cores(),
-                              n_threads_batch=threads or _cores(), flash_attn=True, verbose=False, **scaling)
+        settings = dict(model_path=str(path), n_batch=512, n_threads=threads or _cores(),
+                        n_threads_batch=threads or _cores(), flash_attn=True, verbose=False)
+        llm = llama_cpp.Llama(n_ctx=0, **settings)  # n_ctx 0: the model's trained length
+        max_positions = llm.n_ctx()
+        if extension.method != "none":
+            scale = dict(rope_freq_scale=1.0 / extension.factor, yarn_orig_ctx=max_positions,
+                         rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR if extension.method == "linear"
+                         else llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN)
+            del llm
+            llm = llama_cpp.Llama(n_ctx=int(max_positions * extension.factor), **settings, **scale)
         return cls(llm, extension, max_positions, name)
 
     @property
@@ -140,7 +138,7 @@ class LlamaCppGenerator:
             self._read(head)
             logp, entropy = [], []
             for i, token in enumerate(tail):
-                row = self.llm.scores[self.llm.n_tokens - 1].astype(np.float64)
+                row = self._last_logits()
                 row = row - row.max()
                 log_probs = row - math.log(np.exp(row).sum())
                 logp.append(log_probs[token])
@@ -157,9 +155,12 @@ class LlamaCppGenerator:
             if a != b:
                 break
             shared += 1
-        self.llm.n_tokens = shared
-        self.llm._ctx.kv_cache_seq_rm(-1, shared, -1)
+        self.llm.n_tokens = shared  # eval() drops the cache from here on
         self.llm.eval(ids[shared:])
+
+    def _last_logits(self) -> np.ndarray:
+        """Logits after the last evaluated token (the only position whose logits llama.cpp kept)."""
+        return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).astype(np.float64)
 
 
 def _cores() -> int:

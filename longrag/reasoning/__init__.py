@@ -1,7 +1,8 @@
 """Retrieve-then-reason: pick the segments that answer a question, within a generator-token budget,
 and answer from them with citations.
 
-Selectors: embedding, bm25, xl3m (generator certainty over a first-stage shortlist), alr2
+Selectors: embedding, bm25, hybrid, xl3m (generator certainty over a first-stage shortlist), rerank
+(the generator's yes-probability that a shortlisted segment helps), alr2
 (generator quotes, verified against the source), and the baselines first / random.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .evidence import Candidate, Evidence, Selection, covers, fit_budget, fit_bu
 from .fusion import HybridSelector
 from .lexical import BM25Selector
 from .similarity import EmbeddingSelector
-from .xl3m import CERTAINTIES, XL3MSelector
+from .xl3m import CERTAINTIES, GeneratorCascade, RerankSelector, XL3MSelector
 
 # embedding / bm25 / hybrid widen each kept segment to whole sentences by at most this many tokens
 # per side (docs/results.md, "Ask", has the measurements behind 64)
@@ -30,7 +31,7 @@ EXTEND_TOKENS = 64
 @dataclass(frozen=True)
 class SelectorParts:
     """What selectors are built from: `count_tokens` counts generator tokens (the budget's unit);
-    embedding needs `encoder`, xl3m and alr2 need `generator` (and `encoder` for an embedding first stage)."""
+    embedding needs `encoder`, xl3m, rerank and alr2 need `generator` (and `encoder` for an embedding first stage)."""
 
     count_tokens: Callable[[str], int]
     encoder: object = None
@@ -56,11 +57,12 @@ REGISTRY: dict[str, Callable[[SelectorParts], Selector]] = {
     "hybrid": lambda p: HybridSelector([EmbeddingSelector(p.encoder, p.count_tokens), BM25Selector(p.count_tokens)],
                                        p.count_tokens, p.extend_tokens),
     "xl3m": lambda p: XL3MSelector(p.generator, _first_stage(p), candidates=p.candidates, certainty=p.certainty),
+    "rerank": lambda p: RerankSelector(p.generator, _first_stage(p), candidates=p.candidates),
     "alr2": lambda p: ALR2Selector(p.generator, _first_stage(p), threshold=p.quote_threshold),
     "first": lambda p: FirstTokensSelector(p.count_tokens),
     "random": lambda p: RandomSelector(p.count_tokens, p.seed),
 }
-SELECTORS = ("embedding", "bm25", "hybrid", "xl3m", "alr2")  # what `longrag ask --selector` offers
+SELECTORS = ("embedding", "bm25", "hybrid", "xl3m", "rerank", "alr2")  # what `longrag ask --selector` offers
 BASELINES = ("first", "random")  # for benchmarks
 FIRST_STAGES = ("embedding", "bm25", "hybrid")
 
@@ -73,7 +75,7 @@ def make_selector(name: str, **parts) -> Selector:
 
 
 __all__ = ["Selector", "RankingSelector", "Candidate", "Evidence", "Selection", "Answer", "Citation", "NOT_FOUND",
-           "EmbeddingSelector", "BM25Selector", "HybridSelector", "XL3MSelector", "ALR2Selector", "FirstTokensSelector",
+           "EmbeddingSelector", "BM25Selector", "HybridSelector", "XL3MSelector", "RerankSelector", "GeneratorCascade", "ALR2Selector", "FirstTokensSelector",
            "RandomSelector", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
            "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "citations", "parse_quotes",
            "verify_quote", "verified_evidence", "SELECTORS", "BASELINES", "CERTAINTIES", "FIRST_STAGES",
