@@ -74,7 +74,7 @@ def main() -> None:
     if not args.render:
         cpu = machine()
         stories = [json.loads(line)["document"] for line in STORIES.read_text().splitlines()]
-        fresh = []
+        saved.setdefault("rows", [])
         for model in args.models.split(","):
             for run in args.runs.split(","):
                 began = time.perf_counter()
@@ -88,12 +88,12 @@ def main() -> None:
                            "rss_mb": round(psutil.Process().memory_info().rss / 2**20)}
                     offset += 2 * length
                     print(json.dumps(row), flush=True)
-                    fresh.append(row)
+                    key = (model, run, cpu, length)  # a row replaces its own earlier measurement only
+                    saved["rows"] = [r for r in saved["rows"] if (r["model"], r["run"], r["machine"], r["length"]) != key]
+                    saved["rows"].append(row)
+                    saved.update(versions=library_versions(), stamp=stamp(library_versions()))
+                    save_json(OUT, saved)
                 del generator
-        keys = {(r["model"], r["run"], r["machine"], r["length"]) for r in fresh}
-        saved = {"rows": [r for r in saved["rows"] if (r["model"], r["run"], r["machine"], r["length"]) not in keys]
-                 + fresh, "versions": library_versions(), "stamp": stamp(library_versions())}
-        save_json(OUT, saved)
     report(saved)
 
 

@@ -194,7 +194,8 @@ def ask(question, index_name, selector, budget, config_path, as_json):
         click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
         click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
-    click.echo(f"({result.selector}; {result.tokens_in} prompt tokens; {result.dropped} segments left out of "
+    generator = f"{pipe.generator.name} on {pipe.generator.backend}; " if result.tokens_in else ""
+    click.echo(f"({result.selector}; {generator}{result.tokens_in} prompt tokens; {result.dropped} segments left out of "
                f"the budget{relevance}; {result.seconds:.1f} s)", err=True)
 
 

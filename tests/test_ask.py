@@ -24,7 +24,9 @@ from tests.helpers import CONTRACTS
 pytestmark = pytest.mark.slow  # real packaged models
 
 FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "ISC.txt")
-SETTINGS = {"generator": {"max_new_tokens": 24}, "ask": {"documents": 2, "candidates": 4, "budget": 384}}
+# the smallest packaged generator: these tests are about the mechanism (the default one is tested
+# in test_llama_backend.py and test_contract_questions.py)
+SETTINGS = {"generator": {"model": "SmolLM2-135M-Instruct", "max_new_tokens": 24}, "ask": {"documents": 2, "candidates": 4, "budget": 384}}
 PATENT_QUESTION = "Does the licence grant a patent license to use the contribution?"
 
 
@@ -240,11 +242,11 @@ def test_cli_json_shape(index_dir, tmp_path):
                                        "--budget", "256", "--config", str(_config_file(tmp_path)), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped"} <= set(data)
+    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped", "grounded", "flags"} <= set(data)
     assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
     assert isinstance(data["answer"], str) and data["answer"]
     for cite in data["citations"]:
-        assert set(cite) == {"doc_id", "path", "start", "end", "text"}
+        assert set(cite) == {"doc_id", "path", "start", "end", "text", "block"} and cite["block"] >= 1
         assert Path(cite["path"]).read_text()[cite["start"]:cite["end"]] == cite["text"]
 
 
@@ -290,7 +292,7 @@ def test_search_rerank_reorders_the_same_documents_by_a_true_span(pipe):
 
 def test_cli_search_rerank(index_dir, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("generator:\n  max_new_tokens: 24\nask:\n  candidates: 4\n")
+    config.write_text("generator:\n  model: SmolLM2-135M-Instruct\n  max_new_tokens: 24\nask:\n  candidates: 4\n")
     result = CliRunner().invoke(main, ["search", PATENT_QUESTION, "--index", str(index_dir), "--config", str(config),
                                        "-k", "2", "--rerank", "--json"])
     assert result.exit_code == 0, result.output

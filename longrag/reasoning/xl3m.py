@@ -10,13 +10,16 @@ is of the question after reading it (Generator.score, prefix = segment):
   segment that makes the question predictable talks about what the question asks.
 - neg_entropy: mean −H of the next-token distribution at those positions.
 rerank: the generator is asked, per segment, whether the passage helps answer the question; the
-score is log p("Yes") (the pointwise relevance prompt of Liang et al., HELM 2022). The question
+score is log p("Yes") normalised over {"Yes", "No"} (the pointwise relevance prompt of Liang
+et al., HELM 2022; the two-word normalisation as monoT5's, Nogueira et al. 2020). The question
 comes before the passage so consecutive prompts share their first tokens (llama.cpp reuses them).
 Measurements of both: docs/results.md, "Ask".
 """
 from __future__ import annotations
 
 from typing import Sequence
+
+import numpy as np
 
 from ..errors import ConfigError
 from .base import RankingSelector
@@ -84,12 +87,15 @@ class RerankSelector(GeneratorCascade):
 
     name = "rerank"
 
-    def pair(self, candidate: Candidate, question: str) -> tuple[str, str]:
+    def prompt(self, candidate: Candidate, question: str) -> str:
         specials = self.generator.special_tokens()
         user = (f"Question: {inert(question.strip(), specials)}\n\nPassage:\n{inert(candidate.text.strip(), specials)}"
                 "\n\nDoes the passage help answer the question? Reply Yes or No.")
-        return self.generator.chat_prompt(RELEVANCE_SYSTEM, user), "Yes"
+        return self.generator.chat_prompt(RELEVANCE_SYSTEM, user)
 
     def scores(self, question, shortlist):
-        pairs = [self.pair(c, question) for c in shortlist]
-        return [s.log_likelihood for s in self.generator.score(pairs, batch_size=self.batch_size)]
+        """log p(Yes) normalised over {Yes, No}: the model's leaning, not how likely it is to start
+        its reply with either word (scored one after the other, llama.cpp reads the prompt once)."""
+        pairs = [(self.prompt(c, question), word) for c in shortlist for word in ("Yes", "No")]
+        ll = [s.log_likelihood for s in self.generator.score(pairs, batch_size=self.batch_size)]
+        return [yes - float(np.logaddexp(yes, no)) for yes, no in zip(ll[::2], ll[1::2])]
