@@ -15,7 +15,8 @@ best over SQuALITY's four reference responses. An answer the generator declines 
 scores 0 and is counted. Also seconds per question (selection + generation) and
 the process's peak RSS while a method runs (models loaded included), sampled every 50 ms.
 
-Resumable: results go to runs/answer_quality/results.json after every question.
+Resumable: results go to benchmarks/results/answer_quality.json after every question. The generator
+and budget are the default config's unless given.
 
     .venv/bin/python benchmarks/answer_quality.py --cuad 20 --squality 10
     .venv/bin/python benchmarks/answer_quality.py --table-only      # rewrite the README block
@@ -42,7 +43,8 @@ from longrag.evaluation.generation_reports import answer_quality_table  # noqa: 
 from longrag.evaluation.readme_blocks import RESULTS, replace_block  # noqa: E402
 from readme_tables import save_json  # noqa: E402
 
-OUT = ROOT / "runs" / "answer_quality" / "results.json"
+OUT = ROOT / "benchmarks" / "results" / "answer_quality.json"
+INDEXES = ROOT / "runs" / "answer_quality"  # the benchmark's own indexes (rebuilt when missing)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -94,6 +96,7 @@ def run(args) -> dict:
     results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"records": {}}
     records = results["records"]
     config = load_config(None)
+    args.budget = args.budget or config.ask.budget
     pipe = Pipeline(config)
     generator = pipe.generator
     count = generator.count_tokens
@@ -103,7 +106,7 @@ def run(args) -> dict:
         if n <= 0:
             continue
         dataset, rows = questions(name, n)
-        store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, OUT.parent / f"index-{name}")
+        store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, INDEXES / f"index-{name}")
         selectors = {m: make_selector(m, count_tokens=count, encoder=pipe.encoder, generator=generator,
                                       first_stage=config.ask.first_stage, candidates=config.ask.candidates)
                      for m in args.methods if m != "first"}
@@ -125,14 +128,15 @@ def run(args) -> dict:
             started = time.perf_counter()
             with PeakMemory(interval=0.05) as memory:
                 chosen = selectors[method].select(question, candidates, args.budget)
-                text, tokens_in, _ = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
+                text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
             seconds = time.perf_counter() - started
             declined = text == NOT_FOUND
             answer = "" if declined else clean_answer(text)
             score = token_f1(answer, reference) if name == "cuad" else rouge_l(answer, reference)
             row[method] = {"answer": text, "score": score, "declined": declined,
                            "gate": relevance < min_relevance, "relevance": relevance,
-                           "tokens_in": tokens_in, "seconds": seconds, "peak_rss_mb": memory.peak_mb}
+                           "tokens_in": tokens_in, "seconds": seconds, "peak_rss_mb": memory.peak_mb,
+                           "grounded": not declined and not flags}
             print(f"{name} {i + 1} {method:9s} score={score:.3f} {seconds:5.1f}s "
                   f"{'DECLINED ' if declined else ''}{answer[:70]!r}", flush=True)
             save_json(OUT, results)
@@ -140,7 +144,8 @@ def run(args) -> dict:
                            "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
                            "rouge-score": version("rouge-score")}
     results["settings"] = {"budget": args.budget, "max_new_tokens": args.max_new_tokens,
-                           "min_relevance": min_relevance, "generator": config.generator.model}
+                           "min_relevance": min_relevance,
+                           "generator": f"{config.generator.model} ({generator.backend})"}
     save_json(OUT, results)
     return results
 
@@ -151,7 +156,7 @@ def main() -> None:
     parser.add_argument("--squality", type=int, default=10, help="SQuALITY dev questions (seeded sample)")
     parser.add_argument("--methods", type=lambda v: v.split(","), default=["first", "embedding", "bm25", "hybrid"])
     parser.add_argument("--xl3m", type=int, default=0, help="questions per dataset for xl3m (slow)")
-    parser.add_argument("--budget", type=int, default=2048)
+    parser.add_argument("--budget", type=int, help="evidence tokens (default: ask.budget)")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--table-only", action="store_true")

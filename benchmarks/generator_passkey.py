@@ -115,11 +115,12 @@ def main() -> None:
     parser.add_argument("--stories", type=Path, default=STORIES, help="SQuALITY jsonl read in place")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generator_passkey.json")
     parser.add_argument("--render", action="store_true",
-                        help="run nothing: read --out and rewrite the README block generator-passkey")
+                        help="run nothing: read --out and rewrite its docs block (--block)")
+    parser.add_argument("--block", default="generator-passkey", help="the docs/results.md block the result goes to")
     args = parser.parse_args()
     if args.render:
         body = passkey_report(json.loads(args.out.read_text()))
-        replace_block("generator-passkey", body, RESULTS)
+        replace_block(args.block, body, RESULTS)
         print(body)
         return
     lengths = [int(n) for n in args.lengths.split(",")]

@@ -10,13 +10,13 @@ import importlib.util
 
 from ..errors import ConfigError
 from .base import GeneratorBackend
+from .generator import Generator
+from .llama_cpp import EXTENSIONS as LLAMA_CPP_EXTENSIONS, LlamaCppGenerator
 from .models import is_gguf
 from .rope import ContextExtension
 
 
 def _transformers(settings, extension: ContextExtension) -> GeneratorBackend:
-    from .generator import Generator
-
     if settings.threads is not None:
         raise ConfigError("generator.threads sets llama.cpp's threads; the transformers backend uses torch's "
                           "(OMP_NUM_THREADS): remove generator.threads or set generator.backend: llama.cpp")
@@ -24,8 +24,6 @@ def _transformers(settings, extension: ContextExtension) -> GeneratorBackend:
 
 
 def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
-    from .llama_cpp import LlamaCppGenerator
-
     if settings.device != "cpu":
         raise ConfigError(f"generator.backend 'llama.cpp' runs on the CPU here, not {settings.device!r}: "
                           "set generator.backend: transformers to use the GPU")
@@ -33,7 +31,6 @@ def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
 
 
 BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp}
-LLAMA_CPP_EXTENSIONS = ("none", "linear", "yarn")
 
 
 def chosen_backend(settings) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import psutil
 
 from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
@@ -16,7 +16,7 @@ from .models import gguf_file
 from .rope import ContextExtension
 
 INSTALL = ("pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: a C/C++ compiler and cmake are needed; "
-           "see README, Generators), or set generator.backend: transformers")
+           "see README, Models), or set generator.backend: transformers")
 EXTENSIONS = ("none", "linear", "yarn")
 
 
@@ -40,7 +40,6 @@ class LlamaCppGenerator:
         self.name = name
         llama_cpp = _llama_cpp()
         meta = llm.metadata
-        self._eos = llm.token_eos()
         vocab = llm._model.vocab
         self._end = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
         control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
@@ -165,11 +164,6 @@ class LlamaCppGenerator:
 
 def _cores() -> int:
     """Physical cores this process may use: llama.cpp is slower on hyper-threads than on cores alone."""
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:
-        physical = None
+    physical = psutil.cpu_count(logical=False)
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(available, physical or available))
