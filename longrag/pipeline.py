@@ -122,7 +122,7 @@ class Pipeline:
 
         `rerank`: the generator re-ranks the top `ask.candidates` segments of the k documents (the
         `rerank` selector); documents are re-ordered by their best segment, which becomes their span,
-        and its log p("Yes") their score."""
+        and its log p(Yes), normalised over {Yes, No}, their score."""
         if not query or not query.strip():
             raise InputError("empty query")
         k = self.config.search.k if k is None else k
