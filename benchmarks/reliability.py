@@ -43,9 +43,10 @@ def index_cmd(docs: Path, index: Path) -> list[str]:
 def whole(index: Path) -> tuple[frozenset, int]:
     """(documents, segments) of the live generation; raises if it is not whole."""
     store = IndexStore(index)
-    rows = store.segment_rows(list(range(store.segment_index.size)))
-    assert len(rows) == store.segment_index.size, "segment rows missing from the store"
-    return frozenset(store.documents()), len(rows)
+    documents = store.documents()
+    segments = sum(len(store.segments_of(doc_id)[0]) for doc_id in documents)
+    assert segments == store.segment_count, "segments missing from the store"
+    return frozenset(documents), segments
 
 
 def main() -> None:

@@ -78,26 +78,59 @@ def main():
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index", "index_name", help=INDEX_HELP + " Default: the first folder's name.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings (see configs/default.yaml).")
 @click.option("--rebuild", is_flag=True, help="Re-encode everything (needed after changing encoder settings).")
+@click.option("--add", is_flag=True, help="Only add or update the files under PATHS; keep indexed documents that are "
+              "not among them (by default the index holds exactly PATHS).")
+@click.option("--optimize", is_flag=True, help="Merge the index's shards into one, dropping removed documents for "
+              "good (with PATHS: after indexing them).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--wait", is_flag=True, help="If another process is writing this index, wait for it instead of failing.")
 @click.option("--follow-links", is_flag=True, help="Read links that lead outside the indexed folders (skipped and listed by default).")
 @_friendly
-def index(paths, index_name, config_path, rebuild, quiet, wait, follow_links):
+def index(paths, index_name, config_path, rebuild, add, optimize, quiet, wait, follow_links):
     """Index the supported files (.txt .md .html .pdf .docx) under PATHS.
 
     Incremental: unchanged files are not re-encoded, changed ones are replaced, deleted ones
-    removed. An interrupted run leaves the previous index untouched. --index must name an index,
-    an empty folder or a new path: any other folder or file is refused, never overwritten.
+    removed; only what changed is written (a new shard; merged with others in the background of
+    later runs, or at once with --optimize). An interrupted run leaves the previous index
+    untouched. --index must name an index, an empty folder or a new path: any other folder or
+    file is refused, never overwritten.
+
+    \b
+      longrag index ./contracts                       # build or update indexes/contracts
+      longrag index ./contracts/new --index contracts --add
+      longrag index --index contracts --optimize      # merge shards
     """
     config = load_config(config_path)
+    if not paths and not optimize:
+        raise LongragError("give the files or folders to index (or --optimize with --index to merge an index's shards)")
+    if not paths:
+        _print_report(Pipeline(config).optimize(_pick_index(index_name, config), wait=wait))
+        return
     target = resolve_index_dir(index_name, index_root(config)) if index_name else default_index_dir(paths, config)
-    report = Pipeline(config).index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait,
-                                    follow_links=follow_links)
+    pipe = Pipeline(config)
+    report = pipe.index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait,
+                        follow_links=follow_links, add=add)
     _print_report(report)
+    if optimize:
+        _print_report(pipe.optimize(target, wait=wait))
+
+
+@main.command()
+@click.argument("doc_ids", nargs=-1, required=True)
+@click.option("--index", "index_name", help=INDEX_HELP)
+@click.option("--wait", is_flag=True, help="If another process is writing this index, wait for it instead of failing.")
+@_friendly
+def remove(doc_ids, index_name, wait):
+    """Remove documents from an index by id (the path relative to the indexed folder, as `search` shows it).
+
+    An id not in the index is an error and nothing is changed. Their rows are dropped for good by
+    the next merge (`longrag index --index NAME --optimize`)."""
+    config = load_config(None)
+    _print_report(Pipeline(config).remove(doc_ids, _pick_index(index_name, config), wait=wait))
 
 
 def _print_report(report) -> None:

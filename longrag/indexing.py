@@ -1,6 +1,7 @@
 """Indexing: files → documents → segments → vectors → a new index generation.
 
-Unchanged documents (same sha256) carry their stored vectors over; the rest are encoded.
+Unchanged documents (same sha256) stay in their shards; new and changed ones are encoded into a
+new shard, and the replaced or removed ones are tombstoned.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import retrieval
@@ -23,9 +25,12 @@ from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
 from .errors import InputError
 from .index import IndexStore, IndexWriter
+from .index.layout import is_index, live_generation
 from .index.manifest import FORMAT_VERSION, check_compatible
-from .index.layout import is_index
+from .index.store import OldFormatError, read_manifest
 from .index.vectors import check_factory
+from .index.writer import convert_format_1
+from .lexical import LexicalSettings
 from .types import Document, Skipped
 
 
@@ -98,7 +103,14 @@ def previous_generation(target: Path, config: Config, encoder: Encoder, rebuild:
     an index built with other vector settings is refused."""
     if rebuild or not is_index(target):
         return None
-    previous = IndexStore(target)
+    try:
+        previous = IndexStore(target)
+    except OldFormatError:
+        generation = live_generation(target)
+        manifest = read_manifest(generation, target)
+        check_compatible(target, manifest, config.to_dict(), encoder.describe())
+        convert_format_1(target, generation, manifest)
+        previous = IndexStore(target)
     check_compatible(target, previous.manifest, config.to_dict(), encoder.describe())
     return previous
 
@@ -112,59 +124,86 @@ class Indexer:
         self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
 
     def run(self, documents: Sequence[Document], target: Path, previous: IndexStore | None, progress: bool,
-            skipped: Sequence[Skipped] = ()) -> IndexReport:
+            skipped: Sequence[Skipped] = (), keep_missing: bool = False, optimize: bool = False) -> IndexReport:
+        """Make the index hold `documents` (and, with `keep_missing`, what it held besides);
+        `optimize` merges all shards into one, dropping deleted documents for good."""
         started = time.perf_counter()
         report = IndexReport(index_dir=str(target), skipped=list(skipped))
         if self.segment_tokens < self.config.segmenter.max_tokens:
             report.notes.append(f"segments hold at most {self.segment_tokens} tokens, not segmenter.max_tokens="
                                 f"{self.config.segmenter.max_tokens}: that is what the encoder reads in one pass")
-        old_ids = set(previous.documents()) if previous else set()
-        writer = IndexWriter(target)
+        old = previous.documents() if previous else {}
+        given = {d.doc_id for d in documents}
+        gone = [] if keep_missing else [doc_id for doc_id in old if doc_id not in given]
+        lexical = LexicalSettings() if self.config.index.mode == "hybrid" else None
+        writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.factory, lexical)
         try:
-            self._encode_into(writer, documents, previous, report, progress)
-            report.removed = len(old_ids - {d.doc_id for d in documents})
+            fresh = self._encode_into(writer, documents, old, report, progress)
+            for doc_id in gone + [d for d in given if d in old and d in fresh]:
+                writer.delete(doc_id)
+            report.removed = len(gone)
+            live = {doc_id: info for doc_id, info in old.items() if doc_id not in gone} | fresh
+            report.tokens = sum(info["n_tokens"] for info in live.values())
             report.seconds = time.perf_counter() - started
-            writer.commit(self._manifest(report), self.encoder.dim, self.config.index.factory,
-                          bm25=self.config.index.mode == "hybrid")
+            manifest = writer.commit({**self._manifest(report), "truncation": truncation(live)}, optimize)
         except BaseException:
             writer.abort()
             raise
+        report.documents, report.segments = manifest["counts"]["documents"], manifest["counts"]["segments"]
         return report
 
-    def _encode_into(self, writer: IndexWriter, documents: Sequence[Document], previous: IndexStore | None,
-                     report: IndexReport, progress: bool) -> None:
-        old = previous.documents() if previous else {}
-        todo = [d for d in documents if old.get(d.doc_id, {}).get("sha256") != d.sha256]
-        tokens = {d.doc_id: self.encoder.tokenize(d.text) for d in todo}
-        bar = tqdm(total=sum(len(t) for t in tokens.values()), desc="encoding", unit="tok", unit_scale=True,
-                   disable=not progress or not todo)
-        for doc in documents:
-            if doc.doc_id in tokens:
-                report.added += doc.doc_id not in old
-                report.updated += doc.doc_id in old
-                row, segments, vectors, doc_vector = self._encode_document(doc, tokens.pop(doc.doc_id), report, bar)
-            else:
-                row = previous.document_row(doc.doc_id)
-                segments, vectors, doc_vector = previous.stored_vectors(doc.doc_id)
-                report.unchanged += 1
-            writer.add(row, segments, vectors, doc_vector)
-            report.tokens += row["n_tokens"]
-            report.segments += len(segments)
-        bar.close()
-        report.documents = len(documents)
+    def _encode_into(self, writer: IndexWriter, documents: Sequence[Document], old: dict[str, dict],
+                     report: IndexReport, progress: bool) -> dict[str, dict]:
+        """Encode the new and changed documents into the writer; returns their rows by doc_id.
 
-    def _encode_document(self, doc: Document, tokens, report: IndexReport, bar):
-        encoder, cfg = self.encoder, self.config
-        cut = max(0, len(tokens) - cfg.segmenter.max_document_tokens)
+        Documents are tokenized one at a time and their segments encoded in batches of about
+        `encoder.batch_tokens` tokens across documents (short documents would otherwise make
+        batches of one), so memory follows the batch and the open shard, not the corpus."""
+        todo = [d for d in documents if old.get(d.doc_id, {}).get("sha256") != d.sha256]
+        report.unchanged = len(documents) - len(todo)
+        bar = tqdm(total=sum(len(d.text) for d in todo), desc="encoding", unit="char", unit_scale=True,
+                   disable=not progress or not todo)
+        fresh, batch = {}, []
+
+        def flush() -> None:
+            for prepared, vectors in zip(batch, self._segment_vectors(batch)):
+                row, segments, doc_vector = self._finish(prepared, report)
+                writer.add(row, segments, vectors, doc_vector)
+                fresh[row["doc_id"]] = {k: row[k] for k in ("n_tokens", "truncated_tokens")}
+                bar.update(len(row["text"]))
+            batch.clear()
+
+        for doc in todo:
+            report.added += doc.doc_id not in old
+            report.updated += doc.doc_id in old
+            batch.append(self._prepare(doc))
+            if sum(len(p[1]) for p in batch) >= self.config.encoder.batch_tokens:
+                flush()
+        flush()
+        bar.close()
+        return fresh
+
+    def _prepare(self, doc: Document) -> tuple:
+        """(document, tokens kept, segments with token spans, tokens cut)."""
+        tokens = self.encoder.tokenize(doc.text)
+        cut = max(0, len(tokens) - self.config.segmenter.max_document_tokens)
         if cut:
             tokens = type(tokens)(tokens.ids[: -cut], tokens.offsets[: -cut])
-        parts = segment_document(doc, tokens, self.segment_tokens)
-        spans = [(a, b) for _, a, b in parts]
-        if cfg.index.mode == "late_chunks":
-            segment_vectors = late_chunk_vectors(encoder, tokens.ids, spans, overlap=cfg.encoder.late_chunk_overlap)
-        else:
-            segment_vectors = encoder.encode_ids([tokens.ids[a:b] for a, b in spans])
-        bar.update(len(tokens))
+        return doc, tokens, segment_document(doc, tokens, self.segment_tokens), cut
+
+    def _segment_vectors(self, batch: list[tuple]) -> list[np.ndarray]:
+        """Segment vectors of each prepared document, encoded together (late chunks: per document)."""
+        if self.config.index.mode == "late_chunks":
+            return [late_chunk_vectors(self.encoder, tokens.ids, [(a, b) for _, a, b in parts],
+                                       overlap=self.config.encoder.late_chunk_overlap) for _, tokens, parts, _ in batch]
+        pieces = [tokens.ids[a:b] for _, tokens, parts, _ in batch for _, a, b in parts]
+        vectors = self.encoder.encode_ids(pieces) if pieces else np.zeros((0, self.encoder.dim), np.float32)
+        return np.split(vectors, np.cumsum([len(parts) for _, _, parts, _ in batch])[:-1])
+
+    def _finish(self, prepared: tuple, report: IndexReport) -> tuple[dict, list[dict], np.ndarray | None]:
+        """The document's row, segments and document vector (when the mode keeps one); counts it in the report."""
+        doc, tokens, parts, cut = prepared
+        encoder, cfg = self.encoder, self.config
         doc_vector = None
         if cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion:
             doc_vector = encoder.encode_document(tokens.ids)
@@ -176,7 +215,7 @@ class Indexer:
         row = {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "n_chars": len(doc.text),
                "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
         segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
-        return row, segments, segment_vectors, doc_vector
+        return row, segments, doc_vector
 
     def _manifest(self, report: IndexReport) -> dict:
         return {
@@ -186,14 +225,51 @@ class Indexer:
             "config": self.config.to_dict(),
             "segment_tokens": self.segment_tokens,
             "fusion": retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
-            "counts": {"documents": report.documents, "segments": report.segments, "tokens": report.tokens,
-                       "windowed_documents": report.windowed},
-            "truncation": {"documents": len(report.truncated), "tokens": sum(n for _, n in report.truncated),
-                           "detail": report.truncated[:100]},
+            "counts": {"tokens": report.tokens, "windowed_documents": report.windowed},
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
             "notes": report.notes,
-            "last_run": {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
-                         "removed": report.removed, "seconds": round(report.seconds, 2)},
+            "last_run": last_run(report),
             "versions": library_versions(),
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         }
+
+
+def truncation(documents: dict[str, dict]) -> dict:
+    """What the index left unread, over all its documents ({doc_id: {truncated_tokens, ...}})."""
+    cut = sorted((doc_id, info["truncated_tokens"]) for doc_id, info in documents.items() if info["truncated_tokens"])
+    return {"documents": len(cut), "tokens": sum(n for _, n in cut), "detail": cut[:100]}
+
+
+def last_run(report: IndexReport) -> dict:
+    return {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+            "removed": report.removed, "seconds": round(report.seconds, 2)}
+
+
+def rewrite(target: Path, previous: IndexStore, remove: Sequence[str] = (), optimize: bool = False) -> IndexReport:
+    """Remove documents and/or merge all shards into one (`optimize`), with the settings the index
+    was built with: no encoder is needed (call with the writer lock held)."""
+    started = time.perf_counter()
+    unknown = [doc_id for doc_id in remove if doc_id not in previous]
+    if unknown:
+        raise InputError(f"not in index {target}: {', '.join(map(repr, unknown[:5]))}"
+                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "") + "; nothing was changed "
+                         "(document ids are paths relative to the indexed folder: see `longrag info`)")
+    m = previous.manifest
+    lexical = LexicalSettings(**m["lexical"]) if m.get("lexical") else None
+    writer = IndexWriter(target, previous, m["encoder"]["dim"], m["config"]["index"]["factory"], lexical)
+    try:
+        for doc_id in dict.fromkeys(remove):
+            writer.delete(doc_id)
+        removed = set(remove)
+        live = {doc_id: info for doc_id, info in previous.documents().items() if doc_id not in removed}
+        report = IndexReport(index_dir=str(target), unchanged=len(live), removed=len(removed),
+                             tokens=sum(info["n_tokens"] for info in live.values()))
+        report.seconds = time.perf_counter() - started
+        manifest = writer.commit({**m, "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                  "counts": {**m["counts"], "tokens": report.tokens}, "truncation": truncation(live),
+                                  "last_run": last_run(report), "skipped": []}, optimize)
+    except BaseException:
+        writer.abort()
+        raise
+    report.documents, report.segments = manifest["counts"]["documents"], manifest["counts"]["segments"]
+    return report

@@ -16,12 +16,12 @@ import torch
 from . import retrieval
 from .config import Config, load_config
 from .encoders import Encoder, load_encoder
-from .errors import ConfigError, InputError, LongragError
+from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import check_compatible
-from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents
+from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents, rewrite
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector
 from .types import Document, Hit, Skipped
 
@@ -204,14 +204,15 @@ class Pipeline:
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
               rebuild: bool = False, progress: bool = True, wait: bool = False,
-              follow_links: bool = False) -> IndexReport:
+              follow_links: bool = False, add: bool = False) -> IndexReport:
         """Index files and folders incrementally into `index_dir` (default `indexes/<first folder name>`).
 
         Unchanged files keep their vectors, changed files are re-encoded, files no longer present are
-        dropped. The previous index stays usable until the new one is complete. `index_dir` must be
-        an index, an empty folder or a new path (InputError otherwise: nothing is touched). Another
-        process writing the same index → IndexBusyError, or wait for it with `wait`. Links to files
-        outside the indexed folders are skipped (and listed) unless `follow_links`.
+        dropped (kept with `add`: then only the given files are added or updated). Only what changed
+        is written. The previous index stays usable until the new one is complete. `index_dir` must
+        be an index, an empty folder or a new path (InputError otherwise: nothing is touched).
+        Another process writing the same index → IndexBusyError, or wait for it with `wait`. Links
+        to files outside the indexed folders are skipped (and listed) unless `follow_links`.
         """
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
@@ -223,19 +224,45 @@ class Pipeline:
             indexer = Indexer(self.config, self.encoder)  # settings and the old index are checked before any file is read
             previous = previous_generation(target, self.config, self.encoder, rebuild)
             documents = read_documents(files, skipped, progress)
-            report = indexer.run(documents, target, previous, progress, skipped)
+            report = indexer.run(documents, target, previous, progress, skipped, keep_missing=add)
         self.index_dir, self._store = target, None
         return report
 
-    def index_documents(self, documents: Sequence[Document], index_dir: str | Path, rebuild: bool = False,
-                        progress: bool = True, skipped: Sequence[Skipped] = (), wait: bool = False) -> IndexReport:
-        """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents."""
-        target = Path(index_dir)
+    def index_documents(self, documents: Sequence[Document], index_dir: str | Path | None = None,
+                        rebuild: bool = False, progress: bool = True, skipped: Sequence[Skipped] = (),
+                        wait: bool = False, add: bool = False) -> IndexReport:
+        """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents
+        (with `add`: these added or updated, the others kept)."""
+        target = self._target(index_dir)
         with self._writing(target, wait):
             previous = previous_generation(target, self.config, self.encoder, rebuild)
-            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped)
+            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped,
+                                                            keep_missing=add)
         self.index_dir, self._store = target, None
         return report
+
+    def remove(self, doc_ids: Sequence[str], index_dir: str | Path | None = None, wait: bool = False) -> IndexReport:
+        """Remove documents by id (an id not in the index → InputError, nothing changed); their
+        rows are tombstoned until the next merge."""
+        return self._rewrite(index_dir, wait, remove=list(doc_ids))
+
+    def optimize(self, index_dir: str | Path | None = None, wait: bool = False) -> IndexReport:
+        """Merge all shards into one, dropping removed documents for good (one FAISS search per query)."""
+        return self._rewrite(index_dir, wait, optimize=True)
+
+    def _rewrite(self, index_dir, wait: bool, **change) -> IndexReport:
+        target = self._target(index_dir)
+        if not is_index(target):
+            raise IndexNotFoundError(f"no longrag index at {target}")
+        with self._writing(target, wait):
+            report = rewrite(target, IndexStore(target), **change)
+        self.index_dir, self._store = target, None
+        return report
+
+    def _target(self, index_dir: str | Path | None) -> Path:
+        if index_dir is None and self.index_dir is None:
+            raise InputError("no index given: pass index_dir, or open one with Pipeline.load(dir)")
+        return Path(index_dir) if index_dir is not None else self.index_dir
 
     @staticmethod
     @contextmanager

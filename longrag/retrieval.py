@@ -25,7 +25,7 @@ Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, bes
 
 def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
     ranked = MODES[store.mode](store, query, query_vector, config, k)
-    return [_hit(store, doc_id, score, span or _best_span(store, doc_id, query_vector), config.search.snippet_chars)
+    return [_hit(store, doc_id, score, span or store.best_span(doc_id, query_vector), config.search.snippet_chars)
             for doc_id, score, span in ranked]
 
 
@@ -54,7 +54,7 @@ def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Co
     rankers = {"documents": lambda: _rank_by_documents(store, vector, pool),
                "segments": lambda: _rank_by_segments(store, vector, pool, pool),
                "bm25": lambda: _rank_by_bm25(store, query, pool)}
-    if "documents" in config.search.fusion and store.document_index is None:
+    if "documents" in config.search.fusion and not store.has_document_vectors:
         raise InputError("this index holds no document vectors (it was built without 'documents' in "
                          "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
     rankings = [rankers[name]() for name in config.search.fusion]
@@ -104,50 +104,20 @@ def fuse_scores(rankings: list[Ranking], floor: bool = True) -> Ranking:
     return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]
 
 
-def _group(store: IndexStore, scores, rows) -> dict[str, tuple[float, tuple[int, int]]]:
-    """Best segment per document, from segment hits given best-first."""
-    meta = store.segment_rows([int(r) for r in rows if r >= 0])
-    best: dict[str, tuple[float, tuple[int, int]]] = {}
-    for score, row in zip(scores, rows):
-        if row >= 0:
-            doc_id, start, end = meta[int(row)]
-            best.setdefault(doc_id, (float(score), (start, end)))
-    return best
-
-
 def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: int) -> Ranking:
-    """Max over segments; widen the candidate pool until k distinct documents are found."""
-    total = store.segment_index.size
-    pool = max(candidates, k)
-    while True:
-        scores, rows = store.search_segments(query[None, :], pool)
-        best = _group(store, scores[0], rows[0])
-        if len(best) >= k or pool >= total:
-            break
-        pool = min(total, pool * 4)
-    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-    return [(doc_id, score, span) for doc_id, (score, span) in ranked]
+    """Max over segments: each document scores its best segment, which becomes its span."""
+    return [(doc_id, score, (start, end)) for score, doc_id, start, end in store.best_segment_per_document(query, k, candidates)]
 
 
 def _rank_by_bm25(store: IndexStore, query: str, candidates: int) -> Ranking:
-    scores, rows = store.search_lexical(query, candidates)
-    best = _group(store, scores, rows)
+    best: dict[str, tuple[float, tuple[int, int]]] = {}
+    for score, doc_id, start, end in store.lexical_hits(query, candidates):
+        best.setdefault(doc_id, (score, (start, end)))
     return [(doc_id, score, span) for doc_id, (score, span) in best.items()]
 
 
 def _rank_by_documents(store: IndexStore, query: np.ndarray, k: int) -> Ranking:
-    scores, rows = store.search_documents(query[None, :], k)
-    ids = store.doc_rows([int(r) for r in rows[0] if r >= 0])
-    return [(ids[int(row)], float(score), None) for score, row in zip(scores[0], rows[0]) if row >= 0]
-
-
-def _best_span(store: IndexStore, doc_id: str, query: np.ndarray) -> tuple[int, int]:
-    """The document's segment closest to the query (only computed for returned hits)."""
-    spans, vectors = store.segments_of(doc_id)
-    if not spans:
-        return (0, 0)
-    best = int(np.argmax(vectors @ query))
-    return spans[best][1], spans[best][2]
+    return [(doc_id, score, None) for doc_id, score in store.document_hits(query, k)]
 
 
 # index mode → how it ranks documents; search.fusion_method → how hybrid fuses rankings

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 
+from longrag.index.layout import live_generation
 from longrag.types import TokenizedText, balanced_windows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,3 +98,9 @@ def assert_same_vectors(a, b) -> None:
     cosines = (flat_a * flat_b).sum(1) / np.maximum(np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1), 1e-30)
     assert cosines.min() >= MIN_COSINE, cosines.min()
     assert np.abs(a - b).max() <= MAX_ABS_DIFF, np.abs(a - b).max()
+
+
+def only_shard(index: Path) -> Path:
+    """The folder of an index's one shard (a small index written in one run has one)."""
+    [shard] = json.loads((live_generation(index) / "manifest.json").read_text())["shards"]
+    return index / "shards" / shard["name"]

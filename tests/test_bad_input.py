@@ -1,6 +1,7 @@
 """Bad input, swept: every case is one `error:` line with exit status 2, and neither the existing
 index nor any of the user's files changes (CLI in process, fake encoder)."""
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from longrag.cli import main
 from longrag.index import writer as index_writer
 from longrag.index.layout import live_generation, writer_lock
-from tests.helpers import REPO, FakeEncoder
+from tests.helpers import REPO, FakeEncoder, only_shard
 
 
 def snapshot(folder):
@@ -104,12 +105,14 @@ CASES = {
     "manifest a list": (lambda t: write(live_generation(t / "indexes" / "docs") / "manifest.json", "[1, 2, 3]"),
                         ["info"], "is not a longrag manifest"),
     "manifest from a newer longrag": (lambda t: _bump_format(t), ["search", "x"], "upgrade longrag"),
-    "FAISS file cut in half": (lambda t: cut_in_half(live_generation(t / "indexes" / "docs") / "segments.faiss"),
-                               ["search", "x"], "segments.faiss has"),
-    "store cut in half": (lambda t: cut_in_half(live_generation(t / "indexes" / "docs") / "store.sqlite"),
-                          ["info"], "store.sqlite has"),
-    "store missing": (lambda t: (live_generation(t / "indexes" / "docs") / "store.sqlite").unlink(),
-                      ["search", "x"], "store.sqlite is missing"),
+    "FAISS file cut in half": (lambda t: cut_in_half(only_shard(t / "indexes" / "docs") / "segments.faiss"),
+                               ["search", "x"], "s000001/segments.faiss has"),
+    "store cut in half": (lambda t: cut_in_half(only_shard(t / "indexes" / "docs") / "documents.sqlite"),
+                          ["info"], "documents.sqlite has"),
+    "store missing": (lambda t: (only_shard(t / "indexes" / "docs") / "documents.sqlite").unlink(),
+                      ["search", "x"], "documents.sqlite is missing"),
+    "shard missing": (lambda t: shutil.rmtree(only_shard(t / "indexes" / "docs")),
+                      ["search", "x"], "shard s000001 is missing"),
     "pointer names no generation": (lambda t: write(t / "indexes" / "docs" / "CURRENT", "../../etc\n"),
                                     ["search", "x"], "damaged"),
     "pointer to a removed generation": (lambda t: write(t / "indexes" / "docs" / "CURRENT", "g000099\n"),

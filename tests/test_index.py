@@ -6,7 +6,7 @@ import pytest
 from longrag import Pipeline
 from longrag.errors import EncoderMismatchError, IndexNotFoundError, InputError
 from longrag.index.layout import live_generation
-from tests.helpers import FakeEncoder
+from tests.helpers import FakeEncoder, only_shard
 
 
 def make(encoder=None, **index):
@@ -17,12 +17,15 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     out = tmp_path / "idx"
     report = make().index([corpus], index_dir=out, progress=False)
     assert report.documents == 3 and report.added == 3 and report.skipped == []
-    assert {p.name for p in out.iterdir()} == {"CURRENT", ".lock", "g000001"}
+    assert {p.name for p in out.iterdir()} == {"CURRENT", ".lock", "g000001", "shards"}
     live = live_generation(out)
-    assert {p.name for p in live.iterdir()} == {"manifest.json", "store.sqlite", "segments.faiss", "bm25"}  # hybrid
+    assert {p.name for p in live.iterdir()} == {"manifest.json"}
     manifest = json.loads((live / "manifest.json").read_text())
-    assert manifest["counts"]["documents"] == 3
-    assert manifest["faiss"]["segments.faiss"]["factory"] == "Flat"
+    assert manifest["counts"]["documents"] == 3 and manifest["format_version"] == 2
+    [shard] = manifest["shards"]
+    assert {p.name for p in (out / "shards" / shard["name"]).iterdir()} == {
+        "shard.json", "documents.sqlite", "segments.npy", "segment_vectors.npy", "segments.faiss", "bm25"}  # hybrid
+    assert shard["faiss"]["segments.faiss"]["factory"] == "Flat" and shard["deleted"] == []
     assert manifest["encoder"]["model"] == "fake-hash"
     assert {"torch", "faiss-cpu", "python"} <= set(manifest["versions"])
     assert manifest["truncation"]["documents"] == 0
@@ -48,7 +51,8 @@ def test_search_returns_typed_hits_with_spans(tmp_path, corpus):
 def test_document_mode_ranks_by_document_vectors(tmp_path, corpus):
     pipe = make(mode="document")
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
-    assert (live_generation(tmp_path / "idx") / "documents.faiss").exists()
+    [shard] = (tmp_path / "idx" / "shards").iterdir()
+    assert (shard / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html" and len(hits) == 3
 
@@ -78,9 +82,10 @@ def test_interrupted_run_keeps_previous_index(tmp_path, corpus):
     (corpus / "cats.txt").write_text("completely different text about trains " * 50)
     (corpus / "more.txt").write_text("more text " * 100)
     with pytest.raises(KeyboardInterrupt):
-        make(FakeEncoder(fail_after_calls=1)).index([corpus], index_dir=out, progress=False)
+        make(FakeEncoder(fail_after_calls=0)).index([corpus], index_dir=out, progress=False)
     assert Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3) == before
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "CURRENT", "g000001"]  # pending generation removed
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "CURRENT", "g000001", "shards"]  # pending generation removed
+    assert [p.name for p in (out / "shards").iterdir()] == ["s000001"]  # and the shard it was writing
 
 
 def test_five_megabyte_document(tmp_path):
@@ -155,7 +160,7 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
     live = live_generation(tmp_path / "idx")
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["fusion"]["method"] == "reciprocal_rank_fusion"
-    assert (live / "bm25").is_dir() and (live / "documents.faiss").exists()
+    assert (only_shard(tmp_path / "idx") / "bm25").is_dir() and (only_shard(tmp_path / "idx") / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html"
     # a document first in all three rankings gets the maximum fused score
@@ -165,7 +170,7 @@ def test_hybrid_mode_fuses_dense_and_bm25(tmp_path, corpus):
 def test_default_hybrid_stores_no_document_vectors_and_says_so_when_asked(tmp_path, corpus):
     pipe = make()  # default: segments and BM25, convex fusion
     pipe.index([corpus], index_dir=tmp_path / "idx", progress=False)
-    assert not (live_generation(tmp_path / "idx") / "documents.faiss").exists()
+    assert not (only_shard(tmp_path / "idx") / "documents.faiss").exists()
     hits = pipe.search("green tea leaves", k=3)
     assert hits[0].doc_id == "tea.html"
     # convex scores: mean over 2 rankings of scores scaled to [0, 1]; the winner tops at least one

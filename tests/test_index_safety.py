@@ -3,6 +3,7 @@ writer at a time, readers that keep one generation whole, kill -9 at any moment,
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,8 +90,7 @@ def test_readers_during_updates_always_see_a_whole_generation(tmp_path, corpus):
             try:
                 store = IndexStore(out)
                 docs = set(store.documents())
-                rows = store.segment_rows(list(range(store.segment_index.size)))
-                assert {d for d, _, _ in rows.values()} == docs and len(rows) == store.segment_index.size
+                assert sum(len(store.segments_of(d)[0]) for d in docs) == store.segment_count
                 seen.append(frozenset(docs))
             except Exception as exc:  # noqa: BLE001 - any failure of a reader is the finding
                 errors.append(repr(exc))
@@ -186,32 +186,48 @@ def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, 
         run.wait()
         store = IndexStore(out)  # always one complete generation
         assert set(store.documents()) in (old_docs, new_docs), trial
-        assert store.segment_index.size == len(store.segment_rows(list(range(store.segment_index.size))))
+        assert store.segment_count == sum(len(store.segments_of(d)[0]) for d in store.documents())
     report = make().index([corpus], index_dir=out, progress=False)  # the next run cleans up
     assert report.documents == len(new_docs)
-    assert sorted(os.listdir(out)) == [".lock", "CURRENT", live_generation(out).name]
+    assert sorted(os.listdir(out)) == [".lock", "CURRENT", live_generation(out).name, "shards"]
+    listed = [s["name"] for s in json.loads((live_generation(out) / "manifest.json").read_text())["shards"]]
+    assert sorted(os.listdir(out / "shards")) == sorted(listed)  # no shard of a killed run is left
     clean = tmp_path / "clean"
     make().index([corpus], index_dir=clean, progress=False)
     query = "additional text words"
     assert Pipeline.load(out, encoder=FakeEncoder()).search(query) == Pipeline.load(clean, encoder=FakeEncoder()).search(query)
 
 
-def test_old_layout_indexes_load_and_convert_on_update(tmp_path, corpus):
+FORMAT_1 = REPO / "tests" / "data" / "index_format1"  # written by longrag before shards, from the `corpus` files
+
+
+@pytest.mark.parametrize("layout", ["generations", "flat"])
+def test_format_1_indexes_say_how_to_convert_and_convert_on_update_without_encoding(tmp_path, corpus, layout):
     out = tmp_path / "idx"
-    make().index([corpus], index_dir=out, progress=False)
-    generation = live_generation(out)
-    for entry in generation.iterdir():  # the layout written before generations existed
-        entry.rename(out / entry.name)
-    generation.rmdir()
-    (out / "CURRENT").unlink()
-    (tmp_path / ".idx.tmp-abc123").mkdir()  # debris of an old-layout run that was killed
-    hits = Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3)
-    assert hits[0].doc_id == "cats.txt"
+    shutil.copytree(FORMAT_1, out)
+    if layout == "flat":  # the layout written before generations existed
+        for entry in (out / "g000001").iterdir():
+            entry.rename(out / entry.name)
+        (out / "g000001").rmdir()
+        (out / "CURRENT").unlink()
+        (tmp_path / ".idx.tmp-abc123").mkdir()  # debris of an old-layout run that was killed
+    with pytest.raises(IndexNotFoundError, match="older longrag .format 1.*update it once with `longrag index"):
+        Pipeline.load(out, encoder=FakeEncoder())
     (corpus / "trains.txt").write_text("Trains run on rails. " * 30)
-    assert make().index([corpus], index_dir=out, progress=False).unchanged == 3
-    assert sorted(os.listdir(out)) == [".lock", "CURRENT", "g000001"]  # old files gone, generation live
+    encoder = FakeEncoder()
+    report = Pipeline.from_config(None, encoder=encoder).index([corpus], index_dir=out, progress=False)
+    assert (report.unchanged, report.added, report.documents) == (3, 1, 4)
+    assert encoder.encoded_tokens == report.encoded_tokens < report.tokens  # only the new file was encoded
+    assert sorted(os.listdir(out)) == [".lock", "CURRENT", live_generation(out).name, "shards"]  # old files gone
     assert not (tmp_path / ".idx.tmp-abc123").exists()
-    assert Pipeline.load(out, encoder=FakeEncoder()).search("purr mice", k=3)[:1] == hits[:1]
+    clean = tmp_path / "clean"
+    make().index([corpus], index_dir=clean, progress=False)
+    for query in ("purr mice", "trains rails", "green tea"):
+        converted = Pipeline.load(out, encoder=FakeEncoder()).search(query, k=4)
+        fresh = Pipeline.load(clean, encoder=FakeEncoder()).search(query, k=4)
+        assert [(h.doc_id, h.start, h.end) for h in converted] == [(h.doc_id, h.start, h.end) for h in fresh]
+        # same vectors and the same BM25 statistics; the sums run in another order, so within float32 rounding
+        assert [h.score for h in converted] == pytest.approx([h.score for h in fresh], abs=1e-5)
 
 
 def test_a_damaged_pointer_is_a_clear_error(tmp_path, corpus):

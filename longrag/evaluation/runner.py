@@ -18,6 +18,7 @@ import psutil
 from ..config import Config, with_overrides
 from ..errors import InputError
 from ..encoders import load_encoder
+from ..index.shard import INFO, STORE
 from ..lexical import BM25
 from ..pipeline import Pipeline
 from ..types import Document
@@ -50,8 +51,8 @@ def _run_longrag(condition: Condition, dataset, base: Config, workdir: Path, vec
     report = pipe.index_documents(documents, index_dir, rebuild=True, progress=False)
     # vectors reused from the harness's shared cache are charged the time they first took
     result = RunResult(run={}, encode_seconds=report.seconds + encoder.cached_seconds, tokens=report.tokens,
-                       index_bytes=sum(p.stat().st_size for p in pipe.store.generation.rglob("*")
-                                       if p.is_file() and p.name not in ("store.sqlite", "manifest.json")))
+                       index_bytes=sum(p.stat().st_size for shard in pipe.store.shards for p in shard.folder.rglob("*")
+                                       if p.is_file() and p.name not in (STORE, INFO)))
     depth = min(DEPTH, len(documents))
     for qid, query in dataset.queries.items():
         started = time.perf_counter()

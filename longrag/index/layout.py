@@ -1,20 +1,24 @@
-"""An index folder on disk: immutable generations, a pointer to the live one, one writer at a time.
+"""An index folder on disk: immutable shards, generations that list them, a pointer to the live
+generation, one writer at a time.
 
     NAME/
-      CURRENT        the live generation's folder name; replaced atomically (os.replace)
-      .lock          held (flock) by the one process writing; the OS releases it when that process dies
-      g000004/       manifest.json, store.sqlite, segments.faiss, ... — never changed once published
-      g000005.tmp/   a run in progress, or debris of a dead one (the next writer removes it)
+      CURRENT          the live generation's folder name; replaced atomically (os.replace)
+      .lock            held (flock) by the one process writing; the OS releases it when that process dies
+      g000004/         manifest.json: settings, counts, and the shards with their tombstones
+      g000005.tmp/     a run in progress, or debris of a dead one (the next writer removes it)
+      shards/s000009/  documents, vectors, FAISS, BM25 counts (shard.py) — never changed once written
 
-A reader resolves CURRENT once and opens that generation's files together, so it never mixes two
-runs; the path always names one complete generation, because publishing is one rename of CURRENT.
-Indexes written before generations existed (manifest.json directly in NAME/) are read as they are
-and converted by their next update.
+An update writes only new shards (what changed) and a new manifest; a merge writes one shard from
+several. A reader resolves CURRENT once and opens that generation's shards together, so it never
+mixes two runs; the path always names one complete generation, because publishing is one rename
+of CURRENT. Shards and generations no live manifest lists are removed by the next writer.
+Indexes written before shards (format 1) are converted by their next update.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -26,9 +30,11 @@ from ..errors import IndexBusyError, IndexNotFoundError, InputError
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 LOCK = ".lock"
+SHARDS = "shards"
 LEGACY_FILES = (MANIFEST, "store.sqlite", "segments.faiss", "documents.faiss", "bm25")
 _GENERATION = re.compile(r"^g(\d{6,})$")
 _PENDING = re.compile(r"^g\d{6,}\.tmp$")
+_SHARD = re.compile(r"^s(\d{6,})(\.tmp)?$")
 
 
 def is_index(path: Path) -> bool:
@@ -64,14 +70,16 @@ def check_target(path: Path) -> None:
         raise InputError(f"{path} exists and is not a folder; nothing was changed: choose another --index")
     if is_index(path):
         return
-    entries = sorted(p.name for p in path.iterdir() if not _ours(p.name))  # a first run that died left these
+    entries = sorted(p.name for p in path.iterdir() if not _ours(p.name, path))  # a first run that died left these
     if entries:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise InputError(f"{path} is not a longrag index and not empty (it holds {shown}); nothing was changed: "
                          "choose another --index or an empty folder")
 
 
-def _ours(name: str) -> bool:
+def _ours(name: str, folder: Path | None = None) -> bool:
+    if name == SHARDS and folder is not None:  # a first run that died after writing shards
+        return (folder / name).is_dir() and all(_SHARD.match(p.name) for p in (folder / name).iterdir())
     return name in (LOCK, f"{CURRENT}.tmp") or bool(_PENDING.match(name))
 
 
@@ -105,12 +113,20 @@ def new_generation(path: Path) -> Path:
     return pending
 
 
+def new_shard(path: Path) -> Path:
+    """The path of the next shard (call with the writer lock held); the caller creates it."""
+    folder = path / SHARDS
+    folder.mkdir(exist_ok=True)
+    numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _SHARD.match(p.name))]
+    return folder / f"s{max(numbers, default=0) + 1:06d}.tmp"
+
+
 def publish(path: Path, pending: Path) -> Path:
     """Make a complete pending generation the live one, then remove what it replaced.
 
     Open readers keep their files: on POSIX a removed file stays readable through an open handle.
     """
-    _fsync_tree(pending)
+    fsync_tree(pending)
     final = pending.with_name(pending.name.removesuffix(".tmp"))
     os.rename(pending, final)
     pointer = path / f"{CURRENT}.tmp"
@@ -119,16 +135,36 @@ def publish(path: Path, pending: Path) -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(pointer, path / CURRENT)
-    _fsync_dir(path)
+    fsync_dir(path)
     remove_debris(path)
     return final
 
 
 def remove_debris(path: Path) -> int:
-    """Remove pending generations of dead runs, replaced generations and old-layout files, and
-    the old layout's swap folders beside the index (call with the writer lock held).
-    Returns how many entries went."""
+    """Remove pending generations of dead runs, replaced generations, shards no live generation
+    lists, old-layout files, and the old layout's swap folders beside the index (call with the
+    writer lock held). Generations go before shards, so a reader that finds a shard missing finds
+    its generation gone too and retries with the new one. Returns how many entries went."""
     live = live_generation(path).name if (path / CURRENT).is_file() else None
+    removed = _remove_stale(path, live)
+    if (path / SHARDS).is_dir():
+        listed = _listed_shards(path / live) if live is not None else set()
+        for entry in (path / SHARDS).iterdir() if listed is not None else ():
+            if _SHARD.match(entry.name) and entry.name not in listed:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def _listed_shards(generation: Path) -> set[str] | None:
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: keep every shard
+    return {entry["name"] for entry in manifest.get("shards", [])}
+
+
+def _remove_stale(path: Path, live: str | None) -> int:
     removed = 0
     for entry in path.iterdir():
         name = entry.name
@@ -150,15 +186,17 @@ def remove_debris(path: Path) -> int:
     return removed
 
 
-def _fsync_tree(path: Path) -> None:
+
+
+def fsync_tree(path: Path) -> None:
     for file in path.rglob("*"):
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

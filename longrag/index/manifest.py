@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import EncoderMismatchError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one store per generation; 2: shards with tombstones
 
 
 RUNTIME_KEYS = ("batch_tokens", "device")  # encoder settings that change speed, not vectors
@@ -60,8 +60,12 @@ def describe(path: Path, manifest: dict) -> list[str]:
     segment_tokens = m.get("segment_tokens", m["config"]["segmenter"]["max_tokens"])
     lines.append(f"  {counts['documents']} documents, {counts['segments']} segments, {counts['tokens']:,} tokens; "
                  f"segments of at most {segment_tokens} tokens")
-    for name, built in m["faiss"].items():
-        lines.append(f"  {name}: FAISS {built['factory']!r}, {built['vectors']} vectors, {built['bytes']:,} bytes")
+    shards = m.get("shards", [])
+    deleted = sum(len(s["deleted"]) for s in shards)
+    factories = sorted({f"{name.split('.')[0]} {built['factory']}" for s in shards for name, built in s["faiss"].items()})
+    lines.append(f"  {len(shards)} shards ({', '.join(factories) or 'empty'}); {deleted} deleted documents awaiting a "
+                 "merge (longrag index --optimize)" if deleted else
+                 f"  {len(shards)} shards ({', '.join(factories) or 'empty'})")
     if m.get("lexical"):
         lines.append("  BM25 over segments" + (" (stemmed)" if m["lexical"].get("stem") else ""))
     lines.append(f"  {m['bytes_on_disk']:,} bytes on disk")

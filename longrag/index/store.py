@@ -1,4 +1,5 @@
-"""Read side of an index directory: manifest, FAISS indexes, and the SQLite document store."""
+"""Read side of an index: one generation — its manifest and the shards it lists, with their
+tombstones — opened whole, searched as one collection."""
 from __future__ import annotations
 
 import json
@@ -9,27 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexNotFoundError
-from .layout import MANIFEST, is_index, live_generation
+from ..lexical import LexicalSettings, best
+from .layout import MANIFEST, SHARDS, is_index, live_generation
 from .manifest import FORMAT_VERSION
-from ..lexical import BM25
-from .vectors import BACKENDS, VectorIndex
+from .shard import Shard, ShardFileError, lexical_scores
 
-STORE = "store.sqlite"
-BM25_DIR = "bm25"
-SEGMENT_VECTORS = "segments.faiss"
-DOCUMENT_VECTORS = "documents.faiss"
-SCHEMA = """
-CREATE TABLE documents(
-  doc_id TEXT PRIMARY KEY, path TEXT, sha256 TEXT, n_chars INTEGER, n_tokens INTEGER,
-  truncated_tokens INTEGER, metadata TEXT, text TEXT, doc_row INTEGER, doc_vector BLOB);
-CREATE TABLE segments(
-  row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER, n_tokens INTEGER, vector BLOB);
-CREATE INDEX segments_doc ON segments(doc_id);
-"""
 _OPEN_TRIES = 5  # a writer may publish (and remove the generation being opened) between two reads
 # one opening at a time per process: numpy reads .npy headers with ast.literal_eval, which raises
 # SystemError in concurrent threads on CPython 3.11.0-3.11.7 (python/cpython#106905)
 _OPENING = threading.Lock()
+
+SegmentHit = tuple[float, str, int, int]  # (score, doc_id, start, end)
 
 
 def resolve_index_dir(name_or_path: str | Path, root: str | Path = "indexes") -> Path:
@@ -47,56 +38,37 @@ def list_indexes(root: str | Path = "indexes") -> list[str]:
     return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and is_index(p))
 
 
-def _recover(path: Path) -> None:
-    """Finish a swap of the old layout that was interrupted between its two renames."""
-    if path.exists():
-        return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
-    if olds:
-        olds[-1].rename(path)
-
-
-def _damaged(path: Path, detail: str) -> IndexNotFoundError:
+def damaged(path: Path, detail: str) -> IndexNotFoundError:
     return IndexNotFoundError(f"index {path} is damaged ({detail}); rebuild it: longrag index DIR --index {path} --rebuild")
 
 
-def _read_manifest(generation: Path, path: Path) -> dict:
+def read_manifest(generation: Path, path: Path) -> dict:
+    """A generation's manifest, checked to be one this longrag reads (any format version)."""
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         if not generation.is_dir():
             raise  # replaced by a newer generation while being opened: the caller retries
-        raise _damaged(path, f"{MANIFEST} is missing") from None
+        raise damaged(path, f"{MANIFEST} is missing") from None
     except (ValueError, OSError) as exc:
-        raise _damaged(path, f"{MANIFEST} cannot be read: {exc}") from None
+        raise damaged(path, f"{MANIFEST} cannot be read: {exc}") from None
     if not isinstance(manifest, dict) or not {"config", "encoder", "counts"} <= set(manifest):
-        raise _damaged(path, f"{MANIFEST} is not a longrag manifest")
+        raise damaged(path, f"{MANIFEST} is not a longrag manifest")
     if manifest.get("format_version", 1) > FORMAT_VERSION:
         raise IndexNotFoundError(f"index {path} was written by a newer longrag (format "
                                  f"{manifest['format_version']}, this one reads {FORMAT_VERSION}): upgrade longrag")
     return manifest
 
 
-def _check_sizes(generation: Path, manifest: dict, path: Path) -> None:
-    """Every file the writer recorded is there at its recorded size (a cut or missing file is named)."""
-    for name, size in manifest.get("files", {}).items():
-        try:
-            actual = (generation / name).stat().st_size
-        except FileNotFoundError:
-            if not generation.is_dir():
-                raise
-            raise _damaged(path, f"{name} is missing") from None
-        if actual != size:
-            raise _damaged(path, f"{name} has {actual:,} bytes, {size:,} were written")
+class OldFormatError(IndexNotFoundError):
+    """An index written before shards (format 1): an update converts it without re-encoding."""
 
 
 class IndexStore:
-    """One generation of an index, opened whole: manifest, FAISS, BM25 and the SQLite store are all
-    read from the same generation when the store is made, so a later update of the index never
-    mixes into it. Safe to search from many threads."""
+    """One generation of an index, opened whole: the manifest and every shard it lists are read
+    when the store is made, so a later update never mixes into it. Safe to search from many threads."""
 
     def __init__(self, path: Path):
-        _recover(path)
         if not is_index(path):
             available = list_indexes(path.parent)
             hint = f"; available in {path.parent}: {', '.join(available)}" if available else \
@@ -109,37 +81,53 @@ class IndexStore:
                 break
             except FileNotFoundError as exc:
                 if attempt == _OPEN_TRIES - 1:
-                    raise _damaged(path, f"{exc.filename or 'a file'} does not exist") from None
-        self._db_lock = threading.Lock()
+                    raise damaged(path, f"{exc.filename or 'a file'} does not exist") from None
 
     def _open(self, path: Path) -> None:
         self.path = path
         self.generation = live_generation(path)
-        self.manifest = _read_manifest(self.generation, path)
-        _check_sizes(self.generation, self.manifest, path)
+        self.manifest = read_manifest(self.generation, path)
+        if self.manifest.get("format_version", 1) < 2:
+            raise OldFormatError(
+                f"index {path} was written by an older longrag (format 1, before shards): update it once with "
+                f"`longrag index <its folders> --index {path}` — stored vectors are reused, nothing is re-encoded")
+        shards = []
         try:
-            # immutable: a published generation never changes, so SQLite skips locks and journal checks
-            self._db = sqlite3.connect(f"file:{self.generation / STORE}?mode=ro&immutable=1", uri=True,
-                                       check_same_thread=False)
-            self._db.execute("SELECT 1 FROM segments LIMIT 1").fetchone()  # reads the schema: not a database → error
-            self.segment_index = self._vectors(SEGMENT_VECTORS)
-            doc_file = self.generation / DOCUMENT_VECTORS
-            self.document_index = self._vectors(DOCUMENT_VECTORS) if doc_file.exists() else None
-            bm25_dir = self.generation / BM25_DIR
-            self.bm25 = BM25.load(bm25_dir) if bm25_dir.is_dir() else None
+            for entry in self.manifest["shards"]:
+                shards.append(Shard(path / SHARDS / entry["name"], entry["deleted"]))
         except FileNotFoundError:
-            raise
-        except (sqlite3.DatabaseError, RuntimeError, ValueError, OSError) as exc:
-            raise _damaged(path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-
-    def _vectors(self, filename: str) -> VectorIndex:
-        backend = self.manifest.get("faiss", {}).get(filename, {}).get("backend", "faiss")
-        return BACKENDS[backend].load(self.generation / filename)
+            if not self.generation.is_dir():
+                raise  # a newer generation replaced this one (and removed its shards) meanwhile: retry
+            missing, others = self.manifest["shards"][len(shards)]["name"], len(self.manifest["shards"]) - 1
+            raise damaged(path, f"shard {missing} is missing" + (f"; the other {others} shards are intact" if others
+                                                                 else "")) from None
+        except (ShardFileError, sqlite3.DatabaseError, RuntimeError, ValueError, OSError) as exc:
+            name = self.manifest["shards"][len(shards)]["name"]
+            raise damaged(path, f"shard {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        self.shards = shards
+        self._where = {doc_id: (i, ordinal) for i, shard in enumerate(shards)
+                       for ordinal, doc_id in enumerate(shard.doc_ids) if shard.alive[ordinal]}
+        lexical = self.manifest.get("lexical")
+        self.lexical = LexicalSettings(**lexical) if lexical else None
 
     @property
     def mode(self) -> str:
         """How this index ranks documents (index.mode it was built with)."""
         return self.manifest["config"]["index"]["mode"]
+
+    @property
+    def has_document_vectors(self) -> bool:
+        return any(s.document_index is not None for s in self.shards)
+
+    @property
+    def segment_count(self) -> int:
+        return sum(s.live_segments for s in self.shards)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self._where
 
     def is_current(self) -> bool:
         """Whether this is still the index's live generation."""
@@ -148,68 +136,108 @@ class IndexStore:
         except IndexNotFoundError:
             return False
 
-    def _query(self, sql: str, args=()) -> list[tuple]:
-        with self._db_lock:
-            return self._db.execute(sql, args).fetchall()
-
-    def _one(self, sql: str, args=()) -> tuple | None:
-        rows = self._query(sql, args)
-        return rows[0] if rows else None
-
     # -- lookups ----------------------------------------------------------------------------------
     def documents(self) -> dict[str, dict]:
-        rows = self._query("SELECT doc_id, path, sha256, n_tokens FROM documents")
-        return {r[0]: {"path": r[1], "sha256": r[2], "n_tokens": r[3]} for r in rows}
+        """Every live document: {doc_id: {path, sha256, n_tokens, truncated_tokens}}."""
+        keys = ("path", "sha256", "n_tokens", "truncated_tokens")
+        out = {}
+        for shard in self.shards:
+            for ordinal, doc_id, *values in shard.document_rows(columns=("doc_id", *keys)):
+                if shard.alive[ordinal]:
+                    out[doc_id] = dict(zip(keys, values))
+        return out
+
+    def locate(self, doc_id: str) -> tuple[Shard, int]:
+        shard, ordinal = self._where[doc_id]
+        return self.shards[shard], ordinal
 
     def span_text(self, doc_id: str, start: int, end: int) -> tuple[str, str]:
         """(path, text[start:end]) without loading the whole document."""
-        row = self._one(
-            "SELECT path, substr(text, ?, ?) FROM documents WHERE doc_id=?", (start + 1, end - start, doc_id)
-        )
-        return row[0], row[1]
-
-    def segment_rows(self, rows: list[int]) -> dict[int, tuple[str, int, int]]:
-        marks = ",".join("?" * len(rows))
-        found = self._query(f"SELECT row, doc_id, start, end FROM segments WHERE row IN ({marks})", rows)
-        return {r[0]: (r[1], r[2], r[3]) for r in found}
-
-    def doc_rows(self, rows: list[int]) -> dict[int, str]:
-        marks = ",".join("?" * len(rows))
-        found = self._query(f"SELECT doc_row, doc_id FROM documents WHERE doc_row IN ({marks})", rows)
-        return {r[0]: r[1] for r in found}
-
-    def segments_of(self, doc_id: str) -> tuple[list[tuple[int, int, int]], np.ndarray]:
-        """(row, start, end, n_tokens) of every segment of a document, and their vectors."""
-        rows = self._query(
-            "SELECT row, start, end, n_tokens, vector FROM segments WHERE doc_id=? ORDER BY row", (doc_id,)
-        )
-        spans = [(r[0], r[1], r[2], r[3]) for r in rows]
-        vectors = np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0))
-        return spans, vectors
-
-    def stored_vectors(self, doc_id: str) -> tuple[list[dict], np.ndarray, np.ndarray | None]:
-        """Everything needed to carry an unchanged document into a new index without re-encoding."""
-        spans, vectors = self.segments_of(doc_id)
-        row = self._one("SELECT doc_vector FROM documents WHERE doc_id=?", (doc_id,))
-        doc_vector = np.frombuffer(row[0], dtype=np.float32) if row and row[0] is not None else None
-        segments = [{"start": s, "end": e, "n_tokens": n} for _, s, e, n in spans]
-        return segments, vectors, doc_vector
+        shard, ordinal = self.locate(doc_id)
+        return shard.span_text(ordinal, start, end)
 
     def document_row(self, doc_id: str) -> dict:
-        row = self._one(
-            "SELECT doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text FROM documents WHERE doc_id=?",
-            (doc_id,),
-        )
-        keys = ("doc_id", "path", "sha256", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text")
-        doc = dict(zip(keys, row))
-        doc["metadata"] = json.loads(doc["metadata"])
-        return doc
+        shard, ordinal = self.locate(doc_id)
+        row = dict(zip(("doc_id", "path", "sha256", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text"),
+                       shard.document_rows([ordinal])[0][1:]))
+        row["metadata"] = json.loads(row["metadata"])
+        return row
 
-    def search_segments(self, queries: np.ndarray, k: int):
-        return self.segment_index.search(queries, k)
+    def segments_of(self, doc_id: str) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+        """(start, end, n_tokens) of every segment of a document, in order, and their vectors."""
+        shard, ordinal = self.locate(doc_id)
+        rows = shard.segments_of(ordinal)
+        return [(int(s), int(e), int(n)) for _, s, e, n in shard.spans[rows]], np.asarray(shard.vectors[rows])
 
-    def search_documents(self, queries: np.ndarray, k: int):
-        return self.document_index.search(queries, k)
+    def best_span(self, doc_id: str, query: np.ndarray) -> tuple[int, int]:
+        """The document's segment closest to the query (read from the memory-mapped vectors)."""
+        shard, ordinal = self.locate(doc_id)
+        rows = shard.segments_of(ordinal)
+        if rows.start == rows.stop:
+            return (0, 0)
+        best = rows.start + int(np.argmax(shard.vectors[rows] @ query))
+        return int(shard.spans[best, 1]), int(shard.spans[best, 2])
 
-    def search_lexical(self, query: str, k: int):
-        return self.bm25.search(query, k)
+    # -- search -----------------------------------------------------------------------------------
+    def segment_hits(self, query: np.ndarray, n: int) -> list[SegmentHit]:
+        """The n best live segments over all shards, best first."""
+        hits = []
+        for shard in self.shards:
+            scores, rows = shard.search_segments(query, n)
+            hits += _segment_hits(shard, scores[0], rows[0])
+        return sorted(hits, key=lambda h: -h[0])[:n]
+
+    def best_segment_per_document(self, query: np.ndarray, k: int, pool: int) -> list[SegmentHit]:
+        """The k documents whose best segment is closest to the query, with that segment.
+
+        Each shard is searched once for enough segments to hold k documents on average (at least
+        `pool`); only a shard whose long documents crowd the pool is searched again, exhaustively."""
+        chosen: dict[str, SegmentHit] = {}
+        for shard in self.shards:
+            live, documents = shard.live_segments, max(1, shard.live_documents)
+            want = min(live, max(pool, 2 * k * -(-live // documents)))
+            while True:
+                scores, rows = shard.search_segments(query, want)
+                found = _first_per_document(_segment_hits(shard, scores[0], rows[0]))
+                if len(found) >= min(k, shard.live_documents) or want >= live:
+                    break
+                want = live
+            for hit in found:  # a document lives in one shard
+                chosen[hit[1]] = hit
+        return sorted(chosen.values(), key=lambda h: -h[0])[:k]
+
+    def document_hits(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The k documents whose document vector is closest to the query."""
+        hits = []
+        for shard in self.shards:
+            if shard.document_index is None:
+                continue
+            scores, rows = shard.search_documents(query, k)
+            hits += [(shard.doc_ids[int(r)], float(s)) for s, r in zip(scores[0], rows[0])]
+        return sorted(hits, key=lambda h: -h[1])[:k]
+
+    def lexical_hits(self, query: str, n: int) -> list[SegmentHit]:
+        """The n best segments by BM25 (statistics pooled over all shards); none without a shared term."""
+        if self.lexical is None:
+            return []
+        hits = []
+        for shard, scores in zip(self.shards, lexical_scores(query, self.shards, self.lexical)):
+            top, rows = best(scores, n)
+            hits += _segment_hits(shard, top, rows)
+        return sorted(hits, key=lambda h: -h[0])[:n]
+
+
+def _segment_hits(shard: Shard, scores: np.ndarray, rows: np.ndarray) -> list[SegmentHit]:
+    spans = shard.spans[rows]
+    return [(float(score), shard.doc_ids[int(doc)], int(start), int(end))
+            for score, (doc, start, end, _) in zip(scores, spans)]
+
+
+def _first_per_document(hits: list[SegmentHit]) -> list[SegmentHit]:
+    """The first (best) hit of each document, in order."""
+    seen, out = set(), []
+    for hit in hits:
+        if hit[1] not in seen:
+            seen.add(hit[1])
+            out.append(hit)
+    return out

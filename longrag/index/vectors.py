@@ -49,7 +49,7 @@ class VectorIndex(Protocol):
     @property
     def size(self) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
     def save(self, path: Path) -> None: ...
 
 
@@ -82,12 +82,32 @@ class FaissIndex:
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), best first, at most `size` per query (-1 rows never appear)."""
-        k = min(k, self.size)
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), best first, at most `size` per query; with `allowed` (a boolean per row)
+        only allowed rows, skipped inside FAISS by an ID selector (Flat, HNSW and IVF honour it)."""
+        k = min(k, self.size if allowed is None else int(allowed.sum()))
         if k == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        skipping = None if allowed is None or allowed.all() else self._skipping(allowed)  # held until the search ends
+        scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k,
+                                         params=skipping[-1] if skipping else None)
+        if (rows < 0).any() and len(queries) == 1:  # an approximate index may find fewer than k rows
+            keep = rows[0] >= 0
+            return scores[:, keep], rows[:, keep]
+        return scores, rows
+
+    def _skipping(self, allowed: np.ndarray) -> tuple:
+        """(allowed, bitmap, selector, search parameters) holding a bitmap selector of the allowed rows (kept while `allowed` lives)."""
+        cached = getattr(self, "_params", None)
+        if cached is None or cached[0] is not allowed:
+            bitmap = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+            kind = faiss.SearchParametersHNSW if isinstance(self.index, faiss.IndexHNSW) else \
+                faiss.SearchParametersIVF if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters
+            params = kind()
+            params.sel = selector
+            self._params = cached = (allowed, bitmap, selector, params)  # the bitmap must outlive the selector
+        return cached
 
 
-BACKENDS = {"faiss": FaissIndex}  # the manifest records the backend of each vector file
+BACKENDS = {"faiss": FaissIndex}  # shard.json records the backend of each vector file

@@ -1,4 +1,5 @@
-"""Write a new generation of an index, then publish it (see layout.py).
+"""Write the next generation of an index: the live generation's shards with any new tombstones, new
+shards for what changed, merges, then publish (layout.py). Cost follows the change, not the corpus.
 
 The previous generation stays live until the pointer is replaced, so Ctrl-C, a crash or a full
 disk during a run loses nothing that was already indexed.
@@ -6,83 +7,141 @@ disk during a run loses nothing that was already indexed.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import shutil
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 
-from ..lexical import BM25
-from .layout import MANIFEST, new_generation, publish
-from .store import BM25_DIR, STORE, SEGMENT_VECTORS, DOCUMENT_VECTORS, SCHEMA
-from .vectors import FaissIndex
+from ..lexical import LexicalSettings
+from .layout import MANIFEST, SHARDS, new_generation, new_shard, publish
+from .shard import Shard, ShardWriter
+from .store import IndexStore
+
+SHARD_SEGMENTS = 100_000  # a shard is closed at this many segments: memory while indexing follows the batch, not the corpus
+MAX_SHARDS = 10  # beyond this many shards the smallest are merged (Lucene's tiered merging, simplified)
 
 
 class IndexWriter:
-    """Collects documents, segments and vectors into a pending generation, then publishes it.
-    Hold the index's writer lock (layout.writer_lock) from before reading the previous generation
-    until commit or abort."""
+    """Collects the changes of one run into a pending generation, then publishes it. Hold the
+    index's writer lock (layout.writer_lock) from before reading the previous generation until
+    commit or abort."""
 
-    def __init__(self, target: Path):
-        self.target = target
-        self.tmp = new_generation(target)
-        self.db = sqlite3.connect(self.tmp / STORE)
-        self.db.executescript(SCHEMA)
-        self._segment_vectors: list[np.ndarray] = []
-        self._document_vectors: list[np.ndarray] = []
-        self._segment_texts: list[str] = []  # for BM25 in the hybrid mode
+    def __init__(self, target: Path, previous: IndexStore | None, dim: int, factory: str,
+                 lexical: LexicalSettings | None):
+        self.target, self.previous = target, previous
+        self.dim, self.factory, self.lexical = dim, factory, lexical
+        self.pending = new_generation(target)
+        self.entries: list[dict] = []  # the next generation's shards
+        for shard in previous.shards if previous else ():
+            self.entries.append({"name": shard.name, "deleted": set(np.flatnonzero(~shard.alive).tolist()),
+                                 "documents": shard.live_documents, "segments": shard.live_segments,
+                                 "bytes": shard.info["bytes"], "faiss": shard.info["faiss"]})
+        self._open: ShardWriter | None = None
+        self._made: list[Path] = []  # shard folders this run wrote (removed again on abort)
 
-    def add(self, doc: dict, segments: list[dict], segment_vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
-        """Add one document (a row dict for `documents`) with its segments and vectors, in order."""
-        self.db.execute(
-            "INSERT INTO documents(doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text, doc_row) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
-            (doc["doc_id"], doc["path"], doc["sha256"], doc["n_chars"], doc["n_tokens"], doc["truncated_tokens"],
-             json.dumps(doc["metadata"]), doc["text"], len(self._document_vectors) if document_vector is not None else None),
-        )
-        base = sum(len(v) for v in self._segment_vectors)
-        self.db.executemany(
-            "INSERT INTO segments(row, doc_id, start, end, n_tokens, vector) VALUES (?,?,?,?,?,?)",
-            [(base + i, doc["doc_id"], s["start"], s["end"], s["n_tokens"], segment_vectors[i].astype(np.float32).tobytes())
-             for i, s in enumerate(segments)],
-        )
-        if document_vector is not None:
-            self.db.execute("UPDATE documents SET doc_vector=? WHERE doc_id=?",
-                            (document_vector.astype(np.float32).tobytes(), doc["doc_id"]))
-            self._document_vectors.append(document_vector.reshape(1, -1))
-        self._segment_vectors.append(segment_vectors)
-        self._segment_texts += [doc["text"][s["start"]:s["end"]] for s in segments]
+    # -- changes ----------------------------------------------------------------------------------
+    def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
+        """Add one document (a dict of shard.DOCUMENT_KEYS) with its segments and vectors."""
+        if self._open is None:
+            self._open = ShardWriter(new_shard(self.target), self.dim, self.factory, self.lexical)
+            self._made.append(self._open.folder)
+        self._open.add(doc, segments, vectors, document_vector)
+        if self._open.segments >= SHARD_SEGMENTS:
+            self._close()
 
-    def commit(self, manifest: dict, dim: int, factory: str = "auto", bm25: bool = False) -> dict:
-        """Build FAISS (and BM25) indexes, write the manifest, and atomically replace the target directory."""
-        self.db.commit()
-        self.db.close()
-        if bm25:
-            lexical = BM25.build(self._segment_texts)
-            lexical.save(self.tmp / BM25_DIR)
-            manifest = {**manifest, "lexical": asdict(lexical.settings)}
-        built = {}
-        for filename, parts in ((SEGMENT_VECTORS, self._segment_vectors), (DOCUMENT_VECTORS, self._document_vectors)):
-            if filename == DOCUMENT_VECTORS and not parts:
-                continue
-            vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-            index, chosen = FaissIndex.build(vectors, factory)
-            index.save(self.tmp / filename)
-            built[filename] = {"backend": "faiss", "factory": chosen, "vectors": index.size,
-                               "bytes": (self.tmp / filename).stat().st_size}
-        manifest = {**manifest, "faiss": built}
-        files = {p.relative_to(self.tmp).as_posix(): p.stat().st_size for p in sorted(self.tmp.rglob("*")) if p.is_file()}
-        manifest["files"] = files  # checked when the generation is opened: a cut file is reported, not read
-        manifest["bytes_on_disk"] = sum(files.values())
-        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        publish(self.target, self.tmp)
+    def delete(self, doc_id: str) -> None:
+        """Tombstone a document of the previous generation."""
+        shard, ordinal = self.previous.locate(doc_id)
+        entry = next(e for e in self.entries if e["name"] == shard.name)
+        if ordinal not in entry["deleted"]:
+            entry["deleted"].add(ordinal)
+            rows = shard.segments_of(ordinal)
+            entry["documents"] -= 1
+            entry["segments"] -= rows.stop - rows.start
+
+    def _close(self) -> None:
+        writer, self._open = self._open, None
+        self.entries.append(self._publish_shard(writer))
+
+    def _publish_shard(self, writer: ShardWriter) -> dict:
+        info = writer.finish()
+        final = writer.folder.with_name(writer.folder.name.removesuffix(".tmp"))
+        writer.folder.rename(final)
+        self._made.append(final)
+        return {"name": final.name, "deleted": set(), "documents": info["documents"], "segments": info["segments"],
+                "bytes": info["bytes"], "faiss": info["faiss"]}
+
+    # -- merging ----------------------------------------------------------------------------------
+    def _merge(self, optimize: bool) -> int:
+        """Merge shards (all with `optimize`, else the smallest beyond MAX_SHARDS); returns how many went."""
+        self.entries = [e for e in self.entries if e["documents"] > 0]  # wholly deleted shards just go
+        if optimize:
+            chosen = self.entries if len(self.entries) > 1 or any(e["deleted"] for e in self.entries) else []
+        elif len(self.entries) > MAX_SHARDS:
+            chosen = sorted(self.entries, key=lambda e: e["segments"])[:len(self.entries) - MAX_SHARDS // 2 + 1]
+        else:
+            chosen = []
+        if not chosen:
+            return 0
+        writer = ShardWriter(new_shard(self.target), self.dim, self.factory, self.lexical)
+        self._made.append(writer.folder)
+        for entry in sorted(chosen, key=lambda e: self.entries.index(e)):  # keep document order
+            shard = Shard(self.target / SHARDS / entry["name"], entry["deleted"])
+            try:
+                writer.add_shard(shard)
+            finally:
+                shard.close()
+        merged = self._publish_shard(writer)
+        names = {e["name"] for e in chosen}
+        self.entries = [e for e in self.entries if e["name"] not in names] + [merged]
+        return len(chosen)
+
+    # -- publishing -------------------------------------------------------------------------------
+    def commit(self, manifest: dict, optimize: bool = False) -> dict:
+        """Close the open shard, merge, write the manifest and make this generation the live one."""
+        if self._open is not None:
+            self._close()
+        merged = self._merge(optimize)
+        shards = [{**e, "deleted": sorted(e["deleted"])} for e in self.entries]
+        manifest = {**manifest, "shards": shards, "merged_shards": merged,
+                    "lexical": manifest.get("lexical") if self.lexical is None else
+                    {"stopwords": self.lexical.stopwords, "stem": self.lexical.stem}}
+        manifest["counts"] = {**manifest.get("counts", {}), "documents": sum(e["documents"] for e in shards),
+                              "segments": sum(e["segments"] for e in shards)}
+        manifest["bytes_on_disk"] = sum(e["bytes"] for e in shards)
+        (self.pending / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        publish(self.target, self.pending)
         return manifest
 
     def abort(self) -> None:
-        try:
-            self.db.close()
-        except Exception:
-            pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._open is not None:
+            self._open.abort()
+        for folder in self._made:
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(self.pending, ignore_errors=True)
 
+
+def convert_format_1(target: Path, generation: Path, manifest: dict) -> None:
+    """Rewrite an index of format 1 (one SQLite store with vectors) as one shard, reusing its
+    vectors; the caller holds the writer lock and publishes a fresh generation."""
+    db = sqlite3.connect(f"file:{generation / 'store.sqlite'}?mode=ro", uri=True)
+    lexical = LexicalSettings(**manifest["lexical"]) if manifest.get("lexical") else None
+    writer = IndexWriter(target, None, manifest["encoder"]["dim"], manifest["config"]["index"]["factory"], lexical)
+    try:
+        columns = "doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text, doc_vector"
+        for row in db.execute(f"SELECT {columns} FROM documents ORDER BY rowid"):
+            doc = dict(zip(columns.split(", "), row))
+            segments = db.execute("SELECT start, end, n_tokens, vector FROM segments WHERE doc_id=? ORDER BY row",
+                                  (doc["doc_id"],)).fetchall()
+            vectors = np.stack([np.frombuffer(s[3], np.float32) for s in segments]) if segments else \
+                np.zeros((0, writer.dim), np.float32)
+            vector = np.frombuffer(doc.pop("doc_vector"), np.float32) if doc["doc_vector"] is not None else None
+            writer.add(doc, [{"start": s, "end": e, "n_tokens": n} for s, e, n, _ in segments], vectors, vector)
+        kept = {k: v for k, v in manifest.items() if k not in ("faiss", "files")}  # format 1's per-file records
+        writer.commit({**kept, "format_version": 2})
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        db.close()

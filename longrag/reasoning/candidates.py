@@ -11,4 +11,4 @@ def candidates_of(store, doc_id: str) -> list[Candidate]:
     text = row["text"]
     spans, vectors = store.segments_of(doc_id)
     return [Candidate(doc_id, row["path"], start, end, text[start:end], vectors[i], text)
-            for i, (_, start, end, _) in enumerate(spans)]
+            for i, (start, end, _) in enumerate(spans)]

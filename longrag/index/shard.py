@@ -1,0 +1,243 @@
+"""A shard: an immutable slice of an index — some documents, their segments, vectors, FAISS indexes
+and BM25 term counts — written once, never changed, removed when no live generation lists it.
+
+    shards/s000007/
+      shard.json           counts and every file's size (a cut file is reported, not read)
+      documents.sqlite     documents by ordinal: id, path, sha256, sizes, metadata, text
+      segments.npy         (segments, 4) int64: document ordinal, start, end, tokens — in document order
+      segment_vectors.npy  (segments, dim) float32, memory-mapped: best spans and merges read rows from it
+      segments.faiss       FAISS over segment_vectors (factory sized from the shard)
+      document_vectors.npy, documents.faiss   one vector per document (document / hybrid with documents)
+      bm25/                term counts per segment (hybrid)
+
+A generation deletes a document by listing its ordinal (a tombstone); searches skip tombstoned
+rows inside FAISS (an ID selector), and a merge drops them for good.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..lexical import BM25, LexicalSettings, TermCounts, pooled_scores
+from .layout import fsync_tree
+from .vectors import BACKENDS, FaissIndex, VectorIndex
+
+INFO = "shard.json"
+STORE = "documents.sqlite"
+SPANS = "segments.npy"
+SEGMENT_VECTORS = "segment_vectors.npy"
+SEGMENT_INDEX = "segments.faiss"
+DOCUMENT_VECTORS = "document_vectors.npy"
+DOCUMENT_INDEX = "documents.faiss"
+BM25_DIR = "bm25"
+SCHEMA = """
+CREATE TABLE documents(
+  ordinal INTEGER PRIMARY KEY, doc_id TEXT UNIQUE, path TEXT, sha256 TEXT, n_chars INTEGER, n_tokens INTEGER,
+  truncated_tokens INTEGER, metadata TEXT, text TEXT);
+"""
+DOCUMENT_KEYS = ("doc_id", "path", "sha256", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text")
+
+
+class ShardFileError(Exception):
+    """A file of a shard is missing or cut (the message names it)."""
+
+
+class Shard:
+    """One shard opened for reading; `deleted` are the ordinals the generation has tombstoned."""
+
+    def __init__(self, folder: Path, deleted: Iterable[int] = ()):
+        self.folder, self.name = folder, folder.name
+        try:
+            self.info = json.loads((folder / INFO).read_text())
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError) as exc:
+            raise ShardFileError(f"{folder.name}/{INFO} cannot be read ({exc})") from None
+        for name, size in self.info["files"].items():
+            try:
+                actual = (folder / name).stat().st_size
+            except FileNotFoundError:
+                if not folder.is_dir():
+                    raise  # the whole shard went: the caller tells a race from damage
+                raise ShardFileError(f"{folder.name}/{name} is missing") from None
+            if actual != size:
+                raise ShardFileError(f"{folder.name}/{name} has {actual:,} bytes, {size:,} were written")
+        # immutable: a shard never changes, so SQLite skips locks and journal checks
+        self.db = sqlite3.connect(f"file:{folder / STORE}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self.doc_ids: list[str] = [r[0] for r in self.db.execute("SELECT doc_id FROM documents ORDER BY ordinal")]
+        self.spans = np.load(folder / SPANS)
+        self.vectors = np.load(folder / SEGMENT_VECTORS, mmap_mode="r")
+        self.segment_index = self._vectors(SEGMENT_INDEX)
+        has_docs = DOCUMENT_INDEX in self.info["faiss"]
+        self.document_index = self._vectors(DOCUMENT_INDEX) if has_docs else None
+        self.document_vectors = np.load(folder / DOCUMENT_VECTORS, mmap_mode="r") if has_docs else None
+        self.terms = BM25.load(folder / BM25_DIR) if (folder / BM25_DIR).is_dir() else None
+        # first segment row of each document (segments are stored in document order)
+        self.first = np.searchsorted(self.spans[:, 0], np.arange(len(self.doc_ids) + 1))
+        self.alive = np.ones(len(self.doc_ids), bool)
+        self.alive[list(deleted)] = False
+        self.alive_segments = self.alive[self.spans[:, 0]] if len(self.spans) else np.zeros(0, bool)
+
+    def _vectors(self, name: str) -> VectorIndex:
+        return BACKENDS[self.info["faiss"][name]["backend"]].load(self.folder / name)
+
+    @property
+    def live_documents(self) -> int:
+        return int(self.alive.sum())
+
+    @property
+    def live_segments(self) -> int:
+        return int(self.alive_segments.sum())
+
+    def search_segments(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the n best live segments, best first."""
+        return self.segment_index.search(query[None, :], n, self.alive_segments)
+
+    def search_documents(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.document_index.search(query[None, :], k, self.alive)
+
+    def lexical_counts(self) -> TermCounts:
+        return self.terms.counts
+
+    def segments_of(self, ordinal: int) -> slice:
+        return slice(int(self.first[ordinal]), int(self.first[ordinal + 1]))
+
+    def document_rows(self, ordinals: Sequence[int] | None = None, columns: Sequence[str] = DOCUMENT_KEYS) -> Iterable[tuple]:
+        """(ordinal, *columns) of the given documents (all, in order, by default)."""
+        sql = f"SELECT ordinal, {', '.join(columns)} FROM documents"
+        if ordinals is None:
+            return self._query(sql + " ORDER BY ordinal")
+        marks = ",".join("?" * len(ordinals))
+        return self._query(f"{sql} WHERE ordinal IN ({marks}) ORDER BY ordinal", [int(o) for o in ordinals])
+
+    def span_text(self, ordinal: int, start: int, end: int) -> tuple[str, str]:
+        return self._query("SELECT path, substr(text, ?, ?) FROM documents WHERE ordinal=?",
+                           (start + 1, end - start, ordinal))[0]
+
+    def _query(self, sql: str, args=()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def lexical_scores(query: str, shards: Sequence[Shard], settings: LexicalSettings) -> list[np.ndarray]:
+    """BM25 of every live segment of every shard, statistics pooled over the shards (0 for tombstoned rows)."""
+    scores = pooled_scores(query, [s.lexical_counts() for s in shards], settings)
+    for shard, values in zip(shards, scores):
+        values[~shard.alive_segments] = 0
+    return scores
+
+
+class ShardWriter:
+    """Writes one new shard: documents are added in order, files are written by `finish`."""
+
+    def __init__(self, folder: Path, dim: int, factory: str, lexical: LexicalSettings | None):
+        self.folder, self.dim, self.factory, self.lexical = folder, dim, factory, lexical
+        folder.mkdir(parents=True)
+        self.db = sqlite3.connect(folder / STORE)
+        self.db.executescript(SCHEMA)
+        self.documents = 0
+        self._spans: list[np.ndarray] = []
+        self._vectors: list[np.ndarray] = []
+        self._document_vectors: list[np.ndarray] = []
+        self._texts: list[str] = []
+        self._counts: list[TermCounts] = []
+
+    @property
+    def segments(self) -> int:
+        return sum(len(s) for s in self._spans)
+
+    def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
+        """One document (a dict with DOCUMENT_KEYS) with its segments and their vectors."""
+        self._insert([doc])
+        self._spans.append(np.array([[self.documents - 1, s["start"], s["end"], s["n_tokens"]] for s in segments],
+                                    np.int64).reshape(-1, 4))
+        self._vectors.append(np.asarray(vectors, np.float32).reshape(-1, self.dim))
+        if document_vector is not None:
+            self._document_vectors.append(np.asarray(document_vector, np.float32).reshape(1, -1))
+        if self.lexical is not None:
+            self._texts += [doc["text"][s["start"]:s["end"]] for s in segments]
+
+    def add_shard(self, shard: Shard) -> None:
+        """The live documents of another shard, as they are (a merge: nothing is re-encoded)."""
+        self._flush_texts()
+        keep = np.flatnonzero(shard.alive)
+        renumber = np.full(len(shard.alive), -1, np.int64)
+        renumber[keep] = np.arange(len(keep)) + self.documents
+        for rows in _batches(keep, 1000):
+            self._insert(dict(zip(DOCUMENT_KEYS, row[1:])) for row in shard.document_rows(rows.tolist()))
+        spans = np.array(shard.spans[shard.alive_segments])
+        spans[:, 0] = renumber[spans[:, 0]]
+        self._spans.append(spans)
+        self._vectors.append(np.asarray(shard.vectors[shard.alive_segments]))
+        if shard.document_vectors is not None:
+            self._document_vectors.append(np.asarray(shard.document_vectors[shard.alive]))
+        if self.lexical is not None:
+            self._counts.append(TermCounts.concatenate([shard.lexical_counts()], [shard.alive_segments]))
+
+    def _insert(self, docs: Iterable[dict]) -> None:
+        for doc in docs:
+            metadata = doc["metadata"] if isinstance(doc["metadata"], str) else json.dumps(doc["metadata"])
+            self.db.execute(f"INSERT INTO documents(ordinal, {', '.join(DOCUMENT_KEYS)}) VALUES (?,?,?,?,?,?,?,?,?)",
+                            (self.documents, *(doc[k] for k in DOCUMENT_KEYS[:-2]), metadata, doc["text"]))
+            self.documents += 1
+
+    def _flush_texts(self) -> None:
+        if self._texts:
+            self._counts.append(TermCounts.build(self._texts, self.lexical))
+            self._texts = []
+
+    def finish(self) -> dict:
+        """Write every file, fsync them, and return the shard's info."""
+        self.db.commit()
+        self.db.close()
+        spans = np.concatenate(self._spans) if self._spans else np.zeros((0, 4), np.int64)
+        vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dim), np.float32)
+        np.save(self.folder / SPANS, spans)
+        np.save(self.folder / SEGMENT_VECTORS, vectors)
+        info = {"documents": self.documents, "segments": len(spans), "tokens": int(spans[:, 3].sum()), "faiss": {}}
+        info["faiss"][SEGMENT_INDEX] = _build(vectors, self.factory, self.folder / SEGMENT_INDEX)
+        if self._document_vectors:
+            documents = np.concatenate(self._document_vectors)
+            np.save(self.folder / DOCUMENT_VECTORS, documents)
+            info["faiss"][DOCUMENT_INDEX] = _build(documents, self.factory, self.folder / DOCUMENT_INDEX)
+        if self.lexical is not None:
+            self._flush_texts()
+            counts = self._counts[0] if len(self._counts) == 1 else \
+                TermCounts.concatenate(self._counts, [slice(None)] * len(self._counts))
+            BM25(counts, self.lexical).save(self.folder / BM25_DIR)
+        files = {p.relative_to(self.folder).as_posix(): p.stat().st_size
+                 for p in sorted(self.folder.rglob("*")) if p.is_file()}
+        info["files"] = files
+        info["bytes"] = sum(files.values())
+        (self.folder / INFO).write_text(json.dumps(info, indent=1))
+        fsync_tree(self.folder)
+        return info
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _build(vectors: np.ndarray, factory: str, file: Path) -> dict:
+    index, chosen = FaissIndex.build(vectors, factory)
+    index.save(file)
+    return {"backend": "faiss", "factory": chosen, "vectors": index.size}
+
+
+def _batches(values: np.ndarray, size: int):
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
