@@ -32,6 +32,7 @@ import numpy as np
 from longrag import Pipeline
 from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, stamp
 from longrag.evaluation.real_sets import cuad, qmsum, squality
+from longrag.index.vectors import FaissIndex, auto_factory
 from longrag.indexing import library_versions
 from longrag.types import Document
 
@@ -139,11 +140,32 @@ def run(args) -> dict:
             row["shards_after_optimize"] = len(pipe.store.shards)
             print(json.dumps(row), flush=True)
             rows.append(row)
+        factories = factory_recall(pipe, queries)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"benchmark": "scale", "machine": machine(), "config": "default (hybrid, encoder " +
             pipe.config.encoder.model + ")", "piece_chars": args.piece_chars, "pieces_available": len(docs) + HELD_OUT,
-            "queries": len(queries), "rows": rows, "versions": library_versions(), "stamp": stamp(library_versions())}
+            "queries": len(queries), "rows": rows, "factories": factories, "versions": library_versions(),
+            "stamp": stamp(library_versions())}
+
+
+def factory_recall(pipe: Pipeline, queries: list[str], k: int = 10) -> list[dict]:
+    """Recall@k of the approximate FAISS factories `auto` picks for large shards, against exact
+    search (Flat), on the largest index's segment vectors and the real questions."""
+    vectors = np.concatenate([np.asarray(s.vectors[s.alive_segments]) for s in pipe.store.shards])
+    asked = pipe.encoder.encode_queries(queries).astype(np.float32)
+    exact, rows = None, []
+    compressed = auto_factory(2_000_000, vectors.shape[1]).split(",")[1]  # the PQ `auto` picks for huge shards
+    for factory in ("Flat", "HNSW32", f"IVF{int(4 * np.sqrt(len(vectors)))},{compressed}"):
+        index, _ = FaissIndex.build(vectors, factory)
+        started = time.perf_counter()
+        _, found = index.search(asked, k)
+        ms = 1000 * (time.perf_counter() - started) / len(queries)
+        exact = found if exact is None else exact
+        recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact)])
+        rows.append({"factory": factory,
+                     "vectors": len(vectors), "recall_at_10": round(float(recall), 3), "ms_per_query": round(ms, 3)})
+    return rows
 
 
 def fit(rows: list[dict], key: str, at: int) -> tuple[float, float, float]:
@@ -167,10 +189,16 @@ def render(result: dict) -> str:
              f"{result['config']}; pieces of ≤ {result['piece_chars']} characters cut from all the real text in "
              f"../shared/data ({result['pieces_available']:,} pieces in all); {result['queries']} real questions; "
              "query encoding included in search; model load excluded; `benchmarks/scale.py`."]
+    if result.get("factories"):
+        lines += ["", "FAISS factories on the largest index's segment vectors (recall@10 against exact search, "
+                  "the same questions; IVF lists sized 4·√n for these vectors):", "",
+                  markdown_table(["factory", "vectors", "recall@10", "ms / query (FAISS only)"],
+                                 [[f["factory"], f"{f['vectors']:,}", f["recall_at_10"], f["ms_per_query"]]
+                                  for f in result["factories"]])]
     if len(rows) > 1:
         fits = []
         for key, label in (("search_k10_p50_ms", "search p50 (k = 10)"), ("search_k10_p95_ms", "search p95 (k = 10)"),
-                           ("add_1_s", "adding one document"), ("bytes_per_document", "bytes per document")):
+                           ("add_1_s", "adding one document")):
             intercept, slope, value = fit(rows, key, 100_000)
             fits.append(f"{label} ≈ {intercept:.3g} + {slope * 1000:.3g} per 1,000 documents → {value:.3g} at 100k")
         lines += ["", "Straight-line fits over the measured sizes, extrapolated (not measured) to 100k documents: "

@@ -89,8 +89,10 @@ def main():
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--wait", is_flag=True, help="If another process is writing this index, wait for it instead of failing.")
 @click.option("--follow-links", is_flag=True, help="Read links that lead outside the indexed folders (skipped and listed by default).")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Encode on a Ray cluster: auto (the cluster this "
+              "machine belongs to), ray://HOST:10001, or local (start one here). Needs the `ray` extra.")
 @_friendly
-def index(paths, index_name, config_path, rebuild, add, optimize, quiet, wait, follow_links):
+def index(paths, index_name, config_path, rebuild, add, optimize, quiet, wait, follow_links, ray_address):
     """Index the supported files (.txt .md .html .pdf .docx) under PATHS.
 
     Incremental: unchanged files are not re-encoded, changed ones are replaced, deleted ones
@@ -113,7 +115,7 @@ def index(paths, index_name, config_path, rebuild, add, optimize, quiet, wait, f
     target = resolve_index_dir(index_name, index_root(config)) if index_name else default_index_dir(paths, config)
     pipe = Pipeline(config)
     report = pipe.index(paths, index_dir=target, rebuild=rebuild, progress=not quiet, wait=wait,
-                        follow_links=follow_links, add=add)
+                        follow_links=follow_links, add=add, ray=ray_address)
     _print_report(report)
     if optimize:
         _print_report(pipe.optimize(target, wait=wait))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -115,13 +115,82 @@ def previous_generation(target: Path, config: Config, encoder: Encoder, rebuild:
     return previous
 
 
-class Indexer:
-    """Writes one new generation of an index from documents (call with the writer lock held)."""
+@dataclass
+class Encoded:
+    """What indexing computes for one document: its stored row, segments and vectors."""
+
+    row: dict  # the shard's document row (shard.DOCUMENT_KEYS)
+    segments: list[dict]  # start, end, n_tokens
+    vectors: np.ndarray  # (segments, dim)
+    document_vector: np.ndarray | None
+    encoded_tokens: int
+    windowed: bool  # longer than one encoder window, read as several windows
+    cut: int  # tokens not indexed
+
+
+class DocumentEncoder:
+    """Documents → `Encoded`, the one definition of the per-document work, run in this process or
+    by Ray actors (distributed.py).
+
+    Documents are tokenized one at a time and their segments encoded in batches of about
+    `encoder.batch_tokens` tokens across documents (short documents would otherwise make batches
+    of one), so memory follows the batch, not the corpus."""
 
     def __init__(self, config: Config, encoder: Encoder):
+        self.config, self.encoder = config, encoder
+        self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
+
+    def encode_all(self, documents: Iterable[Document]) -> Iterator[Encoded]:
+        batch, tokens = [], 0
+        for doc in documents:
+            batch.append(self._prepare(doc))
+            tokens += len(batch[-1][1])
+            if tokens >= self.config.encoder.batch_tokens:
+                yield from self._encode(batch)
+                batch, tokens = [], 0
+        yield from self._encode(batch)
+
+    def _prepare(self, doc: Document) -> tuple:
+        """(document, tokens kept, segments with token spans, tokens cut)."""
+        tokens = self.encoder.tokenize(doc.text)
+        cut = max(0, len(tokens) - self.config.segmenter.max_document_tokens)
+        if cut:
+            tokens = type(tokens)(tokens.ids[: -cut], tokens.offsets[: -cut])
+        return doc, tokens, segment_document(doc, tokens, self.segment_tokens), cut
+
+    def _encode(self, batch: list[tuple]) -> Iterator[Encoded]:
+        cfg, encoder = self.config, self.encoder
+        if cfg.index.mode == "late_chunks":
+            segment_vectors = [late_chunk_vectors(encoder, tokens.ids, [(a, b) for _, a, b in parts],
+                                                  overlap=cfg.encoder.late_chunk_overlap) for _, tokens, parts, _ in batch]
+        else:
+            pieces = [tokens.ids[a:b] for _, tokens, parts, _ in batch for _, a, b in parts]
+            vectors = encoder.encode_ids(pieces) if pieces else np.zeros((0, encoder.dim), np.float32)
+            segment_vectors = np.split(vectors, np.cumsum([len(parts) for _, _, parts, _ in batch])[:-1])
+        keep_document = cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion
+        for (doc, tokens, parts, cut), vectors in zip(batch, segment_vectors):
+            document_vector = None
+            if keep_document:
+                document_vector = encoder.encode_document(tokens.ids)
+                cut += encoder.truncated_tokens(len(tokens))
+            row = {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "n_chars": len(doc.text),
+                   "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
+            segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
+            yield Encoded(row, segments, vectors, document_vector, len(tokens), len(tokens) > encoder.segment_window, cut)
+
+
+EncodeAll = Callable[[Sequence[Document]], Iterable[Encoded]]
+
+
+class Indexer:
+    """Writes one new generation of an index from documents (call with the writer lock held).
+    `encode_all` runs the per-document work elsewhere (a Ray cluster); by default, here."""
+
+    def __init__(self, config: Config, encoder: Encoder, encode_all: EncodeAll | None = None):
         check_factory(config.index.factory, encoder.dim)
         self.config, self.encoder = config, encoder
         self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
+        self.encode_all = encode_all or DocumentEncoder(config, encoder).encode_all
 
     def run(self, documents: Sequence[Document], target: Path, previous: IndexStore | None, progress: bool,
             skipped: Sequence[Skipped] = (), keep_missing: bool = False, optimize: bool = False) -> IndexReport:
@@ -154,68 +223,23 @@ class Indexer:
 
     def _encode_into(self, writer: IndexWriter, documents: Sequence[Document], old: dict[str, dict],
                      report: IndexReport, progress: bool) -> dict[str, dict]:
-        """Encode the new and changed documents into the writer; returns their rows by doc_id.
-
-        Documents are tokenized one at a time and their segments encoded in batches of about
-        `encoder.batch_tokens` tokens across documents (short documents would otherwise make
-        batches of one), so memory follows the batch and the open shard, not the corpus."""
+        """Encode the new and changed documents into the writer; returns their rows by doc_id."""
         todo = [d for d in documents if old.get(d.doc_id, {}).get("sha256") != d.sha256]
         report.unchanged = len(documents) - len(todo)
-        bar = tqdm(total=sum(len(d.text) for d in todo), desc="encoding", unit="char", unit_scale=True,
-                   disable=not progress or not todo)
-        fresh, batch = {}, []
-
-        def flush() -> None:
-            for prepared, vectors in zip(batch, self._segment_vectors(batch)):
-                row, segments, doc_vector = self._finish(prepared, report)
-                writer.add(row, segments, vectors, doc_vector)
-                fresh[row["doc_id"]] = {k: row[k] for k in ("n_tokens", "truncated_tokens")}
-                bar.update(len(row["text"]))
-            batch.clear()
-
-        for doc in todo:
-            report.added += doc.doc_id not in old
-            report.updated += doc.doc_id in old
-            batch.append(self._prepare(doc))
-            if sum(len(p[1]) for p in batch) >= self.config.encoder.batch_tokens:
-                flush()
-        flush()
-        bar.close()
+        report.added = sum(d.doc_id not in old for d in todo)
+        report.updated = len(todo) - report.added
+        fresh = {}
+        with tqdm(total=sum(len(d.text) for d in todo), desc="encoding", unit="char", unit_scale=True,
+                  disable=not progress or not todo) as bar:
+            for done in self.encode_all(todo):
+                writer.add(done.row, done.segments, done.vectors, done.document_vector)
+                fresh[done.row["doc_id"]] = {k: done.row[k] for k in ("n_tokens", "truncated_tokens")}
+                report.encoded_tokens += done.encoded_tokens
+                report.windowed += done.windowed
+                if done.cut:
+                    report.truncated.append((done.row["doc_id"], done.cut))
+                bar.update(done.row["n_chars"])
         return fresh
-
-    def _prepare(self, doc: Document) -> tuple:
-        """(document, tokens kept, segments with token spans, tokens cut)."""
-        tokens = self.encoder.tokenize(doc.text)
-        cut = max(0, len(tokens) - self.config.segmenter.max_document_tokens)
-        if cut:
-            tokens = type(tokens)(tokens.ids[: -cut], tokens.offsets[: -cut])
-        return doc, tokens, segment_document(doc, tokens, self.segment_tokens), cut
-
-    def _segment_vectors(self, batch: list[tuple]) -> list[np.ndarray]:
-        """Segment vectors of each prepared document, encoded together (late chunks: per document)."""
-        if self.config.index.mode == "late_chunks":
-            return [late_chunk_vectors(self.encoder, tokens.ids, [(a, b) for _, a, b in parts],
-                                       overlap=self.config.encoder.late_chunk_overlap) for _, tokens, parts, _ in batch]
-        pieces = [tokens.ids[a:b] for _, tokens, parts, _ in batch for _, a, b in parts]
-        vectors = self.encoder.encode_ids(pieces) if pieces else np.zeros((0, self.encoder.dim), np.float32)
-        return np.split(vectors, np.cumsum([len(parts) for _, _, parts, _ in batch])[:-1])
-
-    def _finish(self, prepared: tuple, report: IndexReport) -> tuple[dict, list[dict], np.ndarray | None]:
-        """The document's row, segments and document vector (when the mode keeps one); counts it in the report."""
-        doc, tokens, parts, cut = prepared
-        encoder, cfg = self.encoder, self.config
-        doc_vector = None
-        if cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion:
-            doc_vector = encoder.encode_document(tokens.ids)
-            cut += encoder.truncated_tokens(len(tokens))
-        report.encoded_tokens += len(tokens)
-        report.windowed += len(tokens) > encoder.segment_window
-        if cut:
-            report.truncated.append((doc.doc_id, cut))
-        row = {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "n_chars": len(doc.text),
-               "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
-        segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
-        return row, segments, doc_vector
 
     def _manifest(self, report: IndexReport) -> dict:
         return {

@@ -15,6 +15,7 @@ import torch
 
 from . import retrieval
 from .config import Config, load_config
+from .distributed import connect, ray_encoding
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
@@ -204,7 +205,7 @@ class Pipeline:
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,
               rebuild: bool = False, progress: bool = True, wait: bool = False,
-              follow_links: bool = False, add: bool = False) -> IndexReport:
+              follow_links: bool = False, add: bool = False, ray: str | None = None) -> IndexReport:
         """Index files and folders incrementally into `index_dir` (default `indexes/<first folder name>`).
 
         Unchanged files keep their vectors, changed files are re-encoded, files no longer present are
@@ -213,6 +214,8 @@ class Pipeline:
         be an index, an empty folder or a new path (InputError otherwise: nothing is touched).
         Another process writing the same index → IndexBusyError, or wait for it with `wait`. Links
         to files outside the indexed folders are skipped (and listed) unless `follow_links`.
+        `ray`: encode on a Ray cluster at this address ("auto", "ray://host:10001", or "local" to
+        start one here); an unreachable address raises InputError before anything is written.
         """
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if not paths:
@@ -220,8 +223,12 @@ class Pipeline:
         target = Path(index_dir) if index_dir is not None else (self.index_dir or default_index_dir(paths, self.config))
         check_target(target)  # before looking for files: the target may be the folder being indexed
         files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
+        encode_all = None
+        if ray is not None:
+            connect(ray)
+            encode_all = ray_encoding(self.config, self._encoder)  # actors load the model unless one was given
         with self._writing(target, wait):
-            indexer = Indexer(self.config, self.encoder)  # settings and the old index are checked before any file is read
+            indexer = Indexer(self.config, self.encoder, encode_all)  # settings and the old index are checked before any file is read
             previous = previous_generation(target, self.config, self.encoder, rebuild)
             documents = read_documents(files, skipped, progress)
             report = indexer.run(documents, target, previous, progress, skipped, keep_missing=add)

@@ -46,8 +46,9 @@ def passkey_report(result: dict) -> str:
     return (passkey_table(cells, methods, lengths)
             + f"\n\nPasskey accuracy % of {result['model']} (trained positions {result['trained_positions']}), "
             f"{trials} trials per cell, the same seeded prompts for every method; greedy, "
-            f"{result['max_new_tokens']} new tokens; † = run past the method's window. Settings per length "
-            f"({', '.join(str(n) for n in lengths)}) — " + "; ".join(settings) + "."
+            f"{result['max_new_tokens']} new tokens; † = run past the method's window."
+            + (f" Settings per length ({', '.join(str(n) for n in lengths)}) — " + "; ".join(settings) + "."
+               if settings else "")
             + f"\n\n_Measured {result['date']} on {result['machine']}, {device} ({dtype}); {libs}._")
 
 
