@@ -43,6 +43,20 @@ def check_factory(factory: str, dim: int) -> None:
                           f"({reason}); use auto, Flat, HNSW32 or IVF…,PQ…") from None
 
 
+# search breadth of the approximate indexes: FAISS's defaults (efSearch 16, nprobe 1) found 88% and
+# 27% of the exact top 10 on real segment vectors (docs/results.md, "Index growth")
+HNSW_EF_SEARCH = 128
+IVF_NPROBE = 32
+
+
+def _widen(index: faiss.Index) -> faiss.Index:
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = max(index.hnsw.efSearch, HNSW_EF_SEARCH)
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = max(index.nprobe, IVF_NPROBE)
+    return index
+
+
 class VectorIndex(Protocol):
     """Nearest vectors by inner product; rows are insertion order."""
 
@@ -57,7 +71,7 @@ class FaissIndex:
     """A FAISS index built from a factory string (`auto`: sized from the vector count)."""
 
     def __init__(self, index: faiss.Index):
-        self.index = index
+        self.index = _widen(index)
 
     @classmethod
     def build(cls, vectors: np.ndarray, factory: str = "auto") -> tuple["FaissIndex", str]:
@@ -104,8 +118,12 @@ class FaissIndex:
             selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
             kind = faiss.SearchParametersHNSW if isinstance(self.index, faiss.IndexHNSW) else \
                 faiss.SearchParametersIVF if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters
-            params = kind()
+            params = kind()  # search parameters replace the index's own: carry its breadth over
             params.sel = selector
+            if isinstance(self.index, faiss.IndexHNSW):
+                params.efSearch = self.index.hnsw.efSearch
+            elif isinstance(self.index, faiss.IndexIVF):
+                params.nprobe = self.index.nprobe
             self._params = cached = (allowed, bitmap, selector, params)  # the bitmap must outlive the selector
         return cached
 
