@@ -87,6 +87,10 @@ class TermCounts:
         return np.asarray(self.counts.sum(axis=1)).ravel()
 
     @cached_property
+    def total_length(self) -> float:
+        return float(self.lengths.sum())
+
+    @cached_property
     def document_frequency(self) -> np.ndarray:
         return np.diff(self.counts.indptr)
 
@@ -101,14 +105,14 @@ class TermCounts:
     def score(self, terms: Sequence[str], idf: dict[str, float], mean_length: float) -> np.ndarray:
         """BM25 of every text of this part, given pooled statistics."""
         scores = np.zeros(self.size, np.float32)
-        norm = K1 * (1 - B + B * self.lengths / max(mean_length, 1e-9))
-        for term in terms:
+        for term in terms:  # only the texts holding a query term are touched
             column = self._column.get(term)
             if column is None:
                 continue
             lo, hi = self.counts.indptr[column], self.counts.indptr[column + 1]
             rows, tf = self.counts.indices[lo:hi], self.counts.data[lo:hi]
-            scores[rows] += idf[term] * tf / (norm[rows] + tf)
+            norm = K1 * (1 - B + B * self.lengths[rows] / max(mean_length, 1e-9))
+            scores[rows] += idf[term] * tf / (norm + tf)
         return scores
 
     def save(self, file: Path) -> None:
@@ -126,7 +130,7 @@ def pooled_scores(query: str, parts: Sequence[TermCounts], settings: LexicalSett
     """BM25 of every text of every part, with statistics pooled over all parts."""
     terms = tokenize([query], settings)[0]  # a repeated query term counts again, as in bm25s
     total = sum(p.size for p in parts)
-    mean_length = sum(float(p.lengths.sum()) for p in parts) / max(total, 1)
+    mean_length = sum(p.total_length for p in parts) / max(total, 1)
     idf = {}
     for term in set(terms):
         df = sum(p.frequency(term) for p in parts)

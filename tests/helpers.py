@@ -104,3 +104,49 @@ def only_shard(index: Path) -> Path:
     """The folder of an index's one shard (a small index written in one run has one)."""
     [shard] = json.loads((live_generation(index) / "manifest.json").read_text())["shards"]
     return index / "shards" / shard["name"]
+
+
+# the store of an index of format 1 (before shards): one SQLite file with text and vectors
+FORMAT_1_SCHEMA = """
+CREATE TABLE documents(
+  doc_id TEXT PRIMARY KEY, path TEXT, sha256 TEXT, n_chars INTEGER, n_tokens INTEGER,
+  truncated_tokens INTEGER, metadata TEXT, text TEXT, doc_row INTEGER, doc_vector BLOB);
+CREATE TABLE segments(
+  row INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER, n_tokens INTEGER, vector BLOB);
+"""
+
+
+def write_format_1(index: Path, out: Path) -> None:
+    """Rewrite a (fresh, one-shard) index in format 1 at `out`: the layout longrag wrote before
+    shards (CURRENT → g000001/ with manifest.json, store.sqlite and segments.faiss)."""
+    import faiss
+    import sqlite3
+
+    from longrag.index import IndexStore
+
+    store = IndexStore(index)
+    generation = out / "g000001"
+    generation.mkdir(parents=True)
+    db = sqlite3.connect(generation / "store.sqlite")
+    db.executescript(FORMAT_1_SCHEMA)
+    row, vectors = 0, []
+    for doc_id in store.documents():
+        doc = store.document_row(doc_id)
+        db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,NULL,NULL)",
+                   (doc_id, doc["path"], doc["sha256"], doc["n_chars"], doc["n_tokens"], doc["truncated_tokens"],
+                    json.dumps(doc["metadata"]), doc["text"]))
+        spans, segment_vectors = store.segments_of(doc_id)
+        for (start, end, n_tokens), vector in zip(spans, segment_vectors):
+            db.execute("INSERT INTO segments VALUES (?,?,?,?,?,?)", (row, doc_id, start, end, n_tokens,
+                                                                      vector.astype(np.float32).tobytes()))
+            row += 1
+        vectors.append(segment_vectors)
+    db.commit()
+    db.close()
+    flat = faiss.IndexFlatIP(store.shards[0].vectors.shape[1])
+    flat.add(np.concatenate(vectors).astype(np.float32))
+    faiss.write_index(flat, str(generation / "segments.faiss"))
+    manifest = {k: v for k, v in store.manifest.items() if k not in ("shards", "merged_shards")}
+    manifest.update(format_version=1, faiss={"segments.faiss": {"backend": "faiss", "factory": "Flat"}})
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    (out / "CURRENT").write_text("g000001\n")

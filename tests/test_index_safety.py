@@ -3,7 +3,6 @@ writer at a time, readers that keep one generation whole, kill -9 at any moment,
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from longrag import Pipeline
 from longrag.errors import IndexBusyError, IndexNotFoundError, InputError
 from longrag.index import IndexStore
 from longrag.index.layout import live_generation
-from tests.helpers import REPO, FakeEncoder
+from tests.helpers import REPO, FakeEncoder, write_format_1
 
 
 def make():
@@ -198,13 +197,11 @@ def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, 
     assert Pipeline.load(out, encoder=FakeEncoder()).search(query) == Pipeline.load(clean, encoder=FakeEncoder()).search(query)
 
 
-FORMAT_1 = REPO / "tests" / "data" / "index_format1"  # written by longrag before shards, from the `corpus` files
-
-
 @pytest.mark.parametrize("layout", ["generations", "flat"])
 def test_format_1_indexes_say_how_to_convert_and_convert_on_update_without_encoding(tmp_path, corpus, layout):
     out = tmp_path / "idx"
-    shutil.copytree(FORMAT_1, out)
+    make().index([corpus], index_dir=tmp_path / "built", progress=False)
+    write_format_1(tmp_path / "built", out)
     if layout == "flat":  # the layout written before generations existed
         for entry in (out / "g000001").iterdir():
             entry.rename(out / entry.name)
