@@ -198,11 +198,11 @@ class IndexStore:
             want = min(live, max(pool, 2 * k * -(-live // documents)))
             while True:
                 scores, rows = shard.search_segments(query, want)
-                found = _first_per_document(_segment_hits(shard, scores[0], rows[0]))
-                if len(found) >= min(k, shard.live_documents) or want >= live:
+                first = _first_per_document(shard.spans[rows[0], 0])
+                if len(first) >= min(k, shard.live_documents) or want >= live:
                     break
                 want = live
-            for hit in found:  # a document lives in one shard
+            for hit in _segment_hits(shard, scores[0][first[:k]], rows[0][first[:k]]):  # a document lives in one shard
                 chosen[hit[1]] = hit
         return sorted(chosen.values(), key=lambda h: -h[0])[:k]
 
@@ -228,16 +228,11 @@ class IndexStore:
 
 
 def _segment_hits(shard: Shard, scores: np.ndarray, rows: np.ndarray) -> list[SegmentHit]:
-    spans = shard.spans[rows]
-    return [(float(score), shard.doc_ids[int(doc)], int(start), int(end))
-            for score, (doc, start, end, _) in zip(scores, spans)]
+    spans = shard.spans[rows, :3].tolist()
+    return [(score, shard.doc_ids[doc], start, end) for score, (doc, start, end) in zip(scores.tolist(), spans)]
 
 
-def _first_per_document(hits: list[SegmentHit]) -> list[SegmentHit]:
-    """The first (best) hit of each document, in order."""
-    seen, out = set(), []
-    for hit in hits:
-        if hit[1] not in seen:
-            seen.add(hit[1])
-            out.append(hit)
-    return out
+def _first_per_document(documents: np.ndarray) -> np.ndarray:
+    """Positions of each document's first (best) hit in a ranked array of document ordinals, in order."""
+    _, first = np.unique(documents, return_index=True)
+    return np.sort(first)
