@@ -10,8 +10,8 @@ one run above).
 FLOP model (per forward window of w tokens, special tokens included): 2·P·w for the linear layers
 (P = weights of every nn.Linear in the encoder stack, pooler excluded; embeddings are lookups) plus
 4·L·w²·d for attention (QKᵀ and AV; L layers, d hidden size). CPU peak = cores × GHz × FLOPs/cycle:
-float32 = 64 FLOPs/cycle/core (two AVX-512 FMA units × 16 lanes × 2), bfloat16 = 1024 FLOPs/cycle/core
-(one AMX TMUL unit), GHz = BogoMIPS / 2 (the base clock under KVM, where lscpu shows no MHz).
+float32 = 64 FLOPs/cycle/core with AVX-512 (two FMA units × 16 lanes × 2), 32 with AVX2; bfloat16 =
+1024 with AMX, twice float32 with AVX512-BF16, else float32's; GHz = BogoMIPS / 2 (the base clock under KVM, where lscpu shows no MHz).
 The FLOP-bound time is FLOPs / peak: no run can beat it, and the ratio says how far from it we are.
 
     .venv/bin/python benchmarks/encoder_speed.py            # full grid, writes the README block
@@ -39,7 +39,6 @@ from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_bl
 
 LENGTHS = (512, 2048, 8192, 32768)
 LATE_CHUNK_LIMIT_MB = 2048  # issue 3: late chunking of a 32k-token document under 2 GB peak RSS
-FLOPS_PER_CYCLE = {"float32": 64, "bfloat16": 1024}
 
 
 def cpu_info() -> dict:
@@ -53,8 +52,17 @@ def cpu_info() -> dict:
             "avx512_bf16": "avx512_bf16" in flags, "avx512f": "avx512f" in flags}
 
 
+def flops_per_cycle(cpu: dict, dtype: str) -> int:
+    """Per core: two FMA units × SIMD lanes × 2 (64 with AVX-512, 32 with AVX2); bfloat16: AMX's 1024,
+    AVX512-BF16's dot products at twice the float32 rate, else emulated at the float32 rate at best."""
+    float32 = 64 if cpu["avx512f"] else 32
+    if dtype == "bfloat16":
+        return 1024 if cpu["amx_bf16"] else 2 * float32 if cpu["avx512_bf16"] else float32
+    return float32
+
+
 def peak_gflops(cpu: dict, dtype: str) -> float:
-    return cpu["cores"] * cpu["ghz"] * FLOPS_PER_CYCLE[dtype]
+    return cpu["cores"] * cpu["ghz"] * flops_per_cycle(cpu, dtype)
 
 
 def run_cell(method: str, n: int, dtype: str, model: str) -> dict:
@@ -140,9 +148,11 @@ def render(rows: list[dict], cpu: dict, versions: dict, lengths, dtypes) -> str:
     notes = [
         f"Issue 3 check, late chunking of a 32k-token document under 2 GB peak RSS (whole process, model "
         f"included): {', '.join(checks + [verdict])}.",
-        f"FLOP-bound speed: {cpu['cores']} cores × {cpu['ghz']} GHz ({cpu['ghz_from']}) × 64 FLOPs/cycle float32 "
-        f"(2 AVX-512 FMA units) = {peak_gflops(cpu, 'float32'):.0f} GFLOP/s; × 1024 FLOPs/cycle bfloat16 (AMX, "
-        f"{'present' if cpu['amx_bf16'] else 'absent'}) = {peak_gflops(cpu, 'bfloat16'):.0f} GFLOP/s. Model FLOPs per "
+        f"FLOP-bound speed: {cpu['cores']} cores × {cpu['ghz']} GHz ({cpu['ghz_from']}) × "
+        f"{flops_per_cycle(cpu, 'float32')} FLOPs/cycle float32 ({'AVX-512' if cpu['avx512f'] else 'AVX2'}: 2 FMA units) = "
+        f"{peak_gflops(cpu, 'float32'):.0f} GFLOP/s; × {flops_per_cycle(cpu, 'bfloat16')} FLOPs/cycle bfloat16 "
+        f"({'AMX' if cpu['amx_bf16'] else 'AVX512-BF16' if cpu['avx512_bf16'] else 'no native bfloat16'}) = "
+        f"{peak_gflops(cpu, 'bfloat16'):.0f} GFLOP/s. Model FLOPs per "
         f"window of w tokens: 2·P·w + 4·L·w²·d (P = {params / 1e6:.1f}M linear weights, L = {layers}, d = {hidden}).",
         "Tokens/s = document tokens / seconds (truncate reads only the first 510 of them). Peak RSS = the "
         "cell's own process (fresh subprocess: Python, torch, model and encoding).",

@@ -5,10 +5,11 @@ otherwise) and examples/contracts. On SQuALITY the LangChain chunked pipeline ru
 on the same MiniLM, as its users run it (TextLoader, RecursiveCharacterTextSplitter(1000, 200),
 HuggingFaceEmbeddings, FAISS.from_documents, save_local): the `langchain` peer of `longrag compare`.
 Model loading is excluded from every indexing time. longrag runs its default config, once per
-`--dtypes` entry (encoder.dtype). Results go to benchmarks/results/index_speed.json and the README
-block `index-speed`.
+`--dtypes` entry (encoder.dtype, as resolved on this CPU). Results go to
+benchmarks/results/index_speed.json, one row set per CPU model (a run replaces only its own machine's),
+and the docs block `index-speed` shows every machine's table.
 
-    .venv/bin/python benchmarks/index_speed.py [--queries 200] [--dtypes float32,bfloat16]
+    .venv/bin/python benchmarks/index_speed.py [--queries 200] [--dtypes float32,auto] [--render]
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp
+from longrag.config import EncoderConfig
+from longrag.encoders.base import resolve_dtype
+from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, stamp
 from longrag.indexing import library_versions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +53,8 @@ def contract_questions() -> list[str]:
 def measure(name: str, folder: Path, questions: list[str], n_queries: int, tmp: Path, dtype: str | None = None) -> dict:
     pipe = Pipeline.from_config({"encoder": {"dtype": dtype}} if dtype else None)
     _ = pipe.encoder  # model load is not indexing time
-    name = f"{name}, longrag {pipe.config.encoder.dtype}"
+    default = pipe.encoder.dtype == resolve_dtype(EncoderConfig().dtype)
+    name = f"{name}, longrag {pipe.encoder.dtype}{' (default)' if default else ''}"
     started = time.perf_counter()
     report = pipe.index([folder], index_dir=tmp / f"idx-{name}", progress=False)
     seconds = time.perf_counter() - started
@@ -61,7 +65,7 @@ def measure(name: str, folder: Path, questions: list[str], n_queries: int, tmp: 
         t = time.perf_counter()
         pipe.search(q, k=10)
         latencies.append((time.perf_counter() - t) * 1000)
-    size = sum(p.stat().st_size for p in (tmp / f"idx-{name}").iterdir())
+    size = sum(p.stat().st_size for p in (tmp / f"idx-{name}").rglob("*") if p.is_file())
     return {"corpus": name, "documents": report.documents, "tokens": report.tokens, "segments": report.segments,
             "index_seconds": round(seconds, 2), "tokens_per_s": round(report.tokens / seconds),
             "index_bytes": size, "bytes_per_document": round(size / report.documents),
@@ -113,40 +117,57 @@ def measure_langchain(name: str, folder: Path, questions: list[str], n_queries: 
             "search_ms_p95": round(float(np.percentile(latencies, 95)), 2), "queries": len(queries)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--dtypes", default="float32,bfloat16", help="encoder.dtype values to index SQuALITY with")
-    args = parser.parse_args()
+def run(args) -> dict:
+    """This machine's rows: LangChain, then longrag once per distinct resolved dtype, then the contracts."""
+    dtypes = list(dict.fromkeys(resolve_dtype(d) for d in args.dtypes.split(",")))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder, questions = squality_folder(tmp)
         rows = [measure_langchain("squality (75 stories)", folder, questions, args.queries, tmp)]
-        rows += [measure("squality (75 stories)", folder, questions, args.queries, tmp, dtype)
-                 for dtype in args.dtypes.split(",")]
+        print(rows[-1], flush=True)
+        for dtype in dtypes:
+            rows.append(measure("squality (75 stories)", folder, questions, args.queries, tmp, dtype))
+            print(rows[-1], flush=True)
         rows.append(measure("examples/contracts", ROOT / "examples" / "contracts", contract_questions(), args.queries, tmp))
-        for row in rows:
-            print(row, flush=True)
-    peer = rows[0]["index_seconds"]
+    peer = rows[0]
     for row in rows[1:-1]:
-        row["vs_langchain"] = round(peer / row["index_seconds"], 2)
-    versions = library_versions()
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "index_speed.json").write_text(json.dumps({"rows": rows, "versions": versions}, indent=2))
+        row["vs_langchain"] = round(peer["index_seconds"] / row["index_seconds"], 2)
+        row["search_vs_langchain"] = round(peer["search_ms_p50"] / row["search_ms_p50"], 2)
+    return {"machine": machine(), "rows": rows, "versions": library_versions(), "stamp": stamp(library_versions())}
+
+
+def render(run: dict) -> str:
     table = markdown_table(
         ["corpus, pipeline", "docs", "tokens", "segments", "index s", "× LangChain speed", "tokens/s", "index MB", "KB/doc",
          "search p50 ms", "p95 ms"],
         [[r["corpus"], r["documents"], f"{r['tokens']:,}", r["segments"], r["index_seconds"], r.get("vs_langchain", "–"),
           f"{r['tokens_per_s']:,}", round(r["index_bytes"] / 1e6, 1), round(r["bytes_per_document"] / 1e3, 1),
           r["search_ms_p50"], r["search_ms_p95"]]
-         for r in rows])
-    replace_block("index-speed", table + "\n\n" + stamp(versions) +
-                  " longrag: default config (MiniLM, hybrid index: chunks of ≤256 tokens in FAISS + BM25), loading, "
-                  "segmenting, encoding and writing included; LangChain: loading, splitting, encoding, FAISS build and "
-                  "save_local. Model loading excluded from both. Search latency includes query encoding. Tokens are "
-                  "MiniLM tokens of the documents (LangChain's 200-character overlaps encode more).", RESULTS)
-    print(table)
+         for r in run["rows"]])
+    return f"**{run['machine']}**\n\n{table}\n\n{run['stamp']}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--dtypes", default="float32,auto",
+                        help="encoder.dtype values to index SQuALITY with (auto: the default on this CPU; repeats run once)")
+    parser.add_argument("--render", action="store_true", help="run nothing: rewrite the docs block from the json")
+    args = parser.parse_args()
+    print("CPU:", machine(), flush=True)
+    out = ROOT / "benchmarks" / "results" / "index_speed.json"
+    saved = json.loads(out.read_text()) if out.exists() else {"runs": []}
+    if not args.render:
+        result = run(args)
+        saved["runs"] = [r for r in saved["runs"] if r["machine"] != result["machine"]] + [result]  # one row set per CPU
+        out.write_text(json.dumps(saved, indent=2))
+    body = "\n\n".join(render(r) for r in saved["runs"])
+    replace_block("index-speed", body + "\n\nlongrag: default config (MiniLM, hybrid index: chunks of ≤256 tokens in "
+                  "FAISS + BM25), loading, segmenting, encoding and writing included; LangChain: loading, splitting, "
+                  "encoding, FAISS build and save_local. Model loading excluded from both. Search latency includes query "
+                  "encoding. Tokens are MiniLM tokens of the documents (LangChain's 200-character overlaps encode more). "
+                  "One table per CPU kind: a run replaces only its own machine's rows.", RESULTS)
+    print(body)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
 FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
 FUSION_METHODS = ("convex", "minmax", "rrf")
-ENCODER_DTYPES = ("float32", "bfloat16", "auto")
+ENCODER_DTYPES = ("float32", "bfloat16", "int8", "auto")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ class TransformerEncoder:
             raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
+        if self.dtype == "int8":
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+            self.model = quantize_dynamic(self.model, {torch.nn.Linear: per_channel_dynamic_qconfig})
         self.pooling = _read_pooling(path)
         prompts = _read_prompts(path)
         self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
