@@ -19,7 +19,8 @@ DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "
 INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
 FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
 FUSION_METHODS = ("convex", "minmax", "rrf")
-ENCODER_DTYPES = ("float32", "bfloat16", "int8", "auto")
+ENCODER_DTYPES = ("float32", "bfloat16", "auto")
+ENCODER_RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class EncoderConfig:
     # where the CPU or GPU computes it natively, else float32). auto is the default: measured 2.3x faster
     # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (docs/results.md, "Encoder speed")
     dtype: str = "auto"
+    # torch | onnx (ONNX Runtime for the unmodified model: queries and segments; same vectors, a third of
+    # torch's time per query on the CPU: docs/results.md, "Encoder runtimes") | auto (onnx for float32 on the
+    # CPU, torch otherwise). Position-extended models and late chunking always run on torch.
+    runtime: str = "auto"
     device: str = "cpu"
 
 
@@ -169,6 +174,11 @@ def _validate(config: Config) -> Config:
     need(isinstance(enc.temperature, float) and enc.temperature > 0 or enc.temperature == "log",
          f"encoder.temperature must be a positive number or 'log', got {enc.temperature!r}")
     need(enc.dtype in ENCODER_DTYPES, f"encoder.dtype must be one of {', '.join(ENCODER_DTYPES)}, got {enc.dtype!r}")
+    need(enc.runtime in ENCODER_RUNTIMES,
+         f"encoder.runtime must be one of {', '.join(ENCODER_RUNTIMES)}, got {enc.runtime!r}")
+    need(enc.runtime != "onnx" or enc.device == "cpu" and enc.dtype != "bfloat16",
+         "encoder.runtime 'onnx' runs float32 on the CPU: set encoder.device: cpu and encoder.dtype: float32, "
+         "or encoder.runtime: auto")
     need(enc.batch_tokens >= 512, f"encoder.batch_tokens must be >= 512, got {enc.batch_tokens}")
     need(enc.matryoshka_dim is None or enc.matryoshka_dim > 0,
          f"encoder.matryoshka_dim must be a positive integer, got {enc.matryoshka_dim}")

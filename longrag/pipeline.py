@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,7 +22,7 @@ from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
-from .index.manifest import check_compatible
+from .index.manifest import RUNTIME_KEYS, check_compatible
 from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents, rewrite
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector
 from .types import Document, Hit, Skipped
@@ -76,8 +77,9 @@ class Pipeline:
         built = load_config(store.manifest["config"])
         if config is not None:
             check_compatible(store.path, store.manifest, wanted.to_dict())
-            built = Config(encoder=built.encoder, segmenter=built.segmenter, index=built.index, search=wanted.search,
-                           generator=wanted.generator, ask=wanted.ask)
+            speed = {k: getattr(wanted.encoder, k) for k in RUNTIME_KEYS}  # how to run the encoder is the reader's choice
+            built = Config(encoder=replace(built.encoder, **speed), segmenter=built.segmenter, index=built.index,
+                           search=wanted.search, generator=wanted.generator, ask=wanted.ask)
         pipe = cls(built, encoder=encoder, index_dir=store.path)
         pipe._store = store
         return pipe

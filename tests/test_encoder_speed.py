@@ -84,7 +84,7 @@ def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
     """The speed benchmark's FLOP estimate (longrag.evaluation.encoder_cost) rests on its list of forward
     windows: it must be the widths the encoder actually runs (one row each; batched chunks counted per row)."""
     settings, kind = encoder_cost.METHODS[method]
-    enc = load_encoder(EncoderConfig(dtype="float32", **settings))
+    enc = load_encoder(EncoderConfig(dtype="float32", runtime="torch", **settings))  # torch: hooks see every forward
     n = 1500
     ids = encoder_cost.document_ids(enc.tokenizer, n)
     assert len(ids) == n
@@ -128,3 +128,47 @@ def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_has_native_bf16(monkeypatc
 
 def test_default_dtype_is_auto():
     assert EncoderConfig().dtype == "auto" and load_config(None).encoder.dtype == "auto"
+
+
+def test_onnx_runtime_gives_torchs_vectors_for_segments_and_queries(encoder):
+    torch_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="torch"))
+    onnx_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="onnx"))
+    assert (torch_encoder.runtime, onnx_encoder.runtime) == ("torch", "onnx")
+    segments = _segments(encoder, [3, 40, 255, 510, 120])  # one batch of mixed lengths: padding is masked
+    a, b = torch_encoder.encode_ids(segments), onnx_encoder.encode_ids(segments)
+    # same graph and weights, other kernels: float32 rounding only
+    assert (a * b).sum(1).min() > 0.99999
+    queries = ["who may use the trademarks", "governing law"]
+    assert (torch_encoder.encode_queries(queries) * onnx_encoder.encode_queries(queries)).sum(1).min() > 0.99999
+    assert onnx_encoder.describe()["runtime"] == "onnx" and torch_encoder.describe()["runtime"] == "torch"
+
+
+def test_auto_runtime_is_onnx_for_float32_on_the_cpu_only(monkeypatch):
+    assert base.resolve_runtime("auto", "float32", "cpu") == "onnx"
+    assert base.resolve_runtime("auto", "bfloat16", "cpu") == "torch"
+    assert base.resolve_runtime("auto", "float32", "cuda") == "torch"
+    assert base.resolve_runtime("torch", "float32", "cpu") == "torch"
+    monkeypatch.setattr(base, "onnx_available", lambda: False)
+    assert base.resolve_runtime("auto", "float32", "cpu") == "torch"  # without onnxruntime: torch, not an error
+
+
+def test_onnx_runtime_settings_that_cannot_run_are_config_errors(monkeypatch):
+    for bad in ({"runtime": "tensorrt"}, {"runtime": "onnx", "dtype": "bfloat16"}, {"runtime": "onnx", "device": "cuda"}):
+        with pytest.raises(ConfigError, match="encoder.runtime"):
+            load_config({"encoder": bad})
+    from longrag.encoders import onnx_runtime
+    monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: False)
+    with pytest.raises(ConfigError, match="pip install onnxruntime"):
+        load_encoder(EncoderConfig(dtype="float32", runtime="onnx"))
+
+
+def test_an_index_built_on_torch_is_searched_on_onnx_without_re_encoding(tmp_path):
+    from longrag import Pipeline
+    from tests.helpers import CONTRACTS
+
+    built = Pipeline.from_config({"encoder": {"dtype": "float32", "runtime": "torch"}})
+    built.index([CONTRACTS], index_dir=tmp_path / "idx", progress=False)
+    reader = Pipeline.load(tmp_path / "idx", config={"encoder": {"dtype": "float32", "runtime": "onnx"}})
+    hits = reader.search("can I use the licensor's trademarks", k=5)
+    assert [h.doc_id for h in hits] == [h.doc_id for h in built.search("can I use the licensor's trademarks", k=5)]
+    assert reader.store.manifest["encoder"]["runtime"] == "torch"  # the manifest records what encoded it

@@ -26,6 +26,7 @@ from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
 from .long_model import build_long_model
 from .models import resolve_encoder
+from .onnx_runtime import OnnxModel, onnx_available
 from .positions import POSITION_METHODS
 from .tuned import tuning_info
 
@@ -66,9 +67,9 @@ class TransformerEncoder:
             raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
-        if self.dtype == "int8":
-            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-            self.model = quantize_dynamic(self.model, {torch.nn.Linear: per_channel_dynamic_qconfig})
+        self.runtime = resolve_runtime(settings.runtime, self.dtype, settings.device)
+        # what queries and segments run through: the model itself, or its ONNX Runtime copy
+        self.runner = OnnxModel(self.model, settings.model) if self.runtime == "onnx" else self.model
         self.pooling = _read_pooling(path)
         prompts = _read_prompts(path)
         self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
@@ -133,7 +134,7 @@ class TransformerEncoder:
             if len(tokens) > self.window:
                 raise InputError(f"query has {len(tokens)} tokens; the encoder reads at most {self.window}")
             ids.append(np.asarray(tokens, dtype=np.int64))
-        return self.encode_inputs(ids, self.model)
+        return self.encode_inputs(ids, self.runner)
 
     def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Encode document segments given as token ids (each ≤ segment_window tokens)."""
@@ -142,7 +143,7 @@ class TransformerEncoder:
         too_long = [len(x) for x in ids if len(x) > self.window]
         if too_long:
             raise ValueError(f"segment of {max(too_long)} tokens exceeds the encoder window {self.window}")
-        return self.encode_inputs(ids, self.model, progress)
+        return self.encode_inputs(ids, self.runner, progress)
 
     def encode_document(self, ids: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """One vector for a whole document, by `encoder.document_method`."""
@@ -261,6 +262,7 @@ class TransformerEncoder:
             "matryoshka_dim": s.matryoshka_dim,
             # None for float32, so indexes written before this key existed still match
             "dtype": None if self.dtype == "float32" else self.dtype,
+            "runtime": self.runtime,  # recorded, not compared: it changes speed, not vectors (index/manifest.py)
             "query_prefix": self.query_prefix,
             "document_prefix": self.document_prefix,
             "tuned_positions": _tuned_positions(self.path),
@@ -326,6 +328,14 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> str:
     if dtype == "auto":
         return "bfloat16" if native_bfloat16(device) else "float32"
     return dtype
+
+
+def resolve_runtime(runtime: str, dtype: str, device: str = "cpu") -> str:
+    """`encoder.runtime` as run: auto → onnx for float32 on the CPU where ONNX Runtime is installed."""
+    if runtime == "auto":
+        cpu = torch.device(device).type == "cpu"
+        return "onnx" if cpu and dtype == "float32" and onnx_available() else "torch"
+    return runtime
 
 
 def token_counter(settings: EncoderConfig) -> Callable[[str], int]:

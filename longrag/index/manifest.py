@@ -9,7 +9,7 @@ from ..errors import EncoderMismatchError
 FORMAT_VERSION = 2  # 1: one store per generation; 2: shards with tombstones
 
 
-RUNTIME_KEYS = ("batch_tokens", "device")  # encoder settings that change speed, not vectors
+RUNTIME_KEYS = ("batch_tokens", "device", "runtime")  # encoder settings that change speed, not vectors
 
 
 def vector_settings(config: dict) -> dict:
@@ -26,7 +26,7 @@ def check_compatible(path: Path, manifest: dict, config: dict, encoder: dict | N
     if encoder is not None:
         built = manifest["encoder"]
         details += [f"{k}: {_shown(built.get(k))} → {_shown(encoder.get(k))}"
-                    for k in sorted(set(built) | set(encoder)) if built.get(k) != encoder.get(k)]
+                    for k in sorted(set(built) | set(encoder)) if k not in RUNTIME_KEYS and built.get(k) != encoder.get(k)]
     old, new = vector_settings(manifest["config"]), vector_settings(config)
     if encoder is None:
         details += [f"encoder.{k}: {_shown(old['encoder'].get(k))} → {_shown(new['encoder'].get(k))}"
