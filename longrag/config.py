@@ -44,9 +44,9 @@ class EncoderConfig:
     # where the CPU or GPU computes it natively, else float32). auto is the default: measured 2.3x faster
     # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (docs/results.md, "Encoder speed")
     dtype: str = "auto"
-    # torch | onnx (ONNX Runtime for the unmodified model: queries and segments; same vectors, a third of
-    # torch's time per query on the CPU: docs/results.md, "Encoder runtimes") | auto (onnx for float32 on the
-    # CPU, torch otherwise). Position-extended models and late chunking always run on torch.
+    # torch | onnx (ONNX Runtime runs the unmodified model: same vectors, a third of torch's time for a query on
+    # the CPU) | auto (ONNX Runtime for queries, torch for segment batches, where float32 runs on the CPU; torch
+    # otherwise: docs/results.md, "Encoder runtimes"). Extended positions and late chunking always run on torch.
     runtime: str = "auto"
     device: str = "cpu"
 

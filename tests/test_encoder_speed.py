@@ -133,23 +133,28 @@ def test_default_dtype_is_auto():
 def test_onnx_runtime_gives_torchs_vectors_for_segments_and_queries(encoder):
     torch_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="torch"))
     onnx_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="onnx"))
-    assert (torch_encoder.runtime, onnx_encoder.runtime) == ("torch", "onnx")
+    assert torch_encoder.runtime == {"queries": "torch", "segments": "torch"}
+    assert onnx_encoder.runtime == {"queries": "onnx", "segments": "onnx"}
     segments = _segments(encoder, [3, 40, 255, 510, 120])  # one batch of mixed lengths: padding is masked
     a, b = torch_encoder.encode_ids(segments), onnx_encoder.encode_ids(segments)
     # same graph and weights, other kernels: float32 rounding only
     assert (a * b).sum(1).min() > 0.99999
     queries = ["who may use the trademarks", "governing law"]
     assert (torch_encoder.encode_queries(queries) * onnx_encoder.encode_queries(queries)).sum(1).min() > 0.99999
-    assert onnx_encoder.describe()["runtime"] == "onnx" and torch_encoder.describe()["runtime"] == "torch"
+    assert onnx_encoder.describe()["runtime"] == onnx_encoder.runtime  # the manifest records what ran
 
 
-def test_auto_runtime_is_onnx_for_float32_on_the_cpu_only(monkeypatch):
-    assert base.resolve_runtime("auto", "float32", "cpu") == "onnx"
-    assert base.resolve_runtime("auto", "bfloat16", "cpu") == "torch"
-    assert base.resolve_runtime("auto", "float32", "cuda") == "torch"
-    assert base.resolve_runtime("torch", "float32", "cpu") == "torch"
+def test_auto_runtime_is_onnx_for_queries_in_float32_on_the_cpu_only(monkeypatch):
+    auto = {"queries": "onnx", "segments": "torch"}  # segment batches are matrix-bound: torch measured faster
+    assert base.resolve_runtime("auto", "float32", "cpu") == auto
+    assert load_encoder(EncoderConfig(dtype="float32")).runtime == auto
+    torch_only = {"queries": "torch", "segments": "torch"}
+    assert base.resolve_runtime("auto", "bfloat16", "cpu") == torch_only
+    assert base.resolve_runtime("auto", "float32", "cuda") == torch_only
+    assert base.resolve_runtime("torch", "float32", "cpu") == torch_only
+    assert base.resolve_runtime("onnx", "float32", "cpu") == {"queries": "onnx", "segments": "onnx"}
     monkeypatch.setattr(base, "onnx_available", lambda: False)
-    assert base.resolve_runtime("auto", "float32", "cpu") == "torch"  # without onnxruntime: torch, not an error
+    assert base.resolve_runtime("auto", "float32", "cpu") == torch_only  # without onnxruntime: torch, not an error
 
 
 def test_onnx_runtime_settings_that_cannot_run_are_config_errors(monkeypatch):
@@ -169,6 +174,7 @@ def test_an_index_built_on_torch_is_searched_on_onnx_without_re_encoding(tmp_pat
     built = Pipeline.from_config({"encoder": {"dtype": "float32", "runtime": "torch"}})
     built.index([CONTRACTS], index_dir=tmp_path / "idx", progress=False)
     reader = Pipeline.load(tmp_path / "idx", config={"encoder": {"dtype": "float32", "runtime": "onnx"}})
+    assert reader.encoder.runtime["queries"] == "onnx"  # the reader's runtime, not the builder's
     hits = reader.search("can I use the licensor's trademarks", k=5)
     assert [h.doc_id for h in hits] == [h.doc_id for h in built.search("can I use the licensor's trademarks", k=5)]
-    assert reader.store.manifest["encoder"]["runtime"] == "torch"  # the manifest records what encoded it
+    assert reader.store.manifest["encoder"]["runtime"]["segments"] == "torch"  # the manifest records what encoded it

@@ -26,7 +26,7 @@ from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
 from .long_model import build_long_model
 from .models import resolve_encoder
-from .onnx_runtime import OnnxModel, onnx_available
+from .onnx_runtime import onnx_available, onnx_model
 from .positions import POSITION_METHODS
 from .tuned import tuning_info
 
@@ -68,8 +68,10 @@ class TransformerEncoder:
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
         self.runtime = resolve_runtime(settings.runtime, self.dtype, settings.device)
-        # what queries and segments run through: the model itself, or its ONNX Runtime copy
-        self.runner = OnnxModel(self.model, settings.model) if self.runtime == "onnx" else self.model
+        onnx = onnx_model(self.model, settings.model) if "onnx" in self.runtime.values() else None
+        # what queries and segment batches run through: the model itself, or its ONNX Runtime copy
+        self.query_runner, self.segment_runner = (onnx if self.runtime[k] == "onnx" else self.model
+                                                  for k in ("queries", "segments"))
         self.pooling = _read_pooling(path)
         prompts = _read_prompts(path)
         self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
@@ -134,7 +136,7 @@ class TransformerEncoder:
             if len(tokens) > self.window:
                 raise InputError(f"query has {len(tokens)} tokens; the encoder reads at most {self.window}")
             ids.append(np.asarray(tokens, dtype=np.int64))
-        return self.encode_inputs(ids, self.runner)
+        return self.encode_inputs(ids, self.query_runner)
 
     def encode_ids(self, batch: Sequence[np.ndarray], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Encode document segments given as token ids (each ≤ segment_window tokens)."""
@@ -143,7 +145,7 @@ class TransformerEncoder:
         too_long = [len(x) for x in ids if len(x) > self.window]
         if too_long:
             raise ValueError(f"segment of {max(too_long)} tokens exceeds the encoder window {self.window}")
-        return self.encode_inputs(ids, self.runner, progress)
+        return self.encode_inputs(ids, self.segment_runner, progress)
 
     def encode_document(self, ids: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """One vector for a whole document, by `encoder.document_method`."""
@@ -330,12 +332,15 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> str:
     return dtype
 
 
-def resolve_runtime(runtime: str, dtype: str, device: str = "cpu") -> str:
-    """`encoder.runtime` as run: auto → onnx for float32 on the CPU where ONNX Runtime is installed."""
+def resolve_runtime(runtime: str, dtype: str, device: str = "cpu") -> dict[str, str]:
+    """`encoder.runtime` as run, for queries and for segment batches. auto: ONNX Runtime for queries
+    (one short input: torch's per-call overhead is most of its time) and torch for segment batches
+    (matrix-bound: torch was as fast or faster), where float32 runs on the CPU and ONNX Runtime is
+    installed; torch otherwise (docs/results.md, "Encoder runtimes")."""
     if runtime == "auto":
-        cpu = torch.device(device).type == "cpu"
-        return "onnx" if cpu and dtype == "float32" and onnx_available() else "torch"
-    return runtime
+        onnx = torch.device(device).type == "cpu" and dtype == "float32" and onnx_available()
+        return {"queries": "onnx" if onnx else "torch", "segments": "torch"}
+    return {"queries": runtime, "segments": runtime}
 
 
 def token_counter(settings: EncoderConfig) -> Callable[[str], int]:

@@ -35,12 +35,9 @@ def onnx_available() -> bool:
 class OnnxModel:
     """Called like the transformers model (`model(**inputs).last_hidden_state`), run by ONNX Runtime."""
 
-    def __init__(self, model: torch.nn.Module, name: str):
-        if not onnx_available():
-            raise ConfigError(f"encoder.runtime 'onnx' needs onnxruntime and onnx: {INSTALL}")
+    def __init__(self, path: Path):
         import onnxruntime
 
-        path = exported(model, name)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # the same threads torch was given
         options.log_severity_level = 3
@@ -50,6 +47,13 @@ class OnnxModel:
     def __call__(self, **inputs: torch.Tensor) -> SimpleNamespace:
         feed = {k: inputs[k].numpy() if k in inputs else np.zeros_like(inputs["input_ids"].numpy()) for k in self.inputs}
         return SimpleNamespace(last_hidden_state=torch.from_numpy(self.session.run(None, feed)[0]))
+
+
+def onnx_model(model: torch.nn.Module, name: str) -> OnnxModel:
+    """`model` (the encoder `name`) on ONNX Runtime."""
+    if not onnx_available():
+        raise ConfigError(f"encoder.runtime 'onnx' needs onnxruntime and onnx: {INSTALL}")
+    return OnnxModel(exported(model, name))
 
 
 class _LastHiddenState(torch.nn.Module):
