@@ -56,7 +56,8 @@ class IndexReport:
 
 def library_versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    for name in ("longrag", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "llama-cpp-python"):
+    for name in ("longrag", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "onnxruntime",
+                 "llama-cpp-python"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

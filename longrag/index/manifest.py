@@ -51,7 +51,8 @@ def describe(path: Path, manifest: dict) -> list[str]:
     mode = m["config"]["index"]["mode"]
     lines = [f"Index {path}",
              f"  built {m['created_utc']} with longrag {m['versions'].get('longrag')}",
-             f"  encoder {enc['model']} ({enc['dim']} dims, window {enc['window']} tokens, {enc['pooling']} pooling)"]
+             f"  encoder {enc['model']} ({enc['dim']} dims, window {enc['window']} tokens, {enc['pooling']} pooling; "
+             f"{enc.get('dtype') or 'float32'}" + (f" on {enc['runtime']['segments']}" if enc.get("runtime") else "") + ")"]
     doc_method = f"; document vectors by {enc['document_method']}" if mode in ("document", "hybrid") else ""
     lines.append(f"  mode {mode}{doc_method}"
                  + (f" to {enc['target_length']} tokens" if enc.get("target_length") else "")
