@@ -26,7 +26,7 @@ from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
 from .long_model import build_long_model
 from .models import resolve_encoder
-from .onnx_runtime import onnx_available, onnx_model
+from .onnx_runtime import check_onnx, onnx_available, onnx_model
 from .positions import POSITION_METHODS
 from .tuned import tuning_info
 
@@ -68,10 +68,9 @@ class TransformerEncoder:
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
         self.runtime = resolve_runtime(settings.runtime, self.dtype, settings.device)
-        onnx = onnx_model(self.model, settings.model) if "onnx" in self.runtime.values() else None
-        # what queries and segment batches run through: the model itself, or its ONNX Runtime copy
-        self.query_runner, self.segment_runner = (onnx if self.runtime[k] == "onnx" else self.model
-                                                  for k in ("queries", "segments"))
+        if "onnx" in self.runtime.values():
+            check_onnx()  # a missing runtime is a config error now, not at the first query
+        self._onnx = None
         self.pooling = _read_pooling(path)
         prompts = _read_prompts(path)
         self.query_prefix = settings.query_prefix if settings.query_prefix is not None else prompts.get("query", "")
@@ -100,6 +99,28 @@ class TransformerEncoder:
         self.long_model = None
         if settings.document_method not in ("truncate", "windows") or settings.temperature != 1.0:
             self.long_model = build_long_model(self.model, settings, self.max_positions)
+
+    # -- runtimes -------------------------------------------------------------------------------
+    @property
+    def query_runner(self):
+        return self._runner("queries")
+
+    @property
+    def segment_runner(self):
+        return self._runner("segments")
+
+    def _runner(self, kind: str):
+        """The model itself, or its ONNX Runtime copy (exported or opened on first use: an indexing
+        run that encodes segments on torch never needs it)."""
+        if self.runtime[kind] == "torch":
+            return self.model
+        if self._onnx is None:  # threads racing here export into the same cache folder, safely (atomic_directory)
+            self._onnx = onnx_model(self.model, self.settings.model)
+        return self._onnx
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Ray actor's copy) without the ONNX Runtime session, which reopens on first use."""
+        return {**self.__dict__, "_onnx": None}
 
     # -- tokens ---------------------------------------------------------------------------------
     def tokenize(self, text: str) -> TokenizedText:

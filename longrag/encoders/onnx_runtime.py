@@ -49,10 +49,14 @@ class OnnxModel:
         return SimpleNamespace(last_hidden_state=torch.from_numpy(self.session.run(None, feed)[0]))
 
 
-def onnx_model(model: torch.nn.Module, name: str) -> OnnxModel:
-    """`model` (the encoder `name`) on ONNX Runtime."""
+def check_onnx() -> None:
     if not onnx_available():
         raise ConfigError(f"encoder.runtime 'onnx' needs onnxruntime and onnx: {INSTALL}")
+
+
+def onnx_model(model: torch.nn.Module, name: str) -> OnnxModel:
+    """`model` (the encoder `name`) on ONNX Runtime."""
+    check_onnx()
     return OnnxModel(exported(model, name))
 
 
