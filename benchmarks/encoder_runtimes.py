@@ -28,7 +28,7 @@ import torch
 from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
 from longrag.encoders.onnx_runtime import OnnxModel, exported
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, stamp
+from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.indexing import library_versions
 from longrag.types import balanced_windows
 
@@ -102,7 +102,7 @@ def run() -> dict:
         rows = measure(candidates(encoder, Path(tmp)), segments, questions)
     return {"machine": machine(), "rows": rows, "threads": torch.get_num_threads(),
             "segments": len(segments), "segment_tokens": int(sum(len(s) for s in segments)),
-            "stamp": stamp(library_versions() | {"onnxruntime": __import__("onnxruntime").__version__})}
+            "stamp": stamp(library_versions())}
 
 
 def render(run: dict) -> str:
@@ -119,12 +119,8 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="run nothing: rewrite the docs block from the json")
     args = parser.parse_args()
     print("CPU:", machine(), flush=True)
-    saved = json.loads(OUT.read_text()) if OUT.exists() else {"runs": []}
-    if not args.render:
-        result = run()
-        saved["runs"] = [r for r in saved["runs"] if r["machine"] != result["machine"]] + [result]  # one row set per CPU
-        OUT.write_text(json.dumps(saved, indent=2))
-    body = "\n\n".join(render(r) for r in saved["runs"])
+    runs = runs_per_machine(OUT, None if args.render else run())
+    body = "\n\n".join(render(r) for r in runs)
     replace_block("encoder-runtimes", body, RESULTS)
     print(body)
 

@@ -24,7 +24,7 @@ import numpy as np
 from longrag import Pipeline
 from longrag.config import EncoderConfig
 from longrag.encoders.base import resolve_dtype
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, stamp
+from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.indexing import library_versions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,13 +155,8 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="run nothing: rewrite the docs block from the json")
     args = parser.parse_args()
     print("CPU:", machine(), flush=True)
-    out = ROOT / "benchmarks" / "results" / "index_speed.json"
-    saved = json.loads(out.read_text()) if out.exists() else {"runs": []}
-    if not args.render:
-        result = run(args)
-        saved["runs"] = [r for r in saved["runs"] if r["machine"] != result["machine"]] + [result]  # one row set per CPU
-        out.write_text(json.dumps(saved, indent=2))
-    body = "\n\n".join(render(r) for r in saved["runs"])
+    runs = runs_per_machine(ROOT / "benchmarks" / "results" / "index_speed.json", None if args.render else run(args))
+    body = "\n\n".join(render(r) for r in runs)
     replace_block("index-speed", body + "\n\nlongrag: default config (MiniLM, hybrid index: chunks of ≤256 tokens in "
                   "FAISS + BM25), loading, segmenting, encoding and writing included; LangChain: loading, splitting, "
                   "encoding, FAISS build and save_local. Model loading excluded from both. Search latency includes query "

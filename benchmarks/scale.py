@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, stamp
+from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.evaluation.real_sets import cuad, qmsum, squality
 from longrag.index.vectors import FaissIndex, auto_factory
 from longrag.indexing import library_versions
@@ -237,13 +237,8 @@ def main() -> None:
     parser.add_argument("--piece-chars", type=int, default=600)
     parser.add_argument("--render", action="store_true", help="run nothing: rewrite the docs block and plot from the json")
     args = parser.parse_args()
-    saved = json.loads(OUT.read_text()) if OUT.exists() else {"runs": []}
-    if not args.render:
-        result = run(args)
-        saved["runs"] = [r for r in saved["runs"] if r["machine"] != result["machine"]] + [result]  # one row set per CPU
-        OUT.write_text(json.dumps(saved, indent=1))
-    result = next(r for r in saved["runs"] if r["machine"] == machine()) if any(
-        r["machine"] == machine() for r in saved["runs"]) else saved["runs"][-1]
+    runs = runs_per_machine(OUT, None if args.render else run(args))
+    result = next((r for r in runs if r["machine"] == machine()), runs[-1])
     body = render(result)
     replace_block("scale", body, RESULTS)
     plot(result)

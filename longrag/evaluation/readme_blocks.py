@@ -1,6 +1,7 @@
 """Generated README blocks: markdown tables, the measurement stamp, `<!-- name:start -->…<!-- name:end -->`."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -42,6 +43,16 @@ def replace_block(name: str, body: str, readme: Path = README) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     readme.write_text(text)
+
+
+def runs_per_machine(path: Path, result: dict | None = None) -> list[dict]:
+    """The runs a benchmark saved in `path`, one per machine; `result` (a new run with a "machine"
+    key) replaces its own machine's run and is saved, the other machines' rows are kept."""
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    if result is not None:
+        runs = [r for r in runs if r["machine"] != result["machine"]] + [result]
+        path.write_text(json.dumps({"runs": runs}, indent=1))
+    return runs
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
