@@ -57,6 +57,15 @@ def live_generation(path: Path) -> Path:
     return path / name
 
 
+def superseded(generation: Path, path: Path) -> bool:
+    """Whether a writer has published another generation since `generation` was read: its files may
+    be disappearing (a folder being removed still exists until its last file is gone)."""
+    try:
+        return not generation.is_dir() or live_generation(path) != generation
+    except IndexNotFoundError:
+        return False
+
+
 def check_target(path: Path) -> None:
     """Refuse to write an index over anything that is not one: only a longrag index, an empty
     folder or a new path may become an index. Nothing is touched."""

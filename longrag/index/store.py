@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import IndexNotFoundError
 from ..lexical import LexicalSettings, best
-from .layout import MANIFEST, SHARDS, is_index, live_generation
+from .layout import MANIFEST, SHARDS, is_index, live_generation, superseded
 from .manifest import FORMAT_VERSION
 from .shard import Shard, ShardFileError, lexical_scores
 
@@ -47,7 +47,7 @@ def read_manifest(generation: Path, path: Path) -> dict:
     try:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        if not generation.is_dir():
+        if superseded(generation, path):
             raise  # replaced by a newer generation while being opened: the caller retries
         raise damaged(path, f"{MANIFEST} is missing") from None
     except (ValueError, OSError) as exc:
@@ -96,7 +96,7 @@ class IndexStore:
             for entry in self.manifest["shards"]:
                 shards.append(Shard(path / SHARDS / entry["name"], entry["deleted"]))
         except FileNotFoundError:
-            if not self.generation.is_dir():
+            if superseded(self.generation, path):
                 raise  # a newer generation replaced this one (and removed its shards) meanwhile: retry
             missing, others = self.manifest["shards"][len(shards)]["name"], len(self.manifest["shards"]) - 1
             raise damaged(path, f"shard {missing} is missing" + (f"; the other {others} shards are intact" if others
