@@ -11,7 +11,7 @@ here decides where work goes.
 from __future__ import annotations
 
 import json
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -71,7 +71,8 @@ def ray_encoding(config: Config, encoder: Encoder | None = None, replicas: int |
     object shipped to every actor (for tests); by default each actor loads `config.encoder`."""
     import ray
 
-    def encode_all(documents: Sequence[Document]) -> Iterator[Encoded]:
+    def encode_all(documents: Iterable[Document]) -> Iterator[Encoded]:
+        documents = list(documents)  # the driver reads the run's texts and ships them to the actors
         if not documents:
             return
         ray.data.DataContext.get_current().execution_options.preserve_order = True  # same shard order as a local run

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
+from .documents.loaders import file_sha256
 from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
@@ -78,25 +79,45 @@ def find_files(paths: Sequence[str | Path], exclude: Path,
     return files, skipped
 
 
-def read_documents(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progress: bool) -> list[Document]:
-    """Each file as a Document; what cannot be read is added to `skipped`, never fatal — unless
-    nothing can be read."""
-    documents, seen = [], set()
-    for path, root in tqdm(files, desc="reading", unit="file", disable=not progress, leave=False):
+@dataclass(frozen=True)
+class Source:
+    """A document to index: its id and content hash now, its text only when it is encoded, so a run
+    over a large folder holds one encoding batch of texts rather than all of them."""
+
+    doc_id: str
+    sha256: str
+    path: str
+    read: Callable[[], Document]  # raises UnreadableFile
+
+    @classmethod
+    def of(cls, document: Document) -> "Source":
+        return cls(document.doc_id, document.sha256, document.path, lambda: document)
+
+
+def scan_files(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progress: bool) -> list[Source]:
+    """Each file as a Source (id from its path, hash of its bytes; text extracted later); files that
+    cannot be read are added to `skipped`, never fatal — unless none can be read."""
+    sources, seen = [], set()
+    for path, root in tqdm(files, desc="scanning", unit="file", disable=not progress, leave=False):
+        doc_id = path.relative_to(root).as_posix()
         try:
-            doc = load_file(path, root)
+            sha = file_sha256(path)
         except UnreadableFile as exc:
             skipped.append(Skipped(str(path), str(exc)))
             continue
-        if doc.doc_id in seen:
-            skipped.append(Skipped(str(path), f"duplicate document id {doc.doc_id!r} (same relative path)"))
+        if doc_id in seen:
+            skipped.append(Skipped(str(path), f"duplicate document id {doc_id!r} (same relative path)"))
             continue
-        seen.add(doc.doc_id)
-        documents.append(doc)
-    if not documents:
-        raise InputError(f"none of the {len(files)} files could be read; nothing was changed: "
-                         + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
-    return documents
+        seen.add(doc_id)
+        sources.append(Source(doc_id, sha, str(path), lambda path=path, root=root: load_file(path, root)))
+    if not sources:
+        raise nothing_readable(len(files), skipped)
+    return sources
+
+
+def nothing_readable(n_files: int, skipped: Sequence[Skipped]) -> InputError:
+    return InputError(f"none of the {n_files} files could be read; nothing was changed: "
+                      + "; ".join(f"{s.path}: {s.reason}" for s in skipped[-3:]))
 
 
 def previous_generation(target: Path, config: Config, encoder: Encoder, rebuild: bool) -> IndexStore | None:
@@ -193,24 +214,32 @@ class Indexer:
         self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
         self.encode_all = encode_all or DocumentEncoder(config, encoder).encode_all
 
-    def run(self, documents: Sequence[Document], target: Path, previous: IndexStore | None, progress: bool,
+    def run(self, sources: Sequence[Source], target: Path, previous: IndexStore | None, progress: bool,
             skipped: Sequence[Skipped] = (), keep_missing: bool = False, optimize: bool = False) -> IndexReport:
-        """Make the index hold `documents` (and, with `keep_missing`, what it held besides);
-        `optimize` merges all shards into one, dropping deleted documents for good."""
+        """Make the index hold the `sources` (and, with `keep_missing`, what it held besides);
+        `optimize` merges all shards into one, dropping deleted documents for good. A source whose
+        text cannot be read is skipped (and, like a file that is gone, leaves the index)."""
         started = time.perf_counter()
         report = IndexReport(index_dir=str(target), skipped=list(skipped))
         if self.segment_tokens < self.config.segmenter.max_tokens:
             report.notes.append(f"segments hold at most {self.segment_tokens} tokens, not segmenter.max_tokens="
                                 f"{self.config.segmenter.max_tokens}: that is what the encoder reads in one pass")
         old = previous.documents() if previous else {}
-        given = {d.doc_id for d in documents}
-        gone = [] if keep_missing else [doc_id for doc_id in old if doc_id not in given]
         lexical = LexicalSettings() if self.config.index.mode == "hybrid" else None
         writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.factory, lexical)
         try:
-            fresh = self._encode_into(writer, documents, old, report, progress)
-            for doc_id in gone + [d for d in given if d in old and d in fresh]:
+            todo = [s for s in sources if old.get(s.doc_id, {}).get("sha256") != s.sha256]
+            unreadable: set[str] = set()
+            fresh = self._encode_into(writer, self._read(todo, report, unreadable), len(todo), report, progress)
+            if unreadable and len(unreadable) == len(sources):
+                raise nothing_readable(len(report.skipped), report.skipped)
+            given = {s.doc_id for s in sources} - unreadable
+            gone = [] if keep_missing else [doc_id for doc_id in old if doc_id not in given]
+            for doc_id in gone + [d for d in fresh if d in old]:
                 writer.delete(doc_id)
+            report.unchanged = len(sources) - len(todo)
+            report.added = sum(doc_id not in old for doc_id in fresh)
+            report.updated = len(fresh) - report.added
             report.removed = len(gone)
             live = {doc_id: info for doc_id, info in old.items() if doc_id not in gone} | fresh
             report.tokens = sum(info["n_tokens"] for info in live.values())
@@ -222,24 +251,29 @@ class Indexer:
         report.documents, report.segments = manifest["counts"]["documents"], manifest["counts"]["segments"]
         return report
 
-    def _encode_into(self, writer: IndexWriter, documents: Sequence[Document], old: dict[str, dict],
+    @staticmethod
+    def _read(sources: Sequence[Source], report: IndexReport, unreadable: set[str]) -> Iterator[Document]:
+        """The sources' documents, read as the encoder asks for them; what fails is skipped and noted."""
+        for source in sources:
+            try:
+                yield source.read()
+            except UnreadableFile as exc:
+                report.skipped.append(Skipped(source.path, str(exc)))
+                unreadable.add(source.doc_id)
+
+    def _encode_into(self, writer: IndexWriter, documents: Iterable[Document], total: int,
                      report: IndexReport, progress: bool) -> dict[str, dict]:
-        """Encode the new and changed documents into the writer; returns their rows by doc_id."""
-        todo = [d for d in documents if old.get(d.doc_id, {}).get("sha256") != d.sha256]
-        report.unchanged = len(documents) - len(todo)
-        report.added = sum(d.doc_id not in old for d in todo)
-        report.updated = len(todo) - report.added
+        """Encode the documents into the writer; returns their rows by doc_id."""
         fresh = {}
-        with tqdm(total=sum(len(d.text) for d in todo), desc="encoding", unit="char", unit_scale=True,
-                  disable=not progress or not todo) as bar:
-            for done in self.encode_all(todo):
+        with tqdm(total=total, desc="encoding", unit="doc", disable=not progress or not total) as bar:
+            for done in self.encode_all(documents):
                 writer.add(done.row, done.segments, done.vectors, done.document_vector)
                 fresh[done.row["doc_id"]] = {k: done.row[k] for k in ("n_tokens", "truncated_tokens")}
                 report.encoded_tokens += done.encoded_tokens
                 report.windowed += done.windowed
                 if done.cut:
                     report.truncated.append((done.row["doc_id"], done.cut))
-                bar.update(done.row["n_chars"])
+                bar.update(1)
         return fresh
 
     def _manifest(self, report: IndexReport) -> dict:

@@ -23,7 +23,7 @@ from .generation import GeneratorBackend, load_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import RUNTIME_KEYS, check_compatible
-from .indexing import IndexReport, Indexer, find_files, previous_generation, read_documents, rewrite
+from .indexing import IndexReport, Indexer, Source, find_files, previous_generation, rewrite, scan_files
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector
 from .types import Document, Hit, Skipped
 
@@ -232,8 +232,8 @@ class Pipeline:
         with self._writing(target, wait):
             indexer = Indexer(self.config, self.encoder, encode_all)  # settings and the old index are checked before any file is read
             previous = previous_generation(target, self.config, self.encoder, rebuild)
-            documents = read_documents(files, skipped, progress)
-            report = indexer.run(documents, target, previous, progress, skipped, keep_missing=add)
+            sources = scan_files(files, skipped, progress)
+            report = indexer.run(sources, target, previous, progress, skipped, keep_missing=add)
         self.index_dir, self._store = target, None
         return report
 
@@ -245,8 +245,8 @@ class Pipeline:
         target = self._target(index_dir)
         with self._writing(target, wait):
             previous = previous_generation(target, self.config, self.encoder, rebuild)
-            report = Indexer(self.config, self.encoder).run(documents, target, previous, progress, skipped,
-                                                            keep_missing=add)
+            report = Indexer(self.config, self.encoder).run([Source.of(d) for d in documents], target, previous,
+                                                            progress, skipped, keep_missing=add)
         self.index_dir, self._store = target, None
         return report
 

@@ -138,6 +138,34 @@ def test_a_large_run_is_written_as_several_shards(tmp_path, monkeypatch):
         same_ranking(ranking(index, query, 12), ranking(whole, query, 12))
 
 
+def test_an_indexing_run_holds_one_batch_of_texts_not_the_folder(tmp_path, monkeypatch):
+    """Files are hashed first and read when the encoder needs them: the texts alive at any moment are
+    about one encoding batch's (512 tokens: ~7 of these 60 documents), so memory follows the batch, not the corpus."""
+    import gc
+    import weakref
+
+    import longrag.indexing as indexing
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for d in documents(60):
+        (folder / d.doc_id).write_text(d.text)
+    loaded, most = [], []
+
+    def load_file(path, root):
+        gc.collect()
+        most.append(sum(ref() is not None for ref in loaded))  # texts still held when the next is read
+        doc = real_load(path, root)
+        loaded.append(weakref.ref(doc))
+        return doc
+
+    real_load = indexing.load_file
+    monkeypatch.setattr(indexing, "load_file", load_file)
+    report = pipe(encoder={"batch_tokens": 512}).index(folder, tmp_path / "idx", progress=False)
+    assert report.added == 60 and len(most) == 60
+    assert max(most) <= 16, most
+
+
 @pytest.mark.parametrize("factory", ["Flat", "HNSW32"])
 def test_tombstoned_rows_never_come_back_whatever_the_faiss_index(tmp_path, factory):
     index = tmp_path / "idx"

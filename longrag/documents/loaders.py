@@ -83,6 +83,22 @@ def _shown(path: Path) -> str:
     return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes (what `load_file` records), read in blocks; raises UnreadableFile
+    for a file that cannot be read or holds only whitespace."""
+    digest, blank = hashlib.sha256(), True
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+                blank = blank and not block.strip()
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    if blank:
+        raise UnreadableFile("empty file")
+    return digest.hexdigest()
+
+
 def load_file(path: Path, root: Path) -> Document:
     """Read one file; raises UnreadableFile with a reason a user can act on."""
     try:
