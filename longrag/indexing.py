@@ -32,6 +32,7 @@ from .index.store import OldFormatError, read_manifest
 from .index.vectors import check_factory
 from .index.writer import convert_format_1
 from .lexical import LexicalSettings
+from .memory import give_back_freed_memory
 from .types import Document, Skipped
 
 
@@ -199,6 +200,7 @@ class DocumentEncoder:
                    "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
             segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
             yield Encoded(row, segments, vectors, document_vector, len(tokens), len(tokens) > encoder.segment_window, cut)
+        give_back_freed_memory()  # this batch's activations: else the heap keeps them and RSS grows per batch
 
 
 EncodeAll = Callable[[Sequence[Document]], Iterable[Encoded]]

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
+
+from ..memory import small_kernel_cache
+
+small_kernel_cache()  # before torch runs anything: oneDNN reads it once
+import torch  # noqa: E402
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
