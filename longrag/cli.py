@@ -194,7 +194,7 @@ def search(query, index_name, k, config_path, as_json, rerank):
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text, block}], grounded, flags, selector, tokens_in, seconds, ...")
+              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text, block}], support (the same fields), grounded, flags, selector, tokens_in, seconds, ...")
 @_friendly
 def ask(question, index_name, selector, budget, config_path, as_json):
     """Answer QUESTION from the indexed documents, citing the exact spans it used.
@@ -202,8 +202,9 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     The answer streams to the terminal, then the evidence blocks it cites, by the numbers it
     cites them with (path, character span [start:end), quoted text). A citation of a block that
     does not exist, no citation at all, or a quoted phrase missing from the cited blocks is
-    flagged "not verified". When the documents do not support an answer it says "not found in the
-    indexed documents".
+    flagged "not verified". Last, the support: the evidence sentence closest in meaning to the
+    question and answer (chosen by the encoder, not the model), to check the answer against. When
+    the documents do not support an answer it says "not found in the indexed documents".
     """
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
@@ -228,6 +229,10 @@ def ask(question, index_name, selector, budget, config_path, as_json):
         text = squash(cite.text)
         click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
         click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
+    if result.support:
+        click.echo(f"Support, the evidence sentence closest to question and answer: [{result.support.block}] "
+                   f"{result.support.path} [{result.support.start}:{result.support.end}]")
+        click.echo(f"    \"{squash(result.support.text)}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
     generator = f"{pipe.generator.name} on {pipe.generator.backend}; " if result.tokens_in else ""
     click.echo(f"({result.selector}; {generator}{result.tokens_in} prompt tokens; {result.dropped} segments left out of "

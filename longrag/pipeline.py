@@ -24,7 +24,8 @@ from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import RUNTIME_KEYS, check_compatible
 from .indexing import IndexReport, Indexer, Source, find_files, previous_generation, rewrite, scan_files
-from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector
+from .reasoning import (NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector,
+                        supporting_sentence)
 from .types import Document, Hit, Skipped
 
 PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
@@ -184,10 +185,12 @@ class Pipeline:
         relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
 
         def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=()) -> Answer:
+            found = text != NOT_FOUND
+            support = supporting_sentence(self.encoder, question, text, chosen.evidence) if found else None
             return Answer(answer=text, citations=list(cited), selector=name, tokens_in=tokens_in,
                           seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
-                          found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
-                          relevance=relevance, flags=list(flags))
+                          found=found, unverified_quotes=list(chosen.unverified) if chosen else [],
+                          relevance=relevance, flags=list(flags), support=support)
 
         if not candidates or relevance is None or relevance < settings.min_relevance:
             if stream:

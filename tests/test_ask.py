@@ -16,7 +16,7 @@ from longrag.pipeline import Pipeline
 from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_budget,
                                fit_budget_sentences, make_selector, parse_quotes, sentence_bounds,
                                verified_evidence)
-from longrag.reasoning.answer import answer_prompt, says_not_found
+from longrag.reasoning.answer import answer_prompt, says_not_found, supporting_sentence
 from longrag.types import Evidence
 
 from tests.helpers import CONTRACTS
@@ -211,6 +211,24 @@ def test_pipeline_ask_streams_and_cites_real_spans(pipe):
     for cite in answer.citations:
         assert _text(pipe, cite.doc_id)[cite.start:cite.end] == cite.text
     assert any(c.doc_id == "Apache-2.0.txt" for c in answer.citations)
+    if answer.found:  # the support is a true span of one of the blocks the answer was written from
+        support = answer.support
+        assert _text(pipe, support.doc_id)[support.start:support.end] == support.text and support.block >= 1
+
+
+def test_the_support_is_the_sentence_that_answers_with_its_exact_span(pipe):
+    """Two blocks: Apache §6 (trademarks, several sentences) and MIT's warranty; for the trademark
+    question and its answer the support is the §6 sentence, cut from the document at its true offsets."""
+    apache, mit = _text(pipe, "Apache-2.0.txt"), _text(pipe, "MIT.txt")
+    a, m = apache.index("6. Trademarks."), mit.index("THE SOFTWARE IS PROVIDED")
+    blocks = [Evidence("MIT.txt", "MIT.txt", m, m + 400, mit[m:m + 400], 80, 1.0),
+              Evidence("Apache-2.0.txt", "Apache-2.0.txt", a - 300, a + 500, apache[a - 300:a + 500], 160, 0.9)]
+    support = supporting_sentence(pipe.encoder, "Can I use the licensor's trademarks under the Apache License?",
+                                  "No, the licence does not grant permission to use the trademarks.", blocks)
+    assert support.block == 2 and support.doc_id == "Apache-2.0.txt"
+    assert "does not grant permission to use the trade names, trademarks" in support.text
+    assert apache[support.start:support.end] == support.text
+    assert supporting_sentence(pipe.encoder, "Any question?", "An answer.", []) is None
 
 
 def test_unrelated_question_is_not_found(pipe):
@@ -242,10 +260,10 @@ def test_cli_json_shape(index_dir, tmp_path):
                                        "--budget", "256", "--config", str(_config_file(tmp_path)), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped", "grounded", "flags"} <= set(data)
+    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped", "grounded", "flags", "support"} <= set(data)
     assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
     assert isinstance(data["answer"], str) and data["answer"]
-    for cite in data["citations"]:
+    for cite in data["citations"] + ([data["support"]] if data["support"] else []):
         assert set(cite) == {"doc_id", "path", "start", "end", "text", "block"} and cite["block"] >= 1
         assert Path(cite["path"]).read_text()[cite["start"]:cite["end"]] == cite["text"]
 

@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import ConfigError
 
 from .alr2 import ALR2Selector, parse_quotes, verified_evidence, verify_quote
-from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer
+from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer, supporting_sentence
 from .base import RankingSelector, Selector
 from .baselines import FirstTokensSelector, RandomSelector
 from .candidates import candidates_of
@@ -77,6 +77,6 @@ def make_selector(name: str, **parts) -> Selector:
 __all__ = ["Selector", "RankingSelector", "Candidate", "Evidence", "Selection", "Answer", "Citation", "NOT_FOUND",
            "EmbeddingSelector", "BM25Selector", "HybridSelector", "XL3MSelector", "RerankSelector", "GeneratorCascade", "ALR2Selector", "FirstTokensSelector",
            "RandomSelector", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
-           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "citations", "parse_quotes",
+           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "supporting_sentence", "citations", "parse_quotes",
            "verify_quote", "verified_evidence", "SELECTORS", "BASELINES", "CERTAINTIES", "FIRST_STAGES",
            "REGISTRY", "SelectorParts"]

@@ -12,7 +12,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
+
 from .alr2 import verify_quote
+from .evidence import SENTENCE_END
 from .prompting import UNTRUSTED_RULE, user_message
 from ..types import Citation, Evidence
 
@@ -48,6 +51,7 @@ class Answer:
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
     flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
+    support: Citation | None = None  # the evidence sentence closest to question + answer (see `supporting_sentence`)
 
     @property
     def grounded(self) -> bool:
@@ -100,6 +104,31 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
         return NOT_FOUND, tokens_in, [], []
     blocks, flags = grounding(text, evidence)
     return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
+
+
+MIN_SENTENCE_CHARS = 20  # shorter pieces (headings, list numbers) say too little to support anything
+
+
+def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[Evidence]) -> Citation | None:
+    """The sentence of the evidence closest in meaning to the question and its answer together (the
+    encoder's cosine), as a citation of its exact span: shown under every answer so a reader can check
+    it against the document, whether or not the model cited a block. Chosen by the encoder, not by the
+    model (post-hoc attribution, as in Bohnet et al. 2022, "Attributed Question Answering")."""
+    spans = []
+    for n, block in enumerate(evidence, 1):
+        start = 0
+        for end in [m.end() for m in SENTENCE_END.finditer(block.text)] + [len(block.text)]:
+            piece = block.text[start:end]
+            if len(piece.strip()) >= MIN_SENTENCE_CHARS:
+                a = start + len(piece) - len(piece.lstrip())
+                spans.append((n, block, a, a + len(piece.strip())))
+            start = end
+    if not spans:
+        return None
+    texts = [block.text[a:b] for _, block, a, b in spans]
+    vectors = encoder.encode_queries(texts + [f"{question.strip()} {answer.strip()}"])
+    n, block, a, b = spans[int(np.argmax(vectors[:-1] @ vectors[-1]))]
+    return Citation(block.doc_id, block.path, block.start + a, block.start + b, block.text[a:b], n)
 
 
 def citations(evidence: Sequence[Evidence], blocks: Iterable[int]) -> list[Citation]:
