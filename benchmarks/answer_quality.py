@@ -12,7 +12,9 @@ generator runs, which says nothing about the evidence.
 Metrics: token F1 (SQuAD normalisation: lower case, no punctuation, no articles) of the answer,
 citation markers removed, against the CUAD answer span; ROUGE-L F (rouge-score, Porter stemming),
 best over SQuALITY's four reference responses. An answer the generator declines ("not found …")
-scores 0 and is counted. Also seconds per question (selection + generation) and
+scores 0 and is counted. Each is also scored with its support appended (the evidence sentence
+closest to question + answer, which `longrag ask` shows under the answer; picked by the encoder).
+Also seconds per question (selection + generation + support) and
 the process's peak RSS while a method runs (models loaded included), sampled every 50 ms.
 
 Resumable: results go to benchmarks/results/answer_quality.json after every question. The generator
@@ -91,7 +93,7 @@ def run(args) -> dict:
     from longrag.config import load_config
     from longrag.evaluation.runner import PeakMemory
     from longrag.pipeline import Pipeline
-    from longrag.reasoning import NOT_FOUND, candidates_of, generate_answer, make_selector
+    from longrag.reasoning import NOT_FOUND, candidates_of, generate_answer, make_selector, supporting_sentence
 
     results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"records": {}}
     records = results["records"]
@@ -129,15 +131,19 @@ def run(args) -> dict:
             with PeakMemory(interval=0.05) as memory:
                 chosen = selectors[method].select(question, candidates, args.budget)
                 text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
+                declined = text == NOT_FOUND
+                support = None if declined else supporting_sentence(pipe.encoder, question, text, chosen.evidence)
             seconds = time.perf_counter() - started
-            declined = text == NOT_FOUND
             answer = "" if declined else clean_answer(text)
-            score = token_f1(answer, reference) if name == "cuad" else rouge_l(answer, reference)
-            row[method] = {"answer": text, "score": score, "declined": declined,
+            shown = f"{answer} {support.text}" if support else answer
+            score, with_support = ((token_f1(answer, reference), token_f1(shown, reference)) if name == "cuad" else
+                                   (rouge_l(answer, reference), rouge_l(shown, reference)))
+            row[method] = {"answer": text, "support": support.text if support else None, "score": score,
+                           "score_with_support": with_support, "declined": declined,
                            "gate": relevance < min_relevance, "relevance": relevance,
                            "tokens_in": tokens_in, "seconds": seconds, "peak_rss_mb": memory.peak_mb,
                            "grounded": not declined and not flags}
-            print(f"{name} {i + 1} {method:9s} score={score:.3f} {seconds:5.1f}s "
+            print(f"{name} {i + 1} {method:9s} score={score:.3f} with support={with_support:.3f} {seconds:5.1f}s "
                   f"{'DECLINED ' if declined else ''}{answer[:70]!r}", flush=True)
             save_json(OUT, results)
     results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),

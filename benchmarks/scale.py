@@ -12,8 +12,8 @@ pipeline (model load excluded), and the held-out pieces removed again. Default c
     .venv/bin/python benchmarks/scale.py [--sizes 1000,3000,10000] [--queries 100]
     .venv/bin/python benchmarks/scale.py --render     # docs block and plot from the saved json
 
-Results: benchmarks/results/scale.json (rows kept per CPU), docs/results.md block `scale`,
-plot docs/scale.png.
+Results: benchmarks/results/scale.json (rows kept per CPU), docs/results.md block `scale` (a table per
+CPU), plot docs/scale.png (this machine's run).
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = runs_per_machine(OUT, None if args.render else run(args))
     result = next((r for r in runs if r["machine"] == machine()), runs[-1])
-    body = render(result)
+    body = "\n\n".join(f"**{r['machine']}**\n\n{render(r)}" for r in runs)  # every CPU kind measured
     replace_block("scale", body, RESULTS)
     plot(result)
     print(body)

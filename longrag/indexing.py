@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
-from .documents.loaders import file_sha256
-from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile
+from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, file_sha256
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
 from .errors import InputError
@@ -203,7 +202,7 @@ class DocumentEncoder:
         give_back_freed_memory()  # this batch's activations: else the heap keeps them and RSS grows per batch
 
 
-EncodeAll = Callable[[Sequence[Document]], Iterable[Encoded]]
+EncodeAll = Callable[[Iterable[Document]], Iterable[Encoded]]
 
 
 class Indexer:

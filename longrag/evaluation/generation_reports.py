@@ -63,21 +63,24 @@ def answer_quality_table(results: dict) -> str:
             cells = [r[method] for r in records.values() if r["dataset"] == name and method in r]
             if not cells:
                 continue
+            supported = [c["score_with_support"] for c in cells if "score_with_support" in c]
             rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
+                         f"{100 * np.mean(supported):.1f}" if len(supported) == len(cells) else "–",
                          f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
                          f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
                          f"{np.median([c['seconds'] for c in cells]):.1f}",
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
-    header = ["dataset", "evidence", "questions", "score", "declined", "gate would refuse", "prompt tokens",
+    header = ["dataset", "evidence", "questions", "score", "with support", "declined", "gate would refuse", "prompt tokens",
               "s/question (median)", "peak RSS MB"]
     body = markdown_table(header, rows)
     body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
              f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
              f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
-             f"`first` = the document's first segments up to the budget. Declined = the generator answered \"not found\"; "
+             f"`first` = the document's first segments up to the budget. With support = the same score of the answer "
+             "followed by its support, the evidence sentence closest to question + answer that `longrag ask` shows "
+             "under every answer. Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
              "(recorded, not applied). Seconds: median per question "
-             "(selection + generation; the mean is skewed by stalls while other jobs held the CPU); peak RSS of the whole "
-             "process, models included; 2 CPU cores shared with other jobs, one torch thread.")
+             "(selection + generation); peak RSS of the whole process, models included; 2 CPU cores.")
     return body + "\n\n" + stamp(results.get("versions", {}))
