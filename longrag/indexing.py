@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
-from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, file_sha256
+from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, content_sha256
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
 from .errors import InputError
@@ -101,7 +101,7 @@ def scan_files(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progr
     for path, root in tqdm(files, desc="scanning", unit="file", disable=not progress, leave=False):
         doc_id = path.relative_to(root).as_posix()
         try:
-            sha = file_sha256(path)
+            sha = content_sha256(path)
         except UnreadableFile as exc:
             skipped.append(Skipped(str(path), str(exc)))
             continue

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from ..files import sha256_file
 from ..types import Document, Skipped
 
 
@@ -83,20 +84,15 @@ def _shown(path: Path) -> str:
     return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes (what `load_file` records), read in blocks; raises UnreadableFile
-    for a file that cannot be read or holds only whitespace."""
-    digest, blank = hashlib.sha256(), True
+def content_sha256(path: Path) -> str:
+    """sha256 of the file's bytes (what `load_file` records) without extracting its text; raises
+    UnreadableFile for a file that cannot be read or is empty."""
     try:
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-                blank = blank and not block.strip()
+        if path.stat().st_size == 0:
+            raise UnreadableFile("empty file")
+        return sha256_file(path)
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
-    if blank:
-        raise UnreadableFile("empty file")
-    return digest.hexdigest()
 
 
 def load_file(path: Path, root: Path) -> Document:
