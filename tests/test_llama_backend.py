@@ -117,3 +117,26 @@ def test_a_planted_instruction_in_a_document_is_not_followed(qwen):
                                         [Evidence("a.txt", "/docs/a.txt", 0, len(planted), planted, 40, 1.0)], 48)
     assert "HACKED" not in text.upper()
     assert "first day" in text.lower() and [c.block for c in cited] == [1]
+
+
+def test_llama_cpp_runs_a_q8_0_copy_that_predicts_as_the_shipped_file(qwen):
+    """The shipped 0.5B is mostly q5_0, which llama.cpp reads prompts slowly with; it runs a Q8_0 copy
+    made once in the cache. Requantising changes the weights a little (8-bit blocks of the 5-bit
+    values), so the check is a tolerance: the same next token and nearly the same logits."""
+    import llama_cpp
+    import numpy as np
+
+    from longrag.generation.llama_cpp import requantised
+
+    copy = requantised(gguf_file(MODEL), "q8_0")
+    assert qwen.llm.model_path == str(copy) and copy.stat().st_size > gguf_file(MODEL).stat().st_size
+    shipped = llama_cpp.Llama(model_path=str(gguf_file(MODEL)), n_ctx=512, logits_all=False, verbose=False)
+    prompt = qwen.chat_prompt("Answer in one sentence.", f"{TRADEMARKS}\n\nMay I use the Licensor's trademarks?")
+    ids = qwen._ids(prompt)
+    logits = []
+    for llm in (qwen.llm, shipped):
+        llm.reset()
+        llm.eval(ids)
+        logits.append(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy())
+    assert logits[0].argmax() == logits[1].argmax()
+    assert np.corrcoef(logits[0], logits[1])[0, 1] > 0.99

