@@ -144,12 +144,12 @@ def test_onnx_runtime_gives_torchs_vectors_for_segments_and_queries(encoder):
     assert onnx_encoder.describe()["runtime"] == onnx_encoder.runtime  # the manifest records what ran
 
 
-def test_auto_runtime_is_onnx_for_queries_in_float32_on_the_cpu_only(monkeypatch):
+def test_auto_runtime_is_onnx_for_queries_on_the_cpu_only(monkeypatch):
     auto = {"queries": "onnx", "segments": "torch"}  # segment batches are matrix-bound: torch measured faster
     assert base.resolve_runtime("auto", "float32", "cpu") == auto
     assert load_encoder(EncoderConfig(dtype="float32")).runtime == auto
+    assert base.resolve_runtime("auto", "bfloat16", "cpu") == auto  # queries in float32 even when segments are not
     torch_only = {"queries": "torch", "segments": "torch"}
-    assert base.resolve_runtime("auto", "bfloat16", "cpu") == torch_only
     assert base.resolve_runtime("auto", "float32", "cuda") == torch_only
     assert base.resolve_runtime("torch", "float32", "cpu") == torch_only
     assert base.resolve_runtime("onnx", "float32", "cpu") == {"queries": "onnx", "segments": "onnx"}
