@@ -59,7 +59,8 @@ def main() -> None:
                 answer = pipe.ask(question)
                 rows.append({"question": question, "expected": doc, "answer": answer.answer, "found": answer.found,
                              "cited": sorted({c.doc_id for c in answer.citations}), "grounded": answer.grounded,
-                             "flags": answer.flags, "seconds": answer.seconds, "tokens_in": answer.tokens_in})
+                             "flags": answer.flags, "seconds": answer.seconds, "tokens_in": answer.tokens_in,
+                             "support": answer.support and {"doc_id": answer.support.doc_id, "text": answer.support.text}})
                 rows[-1]["right"] = right(rows[-1])
                 shown = re.sub(r"\s+", " ", answer.answer)[:200]
                 print(f"{name}@{budget}: {'RIGHT' if rows[-1]['right'] else 'wrong'} {answer.seconds:.1f}s {question}\n"

@@ -67,8 +67,8 @@ class LlamaCppGenerator:
             raise ConfigError(f"generator.extension {extension.method!r} is not available with backend 'llama.cpp' "
                               f"(it offers {', '.join(EXTENSIONS)}): set generator.backend: transformers")
         path = gguf_file(name)
-        if llama_cpp_type(name):
-            path = requantised(path, llama_cpp_type(name))
+        if kind := llama_cpp_type(name):
+            path = requantised(path, kind)
         settings = dict(model_path=str(path), n_batch=512, n_threads=threads or _cores(),
                         n_threads_batch=threads or _cores(), flash_attn=True, verbose=False)
         llm = llama_cpp.Llama(n_ctx=0, **settings)  # n_ctx 0: the model's trained length
