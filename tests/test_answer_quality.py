@@ -88,20 +88,22 @@ def test_rouge_l_takes_the_best_reference():
 
 
 def test_answer_quality_table_means_and_counts():
-    def cell(score, declined=False, gate=False, seconds=2.0, rss=900.0):
-        return {"score": score, "declined": declined, "gate": gate, "tokens_in": 100, "seconds": seconds,
-                "peak_rss_mb": rss}
+    def cell(score, declined=False, gate=False, seconds=2.0, rss=900.0, support=None):
+        out = {"score": score, "declined": declined, "gate": gate, "tokens_in": 100, "seconds": seconds,
+               "peak_rss_mb": rss}
+        return out if support is None else {**out, "score_with_support": support}
 
     results = {"settings": {"budget": 2048, "max_new_tokens": 96, "min_relevance": 0.35, "generator": "G"},
                "versions": {"rouge-score": "0.1.2"},
-               "records": {"cuad/a": {"dataset": "cuad", "first": cell(0.2), "hybrid": cell(0.6)},
-                           "cuad/b": {"dataset": "cuad", "first": cell(0.0, declined=True), "hybrid": cell(0.4)},
+               "records": {"cuad/a": {"dataset": "cuad", "first": cell(0.2), "hybrid": cell(0.6, support=0.8)},
+                           "cuad/b": {"dataset": "cuad", "first": cell(0.0, declined=True), "hybrid": cell(0.4, support=0.6)},
                            "squality/c": {"dataset": "squality", "hybrid": cell(0.25, gate=True)},
                            "squality/d": {"dataset": "squality", "hybrid": cell(0.25, seconds=3.0, rss=950.0)},
                            "squality/e": {"dataset": "squality", "hybrid": cell(0.25, seconds=100.0)}}}
     lines = answer_quality_table(results).splitlines()
-    assert "| cuad | first | 2 | token F1 10.0 | 50% | 0% | 100 | 2.0 | 900 |" in lines
-    assert "| cuad | hybrid | 2 | token F1 50.0 | 0% | 0% | 100 | 2.0 | 900 |" in lines
+    # "with support": the same mean with the support sentence appended; "–" where a run did not score it
+    assert "| cuad | first | 2 | token F1 10.0 | – | 50% | 0% | 100 | 2.0 | 900 |" in lines
+    assert "| cuad | hybrid | 2 | token F1 50.0 | 70.0 | 0% | 0% | 100 | 2.0 | 900 |" in lines
     # seconds: the median (a stall does not dominate); RSS: the highest peak
-    assert "| squality | hybrid | 3 | ROUGE-L 25.0 | 0% | 33% | 100 | 3.0 | 950 |" in lines
+    assert "| squality | hybrid | 3 | ROUGE-L 25.0 | – | 0% | 33% | 100 | 3.0 | 950 |" in lines
     assert not any("| embedding |" in line for line in lines)  # not measured: no row
