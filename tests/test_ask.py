@@ -217,12 +217,15 @@ def test_pipeline_ask_streams_and_cites_real_spans(pipe):
 
 
 def test_the_support_is_the_sentence_that_answers_with_its_exact_span(pipe):
-    """Two blocks: Apache §6 (trademarks, several sentences) and MIT's warranty; for the trademark
-    question and its answer the support is the §6 sentence, cut from the document at its true offsets."""
+    """Three blocks: Apache §6 (trademarks, several sentences), MIT's warranty and OSL's trademark
+    sentence; for the Apache trademark question and its answer the support is the §6 sentence, cut
+    from the document at its true offsets."""
     apache, mit = _text(pipe, "Apache-2.0.txt"), _text(pipe, "MIT.txt")
-    a, m = apache.index("6. Trademarks."), mit.index("THE SOFTWARE IS PROVIDED")
+    osl = (CONTRACTS / "OSL-3.0.txt").read_text()  # another licence's trademark sentence: the document name decides
+    a, m, o = apache.index("6. Trademarks."), mit.index("THE SOFTWARE IS PROVIDED"), osl.index("No license is granted to the trademarks")
     blocks = [Evidence("MIT.txt", "MIT.txt", m, m + 400, mit[m:m + 400], 80, 1.0),
-              Evidence("Apache-2.0.txt", "Apache-2.0.txt", a - 300, a + 500, apache[a - 300:a + 500], 160, 0.9)]
+              Evidence("Apache-2.0.txt", "Apache-2.0.txt", a - 300, a + 500, apache[a - 300:a + 500], 160, 0.9),
+              Evidence("OSL-3.0.txt", "OSL-3.0.txt", o - 200, o + 200, osl[o - 200:o + 200], 80, 0.8)]
     support = supporting_sentence(pipe.encoder, "Can I use the licensor's trademarks under the Apache License?",
                                   "No, the licence does not grant permission to use the trademarks.", blocks)
     assert support.block == 2 and support.doc_id == "Apache-2.0.txt"

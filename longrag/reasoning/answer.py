@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -125,7 +126,8 @@ def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[
             start = end
     if not spans:
         return None
-    texts = [block.text[a:b] for _, block, a, b in spans]
+    # each sentence read with its document's name, as a reader would: "which licence says this" matters
+    texts = [f"{PurePath(block.path).stem}: {block.text[a:b]}" for _, block, a, b in spans]
     vectors = encoder.encode_queries(texts + [f"{question.strip()} {answer.strip()}"])
     n, block, a, b = spans[int(np.argmax(vectors[:-1] @ vectors[-1]))]
     return Citation(block.doc_id, block.path, block.start + a, block.start + b, block.text[a:b], n)
