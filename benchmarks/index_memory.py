@@ -1,6 +1,6 @@
 """Peak memory of `longrag index` on a folder, as a function of the folder's size.
 
-The scale benchmark's pieces (real text from ../shared/data, ≤ --piece-chars characters each) are
+The scale benchmark's pieces (its real text, ≤ --piece-chars characters each) are
 written as files into a temporary folder, the first N of them for each N in --sizes, and each
 folder is indexed from scratch by `python -m longrag.cli index` in its own process, default config.
 That process's peak RSS (model, tokenizer, FAISS and BM25 included) and its RSS sampled every

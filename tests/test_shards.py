@@ -138,6 +138,19 @@ def test_a_large_run_is_written_as_several_shards(tmp_path, monkeypatch):
         same_ranking(ranking(index, query, 12), ranking(whole, query, 12))
 
 
+def test_a_shard_tokenizes_its_texts_for_bm25_in_parts_and_ranks_as_if_at_once(tmp_path, monkeypatch):
+    from longrag.index import shard as shard_module
+    monkeypatch.setattr(shard_module, "TEXTS_PER_COUNT", 4)  # BM25's memory while writing follows the part
+    parts = tmp_path / "parts"
+    pipe().index_documents(documents(12), parts, progress=False)
+    assert len(shards(parts)) == 1
+    monkeypatch.setattr(shard_module, "TEXTS_PER_COUNT", 10**6)
+    whole = tmp_path / "whole"
+    pipe().index_documents(documents(12), whole, progress=False)
+    for query in QUERIES:
+        same_ranking(ranking(parts, query, 12), ranking(whole, query, 12))
+
+
 def test_an_indexing_run_holds_one_batch_of_texts_not_the_folder(tmp_path, monkeypatch):
     """Files are hashed first and read when the encoder needs them: the texts alive at any moment are
     about one encoding batch's (512 tokens: ~7 of these 60 documents), so memory follows the batch, not the corpus."""

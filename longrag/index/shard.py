@@ -32,6 +32,7 @@ INFO = "shard.json"
 STORE = "documents.sqlite"
 SPANS = "segments.npy"
 SEGMENT_VECTORS = "segment_vectors.npy"
+TEXTS_PER_COUNT = 10_000  # segment texts tokenized for BM25 at a time while a shard is written
 SEGMENT_INDEX = "segments.faiss"
 DOCUMENT_VECTORS = "document_vectors.npy"
 DOCUMENT_INDEX = "documents.faiss"
@@ -146,15 +147,12 @@ class ShardWriter:
         self.db = sqlite3.connect(folder / STORE)
         self.db.executescript(SCHEMA)
         self.documents = 0
+        self.segments = 0  # counted as they come: the writer asks after every document
         self._spans: list[np.ndarray] = []
         self._vectors: list[np.ndarray] = []
         self._document_vectors: list[np.ndarray] = []
         self._texts: list[str] = []
         self._counts: list[TermCounts] = []
-
-    @property
-    def segments(self) -> int:
-        return sum(len(s) for s in self._spans)
 
     def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
         """One document (a dict with DOCUMENT_KEYS) with its segments and their vectors."""
@@ -162,10 +160,13 @@ class ShardWriter:
         self._spans.append(np.array([[self.documents - 1, s["start"], s["end"], s["n_tokens"]] for s in segments],
                                     np.int64).reshape(-1, 4))
         self._vectors.append(np.asarray(vectors, np.float32).reshape(-1, self.dim))
+        self.segments += len(segments)
         if document_vector is not None:
             self._document_vectors.append(np.asarray(document_vector, np.float32).reshape(1, -1))
         if self.lexical is not None:
             self._texts += [doc["text"][s["start"]:s["end"]] for s in segments]
+            if len(self._texts) >= TEXTS_PER_COUNT:
+                self._flush_texts()
 
     def add_shard(self, shard: Shard) -> None:
         """The live documents of another shard, as they are (a merge: nothing is re-encoded)."""
@@ -178,6 +179,7 @@ class ShardWriter:
         spans = np.array(shard.spans[shard.alive_segments])
         spans[:, 0] = renumber[spans[:, 0]]
         self._spans.append(spans)
+        self.segments += len(spans)
         self._vectors.append(np.asarray(shard.vectors[shard.alive_segments]))
         if shard.document_vectors is not None:
             self._document_vectors.append(np.asarray(shard.document_vectors[shard.alive]))
