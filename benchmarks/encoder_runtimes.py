@@ -1,7 +1,9 @@
 """Ways to run the MiniLM encoder on this CPU: segment tokens/s, one query's latency, and how far the
 vectors move from torch float32's.
 
-Candidates: torch float32 (the reference), torch bfloat16 (autocast), ONNX Runtime float32 (longrag's
+Candidates: torch float32 (the reference), torch bfloat16 (the model copied into bfloat16, as
+`encoder.dtype: bfloat16` runs segments, and the float32 model under autocast, as it did before),
+ONNX Runtime float32 (longrag's
 `encoder.runtime: onnx`), and two int8 paths longrag does not offer, measured to show why: torch
 dynamic per-channel int8 and ONNX Runtime dynamic per-channel int8 (quantised here from the exported
 model). Segments: 96 balanced pieces of ≤ 256 tokens of SQuALITY dev stories (../shared/data, read in
@@ -61,7 +63,8 @@ def candidates(encoder, tmp: Path) -> dict:
                  extra_options={"DefaultTensorType": 1})  # the exported graph's shapes are symbolic
     return {"torch float32": (encoder.model, encoder),
             "onnx float32 (encoder.runtime: onnx)": (OnnxModel(source), encoder),
-            "torch bfloat16 (autocast)": (bf16.model, bf16),
+            "torch bfloat16 copy (encoder.dtype: bfloat16)": (bf16.segment_runner, bf16),
+            "torch bfloat16 autocast (before)": (bf16.model, bf16),
             "torch int8 dynamic (not offered)": (int8, encoder),
             "onnx int8 dynamic (not offered)": (OnnxModel(tmp / "int8.onnx"), encoder)}
 

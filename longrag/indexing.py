@@ -150,13 +150,17 @@ class Encoded:
     cut: int  # tokens not indexed
 
 
+GROUP_BATCHES = 4  # encoder batches' worth of documents encoded together
+
+
 class DocumentEncoder:
     """Documents → `Encoded`, the one definition of the per-document work, run in this process or
     by Ray actors (distributed.py).
 
-    Documents are tokenized one at a time and their segments encoded in batches of about
-    `encoder.batch_tokens` tokens across documents (short documents would otherwise make batches
-    of one), so memory follows the batch, not the corpus."""
+    Documents are tokenized one at a time and their segments encoded in groups of about
+    GROUP_BATCHES × `encoder.batch_tokens` tokens across documents (short documents would otherwise
+    make batches of one; several batches' worth lets the encoder fill each batch with segments of
+    one length), so memory follows the group, not the corpus."""
 
     def __init__(self, config: Config, encoder: Encoder):
         self.config, self.encoder = config, encoder
@@ -167,7 +171,7 @@ class DocumentEncoder:
         for doc in documents:
             batch.append(self._prepare(doc))
             tokens += len(batch[-1][1])
-            if tokens >= self.config.encoder.batch_tokens:
+            if tokens >= GROUP_BATCHES * self.config.encoder.batch_tokens:
                 yield from self._encode(batch)
                 batch, tokens = [], 0
         yield from self._encode(batch)

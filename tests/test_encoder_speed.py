@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from longrag.config import EncoderConfig, load_config
@@ -60,6 +61,8 @@ def test_bfloat16_is_close_to_float32_but_really_computed_in_bfloat16(encoder):
     q32, q16 = encoder.encode_queries(["who sues whom?"]), fast.encode_queries(["who sues whom?"])
     assert (q32 * q16).sum() > 0.999 and q16.dtype == np.float32
     assert fast.describe()["dtype"] == "bfloat16" and encoder.describe()["dtype"] is None
+    # segments run on a bfloat16 copy; the float32 model stays for ONNX export, positions and tuning
+    assert fast.segment_runner.dtype == torch.bfloat16 and fast.model.dtype == torch.float32
 
 
 def test_bfloat16_late_chunking_and_position_methods_run(encoder):
