@@ -40,9 +40,9 @@ class EncoderConfig:
     query_prefix: str | None = None  # None: taken from the model's sentence-transformers prompts
     document_prefix: str | None = None
     batch_tokens: int = 4096  # padded tokens per forward pass (smaller ran faster: activations stay in cache)
-    # float32 | bfloat16 (matmuls under torch.autocast; fast on CPUs with AMX / AVX512-BF16) | auto (bfloat16
-    # where the CPU or GPU computes it natively, else float32). auto is the default: measured 2.3x faster
-    # indexing on AMX with identical nDCG@10 on SQuALITY and QMSum (docs/results.md, "Encoder speed")
+    # float32 | bfloat16 (a bfloat16 copy of the model; fast on CPUs with AMX / AVX512-BF16) | auto (bfloat16
+    # where the CPU or GPU computes it natively, else float32). auto is the default: faster indexing on AMX
+    # with identical nDCG@10 on SQuALITY and QMSum (docs/results.md, "Encoder speed", "Encoder runtimes")
     dtype: str = "auto"
     # torch | onnx (ONNX Runtime runs the unmodified model: same vectors, a third of torch's time for a query on
     # the CPU) | auto (ONNX Runtime for queries, torch for segment batches, where float32 runs on the CPU; torch

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from longrag.config import EncoderConfig, load_config
 from longrag.encoders import base, load_encoder

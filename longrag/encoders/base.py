@@ -72,8 +72,8 @@ class TransformerEncoder:
             raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
-        # bfloat16: inputs of the original window run through a bfloat16 copy (every op in bfloat16: 1.4-1.8x
-        # autocast's speed, vectors at cosine >= 0.9998 to float32; docs/results.md, "Encoder runtimes");
+        # bfloat16: inputs of the original window run through a bfloat16 copy (every op in bfloat16, faster
+        # than autocast, vectors at cosine >= 0.9998 to float32: docs/results.md, "Encoder runtimes");
         # the float32 model stays for ONNX export, extended positions and tuning, which run under autocast
         self._bfloat16 = copy.deepcopy(self.model).to(torch.bfloat16) if self.dtype == "bfloat16" else None
         self.runtime = resolve_runtime(settings.runtime, self.dtype, settings.device)
