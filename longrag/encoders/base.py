@@ -72,11 +72,12 @@ class TransformerEncoder:
             raise ModelNotFoundError(f"encoder {settings.model!r} needs a fast tokenizer (character offsets)")
         self.model = AutoModel.from_pretrained(path).eval().to(settings.device)
         self.dtype = resolve_dtype(settings.dtype, settings.device)
-        # bfloat16: inputs of the original window run through a bfloat16 copy (every op in bfloat16, faster
-        # than autocast, vectors at cosine >= 0.9998 to float32: docs/results.md, "Encoder runtimes");
-        # the float32 model stays for ONNX export, extended positions and tuning, which run under autocast
-        self._bfloat16 = copy.deepcopy(self.model).to(torch.bfloat16) if self.dtype == "bfloat16" else None
         self.runtime = resolve_runtime(settings.runtime, self.dtype, settings.device)
+        # bfloat16: inputs of the original window run on torch through a bfloat16 copy (every op in bfloat16,
+        # faster than autocast, vectors at cosine >= 0.9998 to float32: docs/results.md, "Encoder runtimes");
+        # the float32 model stays for ONNX export, extended positions and tuning, which run under autocast
+        on_torch = "torch" in self.runtime.values()
+        self._bfloat16 = copy.deepcopy(self.model).to(torch.bfloat16) if self.dtype == "bfloat16" and on_torch else None
         if "onnx" in self.runtime.values():
             check_onnx()  # a missing runtime is a config error now, not at the first query
         self._onnx = None
@@ -119,8 +120,8 @@ class TransformerEncoder:
         return self._runner("segments")
 
     def _runner(self, kind: str):
-        """The model itself, or its ONNX Runtime copy (exported or opened on first use: an indexing
-        run that encodes segments on torch never needs it)."""
+        """The model on torch (its bfloat16 copy when `encoder.dtype` is bfloat16), or its ONNX Runtime
+        copy (exported or opened on first use: an indexing run that encodes segments on torch never needs it)."""
         if self.runtime[kind] == "torch":
             return self.model if self._bfloat16 is None else self._bfloat16
         if self._onnx is None:  # threads racing here export into the same cache folder, safely (atomic_directory)
