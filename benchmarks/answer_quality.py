@@ -78,6 +78,13 @@ def questions(name: str, n: int) -> tuple[object, list[tuple[str, str, str, obje
     return data, [(qid, data.queries[qid], next(iter(data.qrels[qid])), refs[qid]) for qid in sorted(data.queries)]
 
 
+def human_score(rows) -> dict:
+    """Each SQuALITY reference response scored like an answer against the other references of its question:
+    what a human writer reaches on this metric (against three references, where an answer has four)."""
+    scores = [rouge_l(ref, refs[:i] + refs[i + 1:]) for _, _, _, refs in rows for i, ref in enumerate(refs)]
+    return {"score": float(np.mean(scores)), "n": len(rows), "responses": len(scores)}
+
+
 def build_index(pipe, dataset, doc_ids, where: Path):
     from longrag.types import Document
 
@@ -108,6 +115,8 @@ def run(args) -> dict:
         if n <= 0:
             continue
         dataset, rows = questions(name, n)
+        if name == "squality":
+            results.setdefault("human", {})["squality"] = human_score(rows)
         store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, INDEXES / f"index-{name}")
         selectors = {m: make_selector(m, count_tokens=count, encoder=pipe.encoder, generator=generator,
                                       first_stage=config.ask.first_stage, candidates=config.ask.candidates)

@@ -69,10 +69,13 @@ def answer_quality_table(results: dict) -> str:
                          f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
                          f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
-                         f"{np.median([c['seconds'] for c in cells]):.1f}",
+                         f"{np.median([c['seconds'] for c in cells]):.1f} / {np.percentile([c['seconds'] for c in cells], 90):.1f}",
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
+        if name in results.get("human", {}):
+            human = results["human"][name]
+            rows.append([name, "a human reference", human["n"], f"{metric} {100 * human['score']:.1f}"] + ["–"] * 6)
     header = ["dataset", "evidence", "questions", "score", "with support", "declined", "gate would refuse", "prompt tokens",
-              "s/question (median)", "peak RSS MB"]
+              "s/question median / p90", "peak RSS MB"]
     body = markdown_table(header, rows)
     body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
              f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
@@ -81,6 +84,7 @@ def answer_quality_table(results: dict) -> str:
              "followed by its support, the evidence sentence closest to question + answer that `longrag ask` shows "
              "under every answer. Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
-             "(recorded, not applied). Seconds: median per question "
-             "(selection + generation); peak RSS of the whole process, models included; 2 CPU cores.")
+             "(recorded, not applied). A human reference = each reference response scored against the other "
+             "references of its question (the ceiling a human writer reaches on this metric). Seconds per question "
+             "(selection + generation + support); peak RSS of the whole process, models included; 2 CPU cores.")
     return body + "\n\n" + stamp(results.get("versions", {}))
