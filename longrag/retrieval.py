@@ -16,9 +16,8 @@ import numpy as np
 from .config import FUSION_METHODS, INDEX_MODES, Config
 from .errors import InputError
 from .index import IndexStore
+from .ranking import RRF_K, reciprocal_rank_fusion
 from .types import Hit
-
-RRF_K = 60
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
 
@@ -71,13 +70,11 @@ def fusion(config: Config) -> dict:
 
 def fuse(rankings: list[Ranking]) -> Ranking:
     """Reciprocal rank fusion; a document's span comes from the first ranking that has it."""
-    scores: dict[str, float] = {}
+    scores = reciprocal_rank_fusion([doc_id for doc_id, _, _ in ranking] for ranking in rankings)
     spans: dict[str, tuple[int, int]] = {}
-    for ranking in rankings:
-        for rank, (doc_id, _, span) in enumerate(ranking, 1):
-            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
-            if span is not None:
-                spans.setdefault(doc_id, span)
+    for doc_id, _, span in (entry for ranking in rankings for entry in ranking):
+        if span is not None:
+            spans.setdefault(doc_id, span)
     return [(d, s, spans.get(d)) for d, s in sorted(scores.items(), key=lambda item: -item[1])]
 
 

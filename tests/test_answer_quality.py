@@ -99,11 +99,17 @@ def test_answer_quality_table_means_and_counts():
                            "cuad/b": {"dataset": "cuad", "first": cell(0.0, declined=True), "hybrid": cell(0.4, support=0.6)},
                            "squality/c": {"dataset": "squality", "hybrid": cell(0.25, gate=True)},
                            "squality/d": {"dataset": "squality", "hybrid": cell(0.25, seconds=3.0, rss=950.0)},
-                           "squality/e": {"dataset": "squality", "hybrid": cell(0.25, seconds=100.0)}}}
+                           "squality/e": {"dataset": "squality", "hybrid": cell(0.25, seconds=100.0)}},
+               "human": {"squality": {"score": 0.221, "n": 3, "responses": 12}}}
     lines = answer_quality_table(results).splitlines()
     # "with support": the same mean with the support sentence appended; "–" where a run did not score it
-    assert "| cuad | first | 2 | token F1 10.0 | – | 50% | 0% | 100 | 2.0 | 900 |" in lines
-    assert "| cuad | hybrid | 2 | token F1 50.0 | 70.0 | 0% | 0% | 100 | 2.0 | 900 |" in lines
-    # seconds: the median (a stall does not dominate); RSS: the highest peak
-    assert "| squality | hybrid | 3 | ROUGE-L 25.0 | – | 0% | 33% | 100 | 3.0 | 950 |" in lines
+    assert "| cuad | first | 2 | token F1 10.0 | – | 50% | 0% | 100 | 2.0 / 2.0 | 900 |" in lines
+    assert "| cuad | hybrid | 2 | token F1 50.0 | 70.0 | 0% | 0% | 100 | 2.0 / 2.0 | 900 |" in lines
+    # seconds: the median (a stall does not dominate) and the 90th percentile (numpy's, interpolated:
+    # 3 + 0.8 × 97 = 80.6, which shows the stall); RSS: the highest peak
+    assert "| squality | hybrid | 3 | ROUGE-L 25.0 | – | 0% | 33% | 100 | 3.0 / 80.6 | 950 |" in lines
+    # the human reference row: each reference against the others, no answer columns
+    assert "| squality | a human reference | 3 | ROUGE-L 22.1 | – | – | – | – | – | – |" in lines
+    assert lines.index("| squality | a human reference | 3 | ROUGE-L 22.1 | – | – | – | – | – | – |") > \
+        lines.index("| squality | hybrid | 3 | ROUGE-L 25.0 | – | 0% | 33% | 100 | 3.0 / 80.6 | 950 |")
     assert not any("| embedding |" in line for line in lines)  # not measured: no row

@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from click.testing import CliRunner
@@ -319,3 +320,11 @@ def test_cli_search_rerank(index_dir, tmp_path):
     assert result.exit_code == 0, result.output
     hits = json.loads(result.output)
     assert len(hits) == 2 and all(h["score"] <= 0 for h in hits)  # log-probabilities
+
+
+def test_rank_fusion_sums_reciprocal_ranks_and_breaks_ties_by_position():
+    from longrag.ranking import fused_order, reciprocal_rank_fusion
+
+    assert reciprocal_rank_fusion([["a", "b"], ["b", "c"]]) == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
+    # ranks 1+3, 3+1 and 2+2: the first two tie (1/61 + 1/63 > 2/62), the earlier item goes first
+    assert fused_order([np.array([0.9, 0.1, 0.5]), np.array([1.0, 3.0, 2.0])]).tolist() == [0, 1, 2]

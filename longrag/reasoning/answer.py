@@ -17,7 +17,10 @@ import numpy as np
 
 from .alr2 import verify_quote
 from .evidence import SENTENCE_END
+from .lexical import STEMMED
 from .prompting import UNTRUSTED_RULE, user_message
+from ..lexical import bm25_scores
+from ..ranking import fused_order
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
@@ -52,7 +55,7 @@ class Answer:
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
     flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
-    support: Citation | None = None  # the evidence sentence closest to question + answer (see `supporting_sentence`)
+    support: Citation | None = None  # the evidence sentence that best supports the answer (see `supporting_sentence`)
 
     @property
     def grounded(self) -> bool:
@@ -111,10 +114,11 @@ MIN_SENTENCE_CHARS = 20  # shorter pieces (headings, list numbers) say too littl
 
 
 def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[Evidence]) -> Citation | None:
-    """The sentence of the evidence closest in meaning to the question and its answer together (the
-    encoder's cosine), as a citation of its exact span: shown under every answer so a reader can check
-    it against the document, whether or not the model cited a block. Chosen by the encoder, not by the
-    model (post-hoc attribution, as in Bohnet et al. 2022, "Attributed Question Answering")."""
+    """The sentence of the evidence that best supports the answer, as a citation of its exact span: shown
+    under every answer so a reader can check it against the document, whether or not the model cited a
+    block. Chosen by the retriever, not by the model (post-hoc attribution, as in Bohnet et al. 2022,
+    "Attributed Question Answering"): the hybrid that ranks segments, at sentence level — the encoder's
+    cosine to the question and to question + answer, and stemmed BM25 of both, fused by rank."""
     spans = []
     for n, block in enumerate(evidence, 1):
         start = 0
@@ -126,10 +130,14 @@ def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[
             start = end
     if not spans:
         return None
-    # each sentence read with its document's name, as a reader would: "which licence says this" matters
-    texts = [f"{PurePath(block.path).stem}: {block.text[a:b]}" for _, block, a, b in spans]
-    vectors = encoder.encode_queries(texts + [f"{question.strip()} {answer.strip()}"])
-    n, block, a, b = spans[int(np.argmax(vectors[:-1] @ vectors[-1]))]
+    sentences = [block.text[a:b] for _, block, a, b in spans]
+    asked, answered = question.strip(), f"{question.strip()} {answer.strip()}"
+    # each sentence embedded with its document's name, as a reader would: "which licence says this" matters
+    vectors = encoder.encode_queries([f"{PurePath(block.path).stem}: {text}" for (_, block, _, _), text
+                                      in zip(spans, sentences)] + [answered, asked])
+    best = fused_order([vectors[:-2] @ vectors[-2], vectors[:-2] @ vectors[-1],
+                        bm25_scores(answered, sentences, STEMMED), bm25_scores(asked, sentences, STEMMED)])[0]
+    n, block, a, b = spans[best]
     return Citation(block.doc_id, block.path, block.start + a, block.start + b, block.text[a:b], n)
 
 

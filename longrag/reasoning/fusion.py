@@ -1,9 +1,8 @@
 """Hybrid selector: reciprocal rank fusion of the embedding and BM25 rankings (a cheap first stage)."""
 from __future__ import annotations
 
+from ..ranking import reciprocal_rank_fusion
 from .base import RankingSelector
-
-RRF_K = 60  # Cormack et al. 2009, as in retrieval.py
 
 
 class HybridSelector(RankingSelector):
@@ -16,10 +15,8 @@ class HybridSelector(RankingSelector):
         self.rankers = rankers
 
     def rank(self, question, candidates):
-        scores = [0.0] * len(candidates)
         position = {id(c): i for i, c in enumerate(candidates)}
-        for ranker in self.rankers:
-            for rank, (candidate, _) in enumerate(ranker.rank(question, candidates), 1):
-                scores[position[id(candidate)]] += 1.0 / (RRF_K + rank)
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        return [(candidates[i], scores[i]) for i in order]
+        fused = reciprocal_rank_fusion([position[id(c)] for c, _ in ranker.rank(question, candidates)]
+                                       for ranker in self.rankers)
+        order = sorted(range(len(candidates)), key=lambda i: -fused.get(i, 0.0))
+        return [(candidates[i], fused.get(i, 0.0)) for i in order]
