@@ -202,8 +202,8 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     The answer streams to the terminal, then the evidence blocks it cites, by the numbers it
     cites them with (path, character span [start:end), quoted text). A citation of a block that
     does not exist, no citation at all, or a quoted phrase missing from the cited blocks is
-    flagged "not verified". Last, the support: the evidence sentence closest in meaning to the
-    question and answer (chosen by the encoder, not the model), to check the answer against. When
+    flagged "not verified". Last, the support: the evidence sentence that best matches the question
+    and answer (chosen by the retriever, not the model), to check the answer against. When
     the documents do not support an answer it says "not found in the indexed documents".
     """
     config = load_config(config_path)
@@ -230,7 +230,7 @@ def ask(question, index_name, selector, budget, config_path, as_json):
         click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
         click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
     if result.support:
-        click.echo(f"Support, the evidence sentence closest to question and answer: [{result.support.block}] "
+        click.echo(f"Support, the evidence sentence that best matches question and answer: [{result.support.block}] "
                    f"{result.support.path} [{result.support.start}:{result.support.end}]")
         click.echo(f"    \"{squash(result.support.text)}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""

@@ -81,7 +81,7 @@ def answer_quality_table(results: dict) -> str:
              f"Budget {settings.get('budget')} evidence tokens, {settings.get('generator')} answering greedily, at most "
              f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
              f"`first` = the document's first segments up to the budget. With support = the same score of the answer "
-             "followed by its support, the evidence sentence closest to question + answer that `longrag ask` shows "
+             "followed by its support, the evidence sentence that best matches question + answer, which `longrag ask` shows "
              "under every answer. Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
              "(recorded, not applied). A human reference = each reference response scored against the other "
