@@ -119,6 +119,9 @@ def test_sentence_bounds_widen_to_the_cut_sentence_only_within_the_cap():
     assert sentence_bounds(DOC, a, b, 5, words) == (a, b)  # each side costs more than 5 characters: unchanged
     whole = DOC.index("The"), DOC.index("here.", 30) + len("here.")
     assert sentence_bounds(DOC, *whole, 100, words) == whole  # already whole sentences
+    # a segment that begins on the full stop of a sentence too long to take in starts after that stop
+    stop = DOC.index(". Last")
+    assert DOC[slice(*sentence_bounds(DOC, stop, len(DOC), 5, words))] == "Last one."
 
 
 def test_fit_budget_sentences_merges_widened_neighbours_and_counts_exactly():

@@ -80,6 +80,8 @@ def sentence_bounds(document: str, start: int, end: int, max_tokens: int,
         ends = list(SENTENCE_END.finditer(document, max(0, start - reach), start))
         if ends and count_tokens(document[ends[-1].end():start]) <= max_tokens:
             start = ends[-1].end()
+        elif tail := SENTENCE_END.match(document, start):  # begins on the previous sentence's last stop: skip it
+            start = tail.end()
     if end < len(document):
         match = SENTENCE_END.search(document, end - 1, min(len(document), end + reach))
         if match and count_tokens(document[end:match.start() + 1]) <= max_tokens:
