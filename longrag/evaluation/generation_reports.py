@@ -85,6 +85,6 @@ def answer_quality_table(results: dict) -> str:
              "under every answer. Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
              "(recorded, not applied). A human reference = each reference response scored against the other "
-             "references of its question (the ceiling a human writer reaches on this metric). Seconds per question "
+             "references of its question (what a human writer scores on this metric). Seconds per question "
              "(selection + generation + support); peak RSS of the whole process, models included; 2 CPU cores.")
     return body + "\n\n" + stamp(results.get("versions", {}))
