@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.evaluation.answer_metrics import clean_answer, rouge_l, token_f1  # noqa: E402
 from longrag.evaluation.generation_reports import answer_quality_table  # noqa: E402
-from longrag.evaluation.readme_blocks import RESULTS, replace_block  # noqa: E402
+from longrag.evaluation.readme_blocks import RESULTS, replace_block, stamp  # noqa: E402
 from readme_tables import save_json  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "answer_quality.json"
@@ -158,6 +158,7 @@ def run(args) -> dict:
     results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),
                            "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
                            "rouge-score": version("rouge-score")}
+    results["stamp"] = stamp(results["versions"])  # when and where it ran: a --table-only rewrite keeps it
     results["settings"] = {"budget": args.budget, "max_new_tokens": args.max_new_tokens,
                            "min_relevance": min_relevance,
                            "generator": f"{config.generator.model} ({generator.backend})"}

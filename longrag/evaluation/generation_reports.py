@@ -87,4 +87,4 @@ def answer_quality_table(results: dict) -> str:
              "(recorded, not applied). A human reference = each reference response scored against the other "
              "references of its question (what a human writer scores on this metric). Seconds per question "
              "(selection + generation + support); peak RSS of the whole process, models included; 2 CPU cores.")
-    return body + "\n\n" + stamp(results.get("versions", {}))
+    return body + "\n\n" + (results.get("stamp") or stamp(results.get("versions", {})))
