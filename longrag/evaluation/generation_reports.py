@@ -64,12 +64,13 @@ def answer_quality_table(results: dict) -> str:
             if not cells:
                 continue
             supported = [c["score_with_support"] for c in cells if "score_with_support" in c]
+            seconds = [c["seconds"] for c in cells]
             rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
                          f"{100 * np.mean(supported):.1f}" if len(supported) == len(cells) else "–",
                          f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
                          f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
-                         f"{np.median([c['seconds'] for c in cells]):.1f} / {np.percentile([c['seconds'] for c in cells], 90):.1f}",
+                         f"{np.median(seconds):.1f} / {np.percentile(seconds, 90):.1f}",
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
         if name in results.get("human", {}):
             human = results["human"][name]

@@ -19,7 +19,7 @@ from .alr2 import verify_quote
 from .evidence import SENTENCE_END
 from .lexical import STEMMED
 from .prompting import UNTRUSTED_RULE, user_message
-from ..lexical import bm25_scores
+from ..lexical import BM25
 from ..ranking import fused_order
 from ..types import Citation, Evidence
 
@@ -135,8 +135,9 @@ def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[
     # each sentence embedded with its document's name, as a reader would: "which licence says this" matters
     vectors = encoder.encode_queries([f"{PurePath(block.path).stem}: {text}" for (_, block, _, _), text
                                       in zip(spans, sentences)] + [answered, asked])
+    bm25 = BM25.build(sentences, STEMMED)
     best = fused_order([vectors[:-2] @ vectors[-2], vectors[:-2] @ vectors[-1],
-                        bm25_scores(answered, sentences, STEMMED), bm25_scores(asked, sentences, STEMMED)])[0]
+                        bm25.scores(answered), bm25.scores(asked)])[0]
     n, block, a, b = spans[best]
     return Citation(block.doc_id, block.path, block.start + a, block.start + b, block.text[a:b], n)
 
