@@ -194,49 +194,54 @@ def search(query, index_name, k, config_path, as_json, rerank):
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, citations[{doc_id, path, start, end, text, block}], support (the same fields), grounded, flags, selector, tokens_in, seconds, ...")
+              help="Print one JSON object: answer, quotes[{doc_id, path, start, end, text, block}], citations (the same fields), withheld, reading, check, grounded, flags, selector, tokens_in, seconds, ...")
 @_friendly
 def ask(question, index_name, selector, budget, config_path, as_json):
-    """Answer QUESTION from the indexed documents, citing the exact spans it used.
+    """Answer QUESTION from the indexed documents: first what they say, then a reading of it.
 
-    The answer streams to the terminal, then the evidence blocks it cites, by the numbers it
-    cites them with (path, character span [start:end), quoted text). A citation of a block that
-    does not exist, no citation at all, or a quoted phrase missing from the cited blocks is
-    flagged "not verified". Last, the support: the evidence sentence that best matches the question
-    and answer (chosen by the retriever, not the model), to check the answer against. When
-    the documents do not support an answer it says "not found in the indexed documents".
+    First the quotes: the best sentences of the evidence for the question (chosen by the retriever
+    from the question alone, never from the model's answer), verbatim, each with its document and
+    character span [start:end). Then the answer: a yes/no question is answered Yes or No by the
+    generator's likelihood of each after reading the quotes; any other question is answered from
+    the evidence and the answer checked against the quotes. A reading the quotes do not support is
+    not shown as an answer: "No answer shown" says why, and the quotes stand. A citation of a block
+    that does not exist, no citation, or a quoted phrase missing from the cited blocks is flagged
+    "not verified". When the documents do not support an answer it says "not found in the indexed
+    documents".
     """
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
-    streamed: list[str] = []
-
-    def show(piece: str) -> None:
-        if not streamed:
-            click.echo("Answer: ", nl=False)
-        streamed.append(piece)
-        click.echo(piece, nl=False)
-
-    result = pipe.ask(question, selector=selector, budget=budget, stream=None if as_json else show)
+    result = pipe.ask(question, selector=selector, budget=budget)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo()
-    if result.answer == NOT_FOUND and "".join(streamed).strip() != NOT_FOUND:
-        click.echo(f"→ {NOT_FOUND} (the model declined to answer from the evidence)")
+    if result.quotes:
+        click.echo("What the documents say:")
+        for quote in result.quotes:
+            click.echo(f"  [{quote.block}] {quote.doc_id} [{quote.start}:{quote.end}]")
+            click.echo(f"      \"{squash(quote.text)}\"")
+    if result.withheld:
+        click.echo(f"No answer shown: {result.withheld}.")
+        click.echo(f"  (the model's reading was: {squash(result.reading)})", err=True)
+    elif result.found:
+        click.echo(f"Answer: {result.answer}")
+    elif result.reading == NOT_FOUND and result.tokens_in:
+        click.echo(f"Answer: {NOT_FOUND} (the model declined to answer from the evidence)")
+    else:
+        click.echo(f"Answer: {NOT_FOUND}")
     for flag in result.flags:
         click.echo(f"! not verified: the answer {flag}", err=True)
-    for cite in result.citations:
-        text = squash(cite.text)
-        click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
-        click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
-    if result.support:
-        click.echo(f"Support, the evidence sentence that best matches question and answer: [{result.support.block}] "
-                   f"{result.support.path} [{result.support.start}:{result.support.end}]")
-        click.echo(f"    \"{squash(result.support.text)}\"")
+    if result.found and not result.withheld and not (result.check.get("method") == "yes/no likelihood"):
+        for cite in result.citations:
+            text = squash(cite.text)
+            click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
+            click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
     generator = f"{pipe.generator.name} on {pipe.generator.backend}; " if result.tokens_in else ""
-    click.echo(f"({result.selector}; {generator}{result.tokens_in} prompt tokens; {result.dropped} segments left out of "
-               f"the budget{relevance}; {result.seconds:.1f} s)", err=True)
+    check = (f"; {result.check['method']} margin {result.check['margin']:+.2f}"
+             if result.check.get("margin") is not None else "")
+    click.echo(f"({result.selector}; {generator}{result.tokens_in} prompt tokens; {result.dropped} left out of "
+               f"the budget{relevance}{check}; {result.seconds:.1f} s)", err=True)
 
 
 @main.command()

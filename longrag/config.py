@@ -5,6 +5,7 @@ Every key is checked: an unknown key or a bad value raises ConfigError naming `s
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
@@ -87,7 +88,8 @@ class GeneratorConfig:
     # contract questions against SmolLM2-135M's 3 (docs/results.md, "Ten contract questions")
     model: str = "qwen2.5-0.5b"
     # auto | llama.cpp (GGUF models on the CPU, quantised as shipped) | transformers (any model, CUDA, every
-    # extension); auto = llama.cpp where it applies and is installed (generation/backends.py)
+    # extension) | openai (any OpenAI-compatible chat server: generation/openai_server.py; model = the server's
+    # model name); auto = llama.cpp where it applies and is installed (generation/backends.py), never openai
     backend: str = "auto"
     threads: int | None = None  # llama.cpp threads (default: the physical cores this process may use)
     extension: str = "none"  # RoPE context extension: none | linear | dynamic | yarn | selfextend
@@ -97,6 +99,12 @@ class GeneratorConfig:
     dtype: str = "auto"  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
     device: str = "cpu"
     max_new_tokens: int = 128
+    # backend openai: the server's OpenAI API root, e.g. http://127.0.0.1:8080/v1
+    base_url: str | None = None
+    api_key_env: str | None = None  # NAME of the environment variable holding the key (None: no key); never the key
+    context_window: int | None = None  # the server's context in tokens (None: asked from the server, else an error)
+    timeout: float = 120.0  # seconds a request may wait for the server
+    max_retries: int = 2  # retries (with backoff) on connection failures, HTTP 429 and 5xx only
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,10 @@ class AskConfig:
     certainty: str = "log_likelihood"  # xl3m: log_likelihood | neg_entropy
     quote_threshold: float = 90.0  # alr2: rapidfuzz partial ratio (0-100) a quote needs to count as verified
     min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (docs/results.md, "Ask": measured gate)
+    pool: int = 12  # sentences: the best segments whose sentences are ranked (and quotes chosen from)
+    quotes: int = 3  # sentences shown first, verbatim: what the documents say
+    unsure: float = 1.0  # yes/no: |log p(Yes) − log p(No)| below this → withheld as unsure
+    support_threshold: float = 0.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
 
 
 @dataclass(frozen=True)
@@ -249,7 +261,7 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
 
 GENERATOR_EXTENSIONS = ("none", "linear", "dynamic", "yarn", "selfextend")
 GENERATOR_DTYPES = ("auto", "float32", "bfloat16", "float16")
-GENERATOR_BACKENDS = ("auto", "llama.cpp", "transformers")  # auto + generation.backends.BACKENDS (a test keeps them equal)
+GENERATOR_BACKENDS = ("auto", "llama.cpp", "transformers", "openai")  # auto + generation.backends.BACKENDS (a test keeps them equal)
 
 
 def _validate_ask(config: Config) -> None:
@@ -269,6 +281,7 @@ def _validate_ask(config: Config) -> None:
     need(gen.threads is None or gen.threads >= 1, f"generator.threads must be a positive integer, got {gen.threads}")
     need(gen.dtype in GENERATOR_DTYPES, f"generator.dtype must be one of {', '.join(GENERATOR_DTYPES)}, got {gen.dtype!r}")
     need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
+    _validate_server(gen, need)
     need(ask.selector in SELECTORS, f"ask.selector must be one of {', '.join(SELECTORS)}, got {ask.selector!r}")
     need(ask.budget >= 16, f"ask.budget must be >= 16 tokens, got {ask.budget}")
     need(ask.documents >= 1, f"ask.documents must be >= 1, got {ask.documents}")
@@ -278,6 +291,35 @@ def _validate_ask(config: Config) -> None:
     need(ask.certainty in CERTAINTIES, f"ask.certainty must be one of {', '.join(CERTAINTIES)}, got {ask.certainty!r}")
     need(0.0 < ask.quote_threshold <= 100.0, f"ask.quote_threshold must be in (0, 100], got {ask.quote_threshold}")
     need(-1.0 <= ask.min_relevance <= 1.0, f"ask.min_relevance must be a cosine in [-1, 1], got {ask.min_relevance}")
+    need(ask.pool >= 1, f"ask.pool must be >= 1 segments, got {ask.pool}")
+    need(1 <= ask.quotes <= 10, f"ask.quotes must be 1 to 10 sentences, got {ask.quotes}")
+    need(ask.unsure >= 0.0, f"ask.unsure must be >= 0 (a log-probability margin), got {ask.unsure}")
+
+
+def _validate_server(gen: GeneratorConfig, need) -> None:
+    """Checks of the keys of generator.backend openai (an OpenAI-compatible server)."""
+    remote = gen.backend == "openai"
+    for key in ("base_url", "api_key_env", "context_window"):
+        need(remote or getattr(gen, key) is None,
+             f"generator.{key} is for generator.backend: openai, but the backend is {gen.backend!r}: set "
+             f"generator.backend: openai or remove generator.{key}")
+    need(not remote or bool(gen.base_url), "generator.backend 'openai' needs generator.base_url, the server's OpenAI "
+         "API root (e.g. http://127.0.0.1:8080/v1)")
+    need(gen.base_url is None or re.match(r"https?://[^/\s]+", gen.base_url) is not None,
+         "generator.base_url must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+    need(not remote or gen.extension == "none",
+         f"generator.extension {gen.extension!r} is not available with generator.backend 'openai' (the server "
+         "sets its own context): set generator.extension: none")
+    need(not remote or gen.threads is None, "generator.threads sets llama.cpp's threads in this process; with "
+         "generator.backend 'openai' the server's own settings decide: remove generator.threads")
+    # the value is never echoed: a key pasted here by mistake must not reach a terminal or a log
+    need(gen.api_key_env is None or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", gen.api_key_env) is not None,
+         "generator.api_key_env must be the NAME of an environment variable (letters, digits, _), not the key "
+         "itself: export MY_KEY=<key> and set generator.api_key_env: MY_KEY")
+    need(gen.context_window is None or gen.context_window >= 1,
+         f"generator.context_window must be a positive number of tokens, got {gen.context_window}")
+    need(gen.timeout > 0, f"generator.timeout must be > 0 seconds, got {gen.timeout}")
+    need(gen.max_retries >= 0, f"generator.max_retries must be >= 0, got {gen.max_retries}")
 
 
 __all__ = ["Config", "EncoderConfig", "SegmenterConfig", "IndexConfig", "SearchConfig", "GeneratorConfig", "AskConfig",

@@ -24,8 +24,9 @@ from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import RUNTIME_KEYS, check_compatible
 from .indexing import IndexReport, Indexer, Source, find_files, previous_generation, rewrite, scan_files
-from .reasoning import (NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, generate_answer, make_selector,
-                        supporting_sentence)
+from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, make_selector
+from .reasoning.answer import read_answer
+from .reasoning.verdict import quotes_from
 from .types import Document, Hit, Skipped
 
 PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
@@ -149,10 +150,13 @@ class Pipeline:
         """Answer a question from the indexed documents, citing the exact spans used.
 
         The top `ask.documents` documents are retrieved; `selector` (embedding | bm25 | hybrid | xl3m |
-        alr2, default `ask.selector`) picks their segments that fit `budget` generator tokens
-        (default `ask.budget`); the generator answers from them, streaming text to `stream`.
-        Returns an `Answer`; its text is "not found in the indexed documents" when the evidence
-        does not support an answer.
+        alr2, sentences, default `ask.selector`) picks the evidence that fits `budget` generator tokens
+        (default `ask.budget`). The quotes are its best `ask.quotes` sentences for the question. A
+        yes/no question is read from the quotes (Yes or No by the generator's likelihood of each);
+        any other is answered from the evidence and the answer checked against the quotes. A reading
+        the quotes do not support is withheld (`Answer.withheld` says why). `stream` receives the
+        answer once it is checked. Its text is "not found in the indexed documents" when the
+        documents do not support an answer.
         """
         started = time.perf_counter()
         settings, max_new = self.config.ask, self.config.generator.max_new_tokens
@@ -184,28 +188,32 @@ class Pipeline:
         candidates = [c for hit in hits for c in candidates_of(store, hit.doc_id)]
         relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
 
-        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=()) -> Answer:
-            found = text != NOT_FOUND
-            support = supporting_sentence(self.encoder, question, text, chosen.evidence) if found else None
-            return Answer(answer=text, citations=list(cited), selector=name, tokens_in=tokens_in,
+        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=(), quotes=(),
+                   verdict=None) -> Answer:
+            withheld = verdict.withheld if verdict else None
+            shown = f"no answer shown: {withheld}" if withheld else text
+            if stream:
+                stream(shown)
+            return Answer(answer=shown, citations=list(cited), selector=name, tokens_in=tokens_in,
                           seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
-                          found=found, unverified_quotes=list(chosen.unverified) if chosen else [],
-                          relevance=relevance, flags=list(flags), support=support)
+                          found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
+                          relevance=relevance, flags=list(flags), quotes=list(quotes), withheld=withheld,
+                          evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
+                          reading=text, check={"method": verdict.method, "margin": verdict.margin} if verdict else {})
 
         if not candidates or relevance is None or relevance < settings.min_relevance:
-            if stream:
-                stream(NOT_FOUND)
             return finish(NOT_FOUND, None)
-        chosen = make_selector(name, count_tokens=generator.count_tokens, encoder=self.encoder, generator=generator,
-                               first_stage=settings.first_stage, candidates=settings.candidates,
-                               certainty=settings.certainty, quote_threshold=settings.quote_threshold,
-                               ).select(question, candidates, budget)
+        parts = dict(count_tokens=generator.count_tokens, encoder=self.encoder, generator=generator,
+                     first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
+                     quote_threshold=settings.quote_threshold, pool=settings.pool)
+        chosen = make_selector(name, **parts).select(question, candidates, budget)
         if not chosen.evidence:
-            if stream:
-                stream(NOT_FOUND)
             return finish(NOT_FOUND, chosen)
-        text, tokens_in, cited, flags = generate_answer(generator, question, chosen.evidence, max_new, stream)
-        return finish(text, chosen, tokens_in, cited, flags)
+        ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates)
+        quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
+        text, tokens_in, cited, flags, verdict = read_answer(generator, question, chosen.evidence, quotes, max_new,
+                                                             settings.unsure, settings.support_threshold)
+        return finish(text, chosen, tokens_in, cited, flags, quotes, verdict)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,

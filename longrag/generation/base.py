@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-from .rope import ContextExtension
+from ..errors import ConfigError
 
 REPEAT_TOKENS = 8  # an answer whose last 8 tokens already occurred in it has started to loop: stop there
 
@@ -19,31 +19,80 @@ class Certainty:
     tokens: int  # continuation length in tokens
 
 
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": text}
+
+# What a backend may offer beyond answering messages; features that need one check for it (`require`).
+CAPABILITIES = {
+    "tokens": "exact token counts from the model's own tokenizer",
+    "score": "log-probabilities of given continuations",
+    "raw": "raw prompts in the model's own chat format (chat_prompt, generate, score on text)",
+    "extension": "RoPE context extension",
+}
+
+
 class GeneratorBackend(Protocol):
-    """A causal LM that answers greedily and scores continuations; prompts over `window` are refused."""
+    """A model that answers chat messages greedily (streamed); prompts over `window` are refused.
+
+    Every backend offers `chat`, `count_chat`, `window`, `special_tokens` and `capabilities`; what
+    else it offers is named in `capabilities` (see CAPABILITIES): `choice_logprobs` needs "score"."""
 
     name: str
     backend: str
-    extension: ContextExtension
-    max_positions: int  # the length the model was trained on
+    capabilities: frozenset[str]
 
     @property
     def window(self) -> int: ...
 
-    def count_tokens(self, text: str) -> int: ...
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` (exact with "tokens", else a stated conservative estimate)."""
+
+    def count_chat(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens these messages take as the model reads them."""
 
     def special_tokens(self) -> list[str]:
         """The control-token strings of the tokenizer (what a document must never smuggle in)."""
 
+    def chat(self, messages: Sequence[Message], max_new_tokens: int = 256,
+             stream: Callable[[str], None] | None = None) -> str:
+        """Greedy reply to the messages; `stream` receives text pieces as they are decoded."""
+
+    def choice_logprobs(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
+        """log p(option starts the reply) for each option (needs "score")."""
+
+
+def require(generator, capability: str, feature: str) -> None:
+    """A clear refusal when `feature` needs a capability the generator's backend lacks."""
+    if capability not in getattr(generator, "capabilities", frozenset(CAPABILITIES)):
+        raise ConfigError(f"{feature} needs {CAPABILITIES[capability]}, which the {generator.backend} backend "
+                          f"({generator.name}) does not offer; use a local generator (generator.backend: "
+                          "llama.cpp or transformers) or another method")
+
+
+class LocalChat:
+    """The message interface of a backend that runs the model in this process: messages are put in
+    the model's own chat template (`chat_prompt`), then generated from or scored as raw text."""
+
+    capabilities = frozenset(CAPABILITIES)
+
     def chat_prompt(self, system: str, user: str) -> str:
         """The model's own chat format, ending where the assistant's answer starts."""
+        return self.render([{"role": "system", "content": system}, {"role": "user", "content": user}])
 
-    def generate(self, prompt: str, max_new_tokens: int = 256, stream: Callable[[str], None] | None = None,
-                 *, beyond_window: bool = False) -> str:
-        """Greedy answer; `stream` receives text pieces as they are decoded."""
+    def chat(self, messages: Sequence[Message], max_new_tokens: int = 256,
+             stream: Callable[[str], None] | None = None) -> str:
+        return self.generate(self.render(messages), max_new_tokens=max_new_tokens, stream=stream)
 
-    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8) -> list[Certainty]:
-        """Certainty of each continuation given its prefix."""
+    def count_chat(self, messages: Sequence[Message]) -> int:
+        return self.count_tokens(self.render(messages))
+
+    def choice_logprobs(self, messages: Sequence[Message], options: Sequence[str]) -> list[float]:
+        prompt = self.render(messages)
+        return [c.log_likelihood * c.tokens for c in self.score([(prompt, o) for o in options])]
+
+
+def plain_render(messages: Sequence[Message]) -> str:
+    """Messages as plain text, for a model without a chat template."""
+    return "\n\n".join(m["content"] for m in messages) + "\n"
 
 
 def looped(answer: Sequence[int], n: int = REPEAT_TOKENS) -> bool:

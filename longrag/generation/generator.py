@@ -12,14 +12,14 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, Gener
 from transformers.generation.streamers import BaseStreamer
 
 from ..errors import ConfigError, InputError
-from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
+from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
 from .models import resolve_generator
 from .rope import ContextExtension, effective_window, enable_selfextend, scale_rope
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class Generator:
+class Generator(LocalChat):
     """Greedy generation and scoring with one transformers causal LM whose RoPE context is extended."""
 
     backend = "transformers"
@@ -70,12 +70,11 @@ class Generator:
         return sorted({t.content for t in added.values() if getattr(t, "special", False)}
                       | set(self.tokenizer.all_special_tokens))
 
-    def chat_prompt(self, system: str, user: str) -> str:
+    def render(self, messages: Sequence[Message]) -> str:
         """The model's own chat format, ending where the assistant's answer starts."""
         if not self.tokenizer.chat_template:
-            return f"{system}\n\n{user}\n"
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return plain_render(messages)
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompt: str, max_new_tokens: int = 256, stream: Callable[[str], None] | None = None,
                  *, beyond_window: bool = False) -> str:

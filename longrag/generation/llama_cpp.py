@@ -14,7 +14,7 @@ import psutil
 
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..files import cache_dir
-from .base import REPEAT_TOKENS, Certainty, TextPieces, looped, window_error
+from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
 from .models import file_sha256, gguf_file, llama_cpp_type
 from .rope import ContextExtension
 
@@ -31,7 +31,7 @@ def _llama_cpp():
     return llama_cpp
 
 
-class LlamaCppGenerator:
+class LlamaCppGenerator(LocalChat):
     """Greedy generation and scoring with llama.cpp; the same interface as the transformers Generator."""
 
     backend = "llama.cpp"
@@ -98,11 +98,10 @@ class LlamaCppGenerator:
     def special_tokens(self) -> list[str]:
         return list(self._specials)
 
-    def chat_prompt(self, system: str, user: str) -> str:
+    def render(self, messages: Sequence[Message]) -> str:
         if self._template is None:
-            return f"{system}\n\n{user}\n"
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self._template(messages=messages).prompt
+            return plain_render(messages)
+        return self._template(messages=list(messages)).prompt
 
     def generate(self, prompt: str, max_new_tokens: int = 256, stream: Callable[[str], None] | None = None,
                  *, beyond_window: bool = False) -> str:

@@ -13,13 +13,14 @@ from typing import Callable
 from ..errors import ConfigError
 
 from .alr2 import ALR2Selector, parse_quotes, verified_evidence, verify_quote
-from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer, supporting_sentence
+from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer, read_answer
 from .base import RankingSelector, Selector
 from .baselines import FirstTokensSelector, RandomSelector
 from .candidates import candidates_of
 from .evidence import Candidate, Evidence, Selection, covers, fit_budget, fit_budget_sentences, sentence_bounds
 from .fusion import HybridSelector
 from .lexical import BM25Selector
+from .sentences import SentenceSelector, split_sentences
 from .similarity import EmbeddingSelector
 from .xl3m import CERTAINTIES, GeneratorCascade, RerankSelector, XL3MSelector
 
@@ -42,6 +43,7 @@ class SelectorParts:
     quote_threshold: float = 90.0
     seed: int = 0
     extend_tokens: int = EXTEND_TOKENS  # 0 = keep segments as cut
+    pool: int = 12  # sentences: the best segments whose sentences are ranked
 
 
 def _first_stage(parts: SelectorParts) -> Selector:
@@ -61,8 +63,9 @@ REGISTRY: dict[str, Callable[[SelectorParts], Selector]] = {
     "alr2": lambda p: ALR2Selector(p.generator, _first_stage(p), threshold=p.quote_threshold),
     "first": lambda p: FirstTokensSelector(p.count_tokens),
     "random": lambda p: RandomSelector(p.count_tokens, p.seed),
+    "sentences": lambda p: SentenceSelector(p.encoder, p.count_tokens, _first_stage(p), pool=p.pool),
 }
-SELECTORS = ("embedding", "bm25", "hybrid", "xl3m", "rerank", "alr2")  # what `longrag ask --selector` offers
+SELECTORS = ("sentences", "embedding", "bm25", "hybrid", "xl3m", "rerank", "alr2")  # what `longrag ask --selector` offers
 BASELINES = ("first", "random")  # for benchmarks
 FIRST_STAGES = ("embedding", "bm25", "hybrid")
 
@@ -76,7 +79,7 @@ def make_selector(name: str, **parts) -> Selector:
 
 __all__ = ["Selector", "RankingSelector", "Candidate", "Evidence", "Selection", "Answer", "Citation", "NOT_FOUND",
            "EmbeddingSelector", "BM25Selector", "HybridSelector", "XL3MSelector", "RerankSelector", "GeneratorCascade", "ALR2Selector", "FirstTokensSelector",
-           "RandomSelector", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
-           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "supporting_sentence", "citations", "parse_quotes",
+           "RandomSelector", "SentenceSelector", "split_sentences", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
+           "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "read_answer", "citations", "parse_quotes",
            "verify_quote", "verified_evidence", "SELECTORS", "BASELINES", "CERTAINTIES", "FIRST_STAGES",
            "REGISTRY", "SelectorParts"]

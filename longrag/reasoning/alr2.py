@@ -100,7 +100,8 @@ class ALR2Selector:
     def quote(self, question: str, blocks: Sequence[Evidence]) -> str:
         """The generator's raw quoting output for these blocks (greedy)."""
         user = user_message(self.generator, question, blocks, "\nQuotes:")
-        return self.generator.generate(self.generator.chat_prompt(QUOTE_SYSTEM, user), max_new_tokens=self.max_new_tokens)
+        return self.generator.chat([{"role": "system", "content": QUOTE_SYSTEM}, {"role": "user", "content": user}],
+                                   max_new_tokens=self.max_new_tokens)
 
     def select(self, question: str, candidates: Sequence[Candidate], budget_tokens: int) -> Selection:
         """Segments within the budget → generator quotes → verified quotes in document order."""

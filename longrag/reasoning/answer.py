@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePath
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
 from .alr2 import verify_quote
-from .evidence import SENTENCE_END
-from .lexical import STEMMED
 from .prompting import UNTRUSTED_RULE, user_message
-from ..lexical import BM25
-from ..ranking import fused_order
+from .verdict import Verdict, check_answer, is_yes_no, read_yes_no, yes_no_messages
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
@@ -55,20 +49,30 @@ class Answer:
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
     flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
-    support: Citation | None = None  # the evidence sentence that best supports the answer (see `supporting_sentence`)
+    evidence: list[Citation] = field(default_factory=list)  # every block the answer was read from, numbered
+    quotes: list[Citation] = field(default_factory=list)  # what the documents say: best sentences for the question
+    withheld: str | None = None  # why the generator's reading is not shown as an answer (None: it is shown)
+    reading: str = ""  # the generator's reading, also when withheld
+    check: dict[str, Any] = field(default_factory=dict)  # how the reading was checked: method, margin
 
     @property
     def grounded(self) -> bool:
-        """Cites at least one existing block, and every phrase it quotes is in the blocks it cites."""
-        return self.found and not self.flags
+        """Shown (not withheld), cites at least one existing block, and every phrase it quotes is in
+        the blocks it cites."""
+        return self.found and not self.flags and self.withheld is None
+
+    @property
+    def support(self) -> Citation | None:
+        """The first quote (kept for callers of the earlier single support sentence)."""
+        return self.quotes[0] if self.quotes else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "grounded": self.grounded}
+        return {**asdict(self), "grounded": self.grounded, "support": self.support and asdict(self.support)}
 
 
-def answer_prompt(generator, question: str, evidence: Sequence[Evidence]) -> str:
-    """Chat-template prompt with the evidence as numbered blocks, then the question."""
-    return generator.chat_prompt(ANSWER_SYSTEM, user_message(generator, question, evidence))
+def answer_messages(generator, question: str, evidence: Sequence[Evidence]) -> list[dict[str, str]]:
+    """The evidence as numbered blocks, then the question."""
+    return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user_message(generator, question, evidence)}]
 
 
 def says_not_found(text: str) -> bool:
@@ -101,45 +105,32 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
     """(answer text, prompt tokens, citations, flags); the answer is NOT_FOUND if the model declines.
 
     The citations are the blocks the answer cites; when it cites none, every block it read (flagged)."""
-    prompt = answer_prompt(generator, question, evidence)
-    tokens_in = generator.count_tokens(prompt)
-    text = generator.generate(prompt, max_new_tokens=max_new_tokens, stream=stream).strip()
+    messages = answer_messages(generator, question, evidence)
+    tokens_in = generator.count_chat(messages)
+    text = generator.chat(messages, max_new_tokens=max_new_tokens, stream=stream).strip()
     if says_not_found(text):
         return NOT_FOUND, tokens_in, [], []
     blocks, flags = grounding(text, evidence)
     return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
 
 
-MIN_SENTENCE_CHARS = 20  # shorter pieces (headings, list numbers) say too little to support anything
-
-
-def supporting_sentence(encoder, question: str, answer: str, evidence: Sequence[Evidence]) -> Citation | None:
-    """The sentence of the evidence that best supports the answer, as a citation of its exact span: shown
-    under every answer so a reader can check it against the document, whether or not the model cited a
-    block. Chosen by the retriever, not by the model (post-hoc attribution, as in Bohnet et al. 2022,
-    "Attributed Question Answering"): the hybrid that ranks segments, at sentence level — the encoder's
-    cosine to the question and to question + answer, and stemmed BM25 of both, fused by rank."""
-    spans = []
-    for n, block in enumerate(evidence, 1):
-        start = 0
-        for end in [m.end() for m in SENTENCE_END.finditer(block.text)] + [len(block.text)]:
-            piece = block.text[start:end]
-            if len(piece.strip()) >= MIN_SENTENCE_CHARS:
-                a = start + len(piece) - len(piece.lstrip())
-                spans.append((n, block, a, a + len(piece.strip())))
-            start = end
-    if not spans:
-        return None
-    sentences = [block.text[a:b] for _, block, a, b in spans]
-    asked, answered = question.strip(), f"{question.strip()} {answer.strip()}"
-    # each sentence embedded with its document's name, as a reader would: "which licence says this" matters
-    vectors = encoder.encode_queries([f"{PurePath(block.path).stem}: {text}" for (_, block, _, _), text
-                                      in zip(spans, sentences)] + [answered, asked])
-    bm25 = BM25.build(sentences, STEMMED)
-    best = fused_order([vectors[:-2] @ vectors[-2], vectors[:-2] @ vectors[-1],
-                        bm25.scores(answered), bm25.scores(asked)])[0]
-    n, block, a, b = spans[best]
-    return Citation(block.doc_id, block.path, block.start + a, block.start + b, block.text[a:b], n)
+def read_answer(generator, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
+                max_new_tokens: int, unsure: float, support_threshold: float
+                ) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
+    """(answer text, prompt tokens, citations, flags, verdict): a yes/no question is read from the
+    quotes by the likelihood of Yes against No; any other question is answered from the evidence
+    blocks, and that answer checked against the quotes (`check_answer`). `verdict.withheld` says
+    why an answer must not be shown as one; None when the generator declined (NOT_FOUND)."""
+    if is_yes_no(question) and quotes:
+        verdict = read_yes_no(generator, question, quotes, unsure)
+        tokens_in = generator.count_chat(yes_no_messages(generator, question, quotes))
+        return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
+    text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)
+    if text == NOT_FOUND:
+        return text, tokens_in, cited, flags, None
+    read = "\n".join(e.text for e in evidence)
+    return text, tokens_in, cited, flags, check_answer(generator, question, text, quotes or cited, read,
+                                                       support_threshold)
 
 
 def citations(evidence: Sequence[Evidence], blocks: Iterable[int]) -> list[Citation]:

@@ -90,9 +90,11 @@ def sentence_bounds(document: str, start: int, end: int, max_tokens: int,
 
 
 def fit_budget_sentences(ranked: Sequence[tuple[Candidate, float]], budget_tokens: int, count_tokens: TokenCounter,
-                         extend_tokens: int) -> Selection:
+                         extend_tokens: int = 0, widen: Callable[[Candidate], tuple[int, int]] | None = None
+                         ) -> Selection:
     """Like `fit_budget`, but each kept segment is widened to whole sentences (at most `extend_tokens`
-    more per side, see `sentence_bounds`), so a clause cut by a segment border is kept whole.
+    more per side, see `sentence_bounds`), so a clause cut by a segment border is kept whole; or to
+    the span `widen(candidate)` gives (sentence-level evidence: a sentence and its neighbours).
 
     Kept spans that overlap or touch (only whitespace between) become one block of the document's
     text; the budget counts the tokens of the merged blocks exactly. A widened segment that does not
@@ -118,7 +120,8 @@ def fit_budget_sentences(ranked: Sequence[tuple[Candidate, float]], budget_token
     for candidate, score in ranked:
         d = candidate.doc_id
         before = sum(tokens(d, x, y) for x, y, _ in blocks.get(d, []))
-        wide = sentence_bounds(candidate.document, candidate.start, candidate.end, extend_tokens, count_tokens)
+        wide = (widen(candidate) if widen else
+                sentence_bounds(candidate.document, candidate.start, candidate.end, extend_tokens, count_tokens))
         for a, b in dict.fromkeys([wide, (candidate.start, candidate.end)]):
             after = merged(d, a, b, float(score))
             extra = sum(tokens(d, x, y) for x, y, _ in after) - before

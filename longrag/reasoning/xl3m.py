@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..generation.base import require
 from .base import RankingSelector
 from .evidence import Candidate
 from .prompting import inert
@@ -38,6 +39,7 @@ class GeneratorCascade(RankingSelector):
     name = "cascade"
 
     def __init__(self, generator, first_stage: RankingSelector, candidates: int = 16, batch_size: int = 8):
+        require(generator, "raw", f"the {self.name} selector")  # it scores raw text continuations
         super().__init__(generator.count_tokens)
         self.generator = generator
         self.first_stage = first_stage

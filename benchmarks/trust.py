@@ -1,0 +1,279 @@
+"""Answers a reader can trust: `longrag ask` with the default config on questions written by hand from
+the documents (benchmarks/questions/trust.jsonl), split dev/test.
+
+Each question is asked of an index of its corpus (the example contracts; all CUAD contracts; all
+QMSum meetings; all SQuALITY dev stories), built with the default config under runs/trust. Graded
+automatically with lenient rules (`grade`), and every graded answer is kept in
+benchmarks/results/trust.json so a person can read them:
+
+- quote hit: a printed quote overlaps the hand-marked gold clause by at least half of the shorter;
+- a shown answer is right when its polarity is the expected one (yes/no questions; a leading Yes or
+  No), or when it holds the expected words and no negation the expected answer lacks (others);
+- wrong shown: an answer printed as an answer (found, not withheld) that is not right; for a
+  question the documents do not answer, any shown answer.
+
+Thresholds (`ask.unsure`, `ask.support_threshold`) are tuned on the dev half (`--tune` re-grades
+the saved dev answers over a grid, no model run); the table reports the test half.
+
+    .venv/bin/python benchmarks/trust.py --split dev            # ask, grade, save
+    .venv/bin/python benchmarks/trust.py --tune                  # thresholds from the saved dev answers
+    .venv/bin/python benchmarks/trust.py --split test            # the reported numbers
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+QUESTIONS = ROOT / "benchmarks" / "questions" / "trust.jsonl"
+OUT = ROOT / "benchmarks" / "results" / "trust.json"
+INDEXES = ROOT / "runs" / "trust"
+
+# ---- grading (pure: tests/test_trust_grading.py checks it on answers known to be wrong) -------------
+
+_POLARITY = re.compile(r"^\W*(yes|no)\b", re.I)
+_NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b", re.I)
+
+
+def polarity(text: str) -> str | None:
+    """"yes" / "no" for an answer that starts with that word, else None."""
+    m = _POLARITY.match(text or "")
+    return m.group(1).lower() if m else None
+
+
+def holds_words(text: str, groups: list[list[str]]) -> bool:
+    """Every group has an alternative that occurs in the text at a word start (case-insensitive)."""
+    low = (text or "").lower()
+    return all(any(re.search(rf"\b{re.escape(w.lower())}", low) for w in group) for group in groups)
+
+
+def overlaps(spans, gold: tuple[str, int, int]) -> bool:
+    """A span of the gold document overlapping the gold span by at least half of the shorter of the two."""
+    d, a, b = gold
+    return any(doc == d and min(e, b) - max(s, a) >= 0.5 * min(e - s, b - a) for doc, s, e in spans)
+
+
+def right(question: dict, answer: str) -> bool:
+    """The answer agrees with the hand-written expectation (lenient, but never fooled by a "not")."""
+    if question["kind"] == "unanswerable":
+        return False
+    if question["kind"] == "yesno":
+        return polarity(answer) == question["polarity"]
+    negated = bool(_NEGATION.search(answer)) and not _NEGATION.search(question["answer"])
+    return holds_words(answer, question["words"]) and not negated
+
+
+def grade(question: dict, row: dict) -> dict:
+    """Per-question grades from a saved ask result (`row`)."""
+    shown = row["found"] and not row["withheld"]
+    out = {"shown": shown, "withheld": bool(row["found"] and row["withheld"]), "not_found": not row["found"]}
+    if question["kind"] == "unanswerable":
+        out.update(right=not shown, wrong_shown=shown)
+        return out
+    gold = (question["doc"], *row["gold_span"]) if row.get("gold_span") else None
+    out["quote_hit"] = bool(gold) and overlaps([(q["doc_id"], q["start"], q["end"]) for q in row["quotes"]], gold)
+    out["evidence_hit"] = bool(gold) and overlaps([tuple(e) for e in row["evidence"]], gold)
+    good = right(question, row["answer"])
+    out.update(right=shown and good, wrong_shown=shown and not good)
+    return out
+
+
+def withheld_at(row: dict, question: dict, unsure: float, support: float) -> str | None:
+    """What `ask` would withhold at other thresholds (re-grading saved answers for tuning)."""
+    if not row["found"]:
+        return None
+    check = row.get("check") or {}
+    if check.get("method") == "yes/no likelihood":
+        return "unsure" if abs(check["margin"]) < unsure else None
+    if check.get("margin") is None:  # withheld for an invented figure, or unchecked
+        return row["withheld"]
+    return "unsupported" if check["margin"] < support else None
+
+
+def summary(questions: list[dict], rows: dict) -> dict:
+    graded = [(q, grade(q, rows[q["id"]])) for q in questions if q["id"] in rows]
+    answerable = [g for q, g in graded if q["kind"] != "unanswerable"]
+    unanswerable = [g for q, g in graded if q["kind"] == "unanswerable"]
+    shown = [g for g in answerable if g["shown"]]
+    seconds = sorted(rows[q["id"]]["seconds"] for q, _ in graded)
+
+    def share(items, key):
+        return round(100 * sum(g[key] for g in items) / len(items), 1) if items else None
+
+    return {"questions": len(graded), "answerable": len(answerable), "unanswerable": len(unanswerable),
+            "quote_hit": share(answerable, "quote_hit"), "evidence_hit": share(answerable, "evidence_hit"),
+            "wrong_shown": share([g for _, g in graded], "wrong_shown"),
+            "right_of_shown": share(shown, "right"), "shown": len(shown),
+            "withheld": share(answerable, "withheld"), "answerable_not_found": share(answerable, "not_found"),
+            "unanswerable_not_found": share(unanswerable, "not_found"),
+            "unanswerable_not_shown": share(unanswerable, "right"),
+            "median_seconds": round(statistics.median(seconds), 1) if seconds else None,
+            "p90_seconds": round(seconds[min(len(seconds) - 1, int(0.9 * len(seconds)))], 1) if seconds else None}
+
+
+# ---- run ----------------------------------------------------------------------------------------
+
+def load_questions(split: str | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    return [q for q in rows if split in (None, "all", q["split"])]
+
+
+def corpus_texts(name: str) -> dict[str, str]:
+    """doc_id → text as the index holds it."""
+    if name == "contracts":
+        return {p.name: p.read_text() for p in sorted((ROOT / "examples" / "contracts").glob("*.txt"))}
+    from longrag.evaluation.datasets import cuad, qmsum, squality
+
+    return {"cuad": cuad, "qmsum": qmsum, "squality": lambda: squality(split="dev")}[name]().corpus
+
+
+def open_index(name: str, encoder, settings: dict):
+    from longrag import Pipeline
+    from longrag.index.layout import is_index
+    from longrag.types import Document
+
+    target = INDEXES / name
+    if not is_index(target):
+        pipe = Pipeline.from_config(None, encoder=encoder)
+        if name == "contracts":
+            pipe.index([ROOT / "examples" / "contracts"], index_dir=target, progress=False)
+        else:
+            import hashlib
+
+            pipe.index_documents([Document(d, d, t, hashlib.sha256(t.encode()).hexdigest())
+                                  for d, t in sorted(corpus_texts(name).items())], target, progress=False)
+    return Pipeline.load(target, config=settings, encoder=encoder)
+
+
+def gold_span(question: dict, texts: dict[str, str]) -> list[int] | None:
+    if not question.get("gold"):
+        return None
+    text = texts[question["doc"]]
+    start = text.find(question["gold"])
+    if start < 0:  # written with other whitespace: match it squashed
+        pattern = r"\s+".join(map(re.escape, question["gold"].split()))
+        m = re.search(pattern, text)
+        if not m:
+            raise SystemExit(f"{question['id']}: gold text not found in {question['doc']}")
+        return [m.start(), m.end()]
+    return [start, start + len(question["gold"])]
+
+
+def run(args) -> dict:
+    from longrag.config import load_config
+    from longrag.evaluation.runner import PeakMemory
+    from longrag.indexing import library_versions
+    from longrag.evaluation.readme_blocks import stamp
+    from longrag.pipeline import _load_generator
+    from readme_tables import save_json
+
+    results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"runs": {}}
+    config = load_config(args.config)
+    settings = config.to_dict()
+    generator = _load_generator(config)
+    key = args.label or f"{config.ask.selector}@{config.ask.budget}"
+    run_rows = results["runs"].setdefault(key, {"rows": {}})
+    rows = run_rows["rows"]
+    questions = load_questions(args.split)[: args.limit]
+    pipes, texts = {}, {}
+    encoder = None
+    with PeakMemory(interval=0.1) as memory:
+        for q in questions:
+            if q["id"] in rows and not args.redo:
+                continue
+            corpus = q["corpus"]
+            if corpus not in pipes:
+                pipes[corpus] = open_index(corpus, encoder, settings)
+                encoder = pipes[corpus].encoder
+                pipes[corpus]._generator = generator
+                texts[corpus] = corpus_texts(corpus)
+            answer = pipes[corpus].ask(q["question"])
+            rows[q["id"]] = {
+                "question": q["question"], "split": q["split"], "answer": answer.answer, "reading": answer.reading,
+                "found": answer.found, "withheld": answer.withheld, "check": answer.check, "flags": answer.flags,
+                "quotes": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in answer.quotes],
+                "evidence": [[e.doc_id, e.start, e.end] for e in answer.evidence], "tokens_in": answer.tokens_in, "seconds": answer.seconds, "relevance": answer.relevance,
+                "gold_span": gold_span(q, texts[corpus])}
+            g = grade(q, rows[q["id"]])
+            rows[q["id"]]["grade"] = g
+            print(f"{q['id']} {q['split']} {'RIGHT' if g['right'] else 'wrong'}{' SHOWN-WRONG' if g['wrong_shown'] else ''} "
+                  f"quote={'y' if g.get('quote_hit') else 'n'} {answer.seconds:.1f}s {q['question'][:70]}\n"
+                  f"   -> {answer.answer[:150]!r} (reading {answer.reading[:80]!r}, check {answer.check})", flush=True)
+            save_json(OUT, results)
+    run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
+                                "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
+                                "generator": f"{config.generator.model} ({generator.backend})"},
+                     "peak_rss_mb": max(run_rows.get("peak_rss_mb", 0), memory.peak_mb),
+                     "versions": library_versions(), "stamp": stamp(library_versions())})
+    save_json(OUT, results)
+    return results
+
+
+def report(results: dict, split: str) -> str:
+    questions = load_questions(split)
+    lines = ["| run | questions | quote holds the gold clause | evidence holds it | wrong shown | right of shown (n) "
+             "| withheld | unanswerable → not found (not shown) | median s (p90) | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, run_rows in results["runs"].items():
+        s = summary(questions, run_rows["rows"])
+        if not s["questions"]:
+            continue
+        lines.append(f"| {key} | {s['questions']} | {s['quote_hit']}% | {s['evidence_hit']}% | {s['wrong_shown']}% | "
+                     f"{s['right_of_shown']}% ({s['shown']}) | {s['withheld']}% | {s['unanswerable_not_found']}% "
+                     f"({s['unanswerable_not_shown']}%) | {s['median_seconds']} ({s['p90_seconds']}) | "
+                     f"{run_rows.get('peak_rss_mb', '')} |")
+    return "\n".join(lines)
+
+
+def tune(results: dict, key: str) -> None:
+    """Re-grade the saved dev answers of run `key` over a grid of thresholds."""
+    questions = load_questions("dev")
+    base = results["runs"][key]["rows"]
+    print("unsure support | wrong_shown right_of_shown withheld quote_hit")
+    for unsure in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+        for support in (-2.0, -1.0, 0.0, 1.0, 2.0):
+            rows = {}
+            for q in questions:
+                if q["id"] in base:
+                    r = dict(base[q["id"]])
+                    w = withheld_at(r, q, unsure, support)
+                    r["withheld"] = w
+                    if not w and r["reading"] and r["found"]:
+                        r["answer"] = r["reading"]
+                    rows[q["id"]] = r
+            s = summary(questions, rows)
+            print(f"{unsure:5.1f} {support:5.1f} | {s['wrong_shown']:5} {s['right_of_shown']:5} ({s['shown']}) "
+                  f"{s['withheld']:5} {s['quote_hit']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
+    parser.add_argument("--config", help="YAML settings (default: the default config)")
+    parser.add_argument("--label", help="run name in the results (default: selector@budget)")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--redo", action="store_true", help="ask again questions already answered")
+    parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
+    parser.add_argument("--tune", metavar="RUN", nargs="?", const="", help="grid over thresholds on saved dev answers")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if args.tune is not None:
+        results = json.loads(OUT.read_text())
+        tune(results, args.tune or next(iter(results["runs"])))
+        return
+    results = json.loads(OUT.read_text()) if args.table_only else run(args)
+    print(report(results, args.split))
+
+
+if __name__ == "__main__":
+    main()
