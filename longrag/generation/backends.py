@@ -3,6 +3,7 @@
 auto picks llama.cpp for a GGUF model on the CPU when llama-cpp-python is installed and the
 context extension is one llama.cpp offers (measured faster: docs/results.md, "Generator
 backends"); transformers otherwise (CUDA, dynamic NTK, SelfExtend, hub or folder models).
+openai (an OpenAI-compatible server: generation/openai_server.py) is used only when named.
 """
 from __future__ import annotations
 
@@ -30,11 +31,24 @@ def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
     return LlamaCppGenerator.from_settings(settings.model, extension, settings.threads)
 
 
-BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp}
+def _openai(settings, extension: ContextExtension) -> GeneratorBackend:
+    if not getattr(settings, "base_url", None):
+        raise ConfigError("generator.backend 'openai' needs generator.base_url, the server's OpenAI API root "
+                          "(e.g. http://127.0.0.1:8080/v1)")
+    if extension.method != "none":
+        raise ConfigError(f"generator.extension {extension.method!r} is not available with generator.backend 'openai' "
+                          "(the server sets its own context): set generator.extension: none")
+    from .openai_server import OpenAIGenerator  # the openai client is imported only when a server is used
+
+    return OpenAIGenerator.from_settings(settings)
+
+
+BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp, "openai": _openai}
 
 
 def chosen_backend(settings) -> str:
-    """The backend a `generator` config section runs on (resolves auto)."""
+    """The backend a `generator` config section runs on (resolves auto; auto never picks openai, a
+    server is only used when named)."""
     if settings.backend != "auto":
         return settings.backend
     fits = settings.device == "cpu" and is_gguf(settings.model) and settings.extension in LLAMA_CPP_EXTENSIONS
