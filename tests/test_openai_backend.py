@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from longrag.cli import main
 from longrag.config import GeneratorConfig, load_config
-from longrag.errors import ConfigError, InputError, LongragError
+from longrag.errors import ConfigError, InputError
 from longrag.generation import chosen_backend, load_generator
 from longrag.generation.langchain_chat import LangChainGenerator, as_generator
 from longrag.generation.openai_server import OpenAIGenerator, ServerError, api_root, estimate_tokens
@@ -126,7 +126,10 @@ class Fake:
         if mode == "malformed":
             handler.wfile.write(b'data: {"id": "x", "choices": [{"delta": \n\n')
             return
-        for piece in ("The ", "notice ", "must ", "be ", "kept ", "[1]."):
+        pieces = ("The ", "notice ", "must ", "be ", "kept ", "[1].")
+        if mode == "loop":
+            pieces = ("It ", "says ") + ("the ", "notice ", "must ", "be ", "kept ") * 40
+        for piece in pieces:
             event(piece)
         if mode == "cut":
             return  # the connection closes without a finish_reason or [DONE]
@@ -223,6 +226,13 @@ def test_a_streamed_reply_joins_its_pieces_and_scores_come_from_top_logprobs(fak
     paris, london, rome = gen.choice_logprobs(MESSAGES, ["Paris", "London", "Rome"])
     assert paris == pytest.approx(math.log(math.exp(-0.1) + math.exp(-2.5)))  # "Paris" and " Paris"
     assert london == pytest.approx(-3.0) and rome == pytest.approx(-4.0 - math.log(2))  # absent: min − log 2
+
+
+def test_a_reply_that_repeats_itself_is_stopped_as_the_local_backends_stop(fake):
+    pieces = []
+    text = generator(fake("loop").base_url).chat(MESSAGES, 256, stream=pieces.append)
+    assert text == "It says " + "the notice must be kept " * 2  # the first repeat of 8 pieces is cut
+    assert "".join(pieces) == text
 
 
 def test_the_window_comes_from_the_server_or_the_config(fake):

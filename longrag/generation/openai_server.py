@@ -395,7 +395,7 @@ class OpenAIGenerator:
 
     def _request(self, method: str, url: str, body: dict | None = None, absent_ok: bool = False) -> Any:
         """A JSON request (llama.cpp's own endpoints, /models); None when `absent_ok` and the server
-        does not offer it (404, 405, 400, 422, 501, or a reply that is not JSON)."""
+        does not offer it (400, 403, 404, 405, 422, 501, or a reply that is not JSON)."""
         data = json.dumps(body).encode("utf-8") if body is not None else None
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._key or NO_KEY}"}
         for attempt in range(self.max_retries + 1):
@@ -405,7 +405,7 @@ class OpenAIGenerator:
                     text = response.read()
                 break
             except urllib.error.HTTPError as exc:
-                if absent_ok and exc.code in (400, 404, 405, 422, 501):
+                if absent_ok and exc.code in (400, 403, 404, 405, 422, 501):  # 403: some gateways' unknown route
                     return None
                 if (exc.code == 429 or exc.code >= 500) and attempt < self.max_retries:
                     time.sleep(_backoff(attempt, exc.headers.get("retry-after")))
