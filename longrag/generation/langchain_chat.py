@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, GeneratorBackend, Message, TextPieces, looped, require
+from .rope import ContextExtension
 from .openai_server import COMMON_SPECIALS, MESSAGE_OVERHEAD, PROMPT_OVERHEAD, estimate_tokens
 
 DEFAULT_WINDOW = 8192  # a chat model's context when the caller does not say (most current models have more)
@@ -30,6 +31,7 @@ class LangChainGenerator:
 
     backend = "langchain"
     capabilities = frozenset()
+    extension = ContextExtension()  # none (for callers that describe the window)
 
     def __init__(self, model, context_window: int | None = None):
         if context_window is not None and (isinstance(context_window, bool) or not isinstance(context_window, int)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, Message, TextPieces, looped, require
+from .rope import ContextExtension
 
 NO_KEY = "not-needed"  # what is sent as the key when generator.api_key_env is not set (local servers ignore it)
 TOP_LOGPROBS = 20  # the most alternatives the OpenAI API returns per position
@@ -88,6 +89,7 @@ class OpenAIGenerator:
     `timeout` seconds, and 408/409)."""
 
     backend = "openai"
+    extension = ContextExtension()  # none: the server sets its context (for callers that describe the window)
 
     def __init__(self, base_url: str, model: str, api_key_env: str | None = None, context_window: int | None = None,
                  timeout: float = 120.0, max_retries: int = 2):
