@@ -124,6 +124,9 @@ class AskConfig:
     min_relevance: float = 0.35  # best question–segment cosine below this → "not found" (docs/results.md, "Ask": measured gate)
     pool: int = 12  # sentences: the best segments whose sentences are ranked (and quotes chosen from)
     quotes: int = 3  # sentences shown first, verbatim: what the documents say
+    # the model that reads yes/no questions from the quotes and checks other answers against them (a
+    # generator name as in generator.model, run like the generator); null: the generator itself
+    checker: str | None = "qwen2.5-1.5b"
     unsure: float = 1.0  # yes/no: |log p(Yes) − log p(No)| below this → withheld as unsure
     support_threshold: float = 0.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
 

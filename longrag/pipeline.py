@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from . import retrieval
-from .config import Config, load_config
+from .config import Config, load_config, with_overrides
 from .distributed import connect, ray_encoding
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
+from .generation.langchain_chat import as_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
 from .index.manifest import RUNTIME_KEYS, check_compatible
@@ -51,13 +52,17 @@ class Pipeline:
     >>> pipe.search("patent licence ends if I sue", k=3)
     """
 
-    def __init__(self, config: Config, encoder: Encoder | None = None, index_dir: str | Path | None = None):
+    def __init__(self, config: Config, encoder: Encoder | None = None, index_dir: str | Path | None = None,
+                 generator: Any = None, context_window: int | None = None):
+        """`generator`: a GeneratorBackend or any LangChain chat model (BaseChatModel) to answer with,
+        in place of the configured one; `context_window` is the chat model's window in tokens."""
         self.config = config
         self._encoder = encoder
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self._store: IndexStore | None = None
         self._lock = threading.Lock()  # the encoder, store and generator are loaded once, whatever thread asks first
-        self._generator: GeneratorBackend | None = None
+        self._generator: GeneratorBackend | None = as_generator(generator, context_window) if generator is not None else None
+        self._checker: GeneratorBackend | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -66,7 +71,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, index_dir: str | Path, config: str | Path | Mapping | Config | None = None,
-             encoder: Encoder | None = None) -> "Pipeline":
+             encoder: Encoder | None = None, generator: Any = None, context_window: int | None = None) -> "Pipeline":
         """Open an existing index with the settings it was built with.
 
         A bare name is looked up under $LONGRAG_INDEXES (else `index.root`). A `config` may change
@@ -82,7 +87,7 @@ class Pipeline:
             speed = {k: getattr(wanted.encoder, k) for k in RUNTIME_KEYS}  # how to run the encoder is the reader's choice
             built = Config(encoder=replace(built.encoder, **speed), segmenter=built.segmenter, index=built.index,
                            search=wanted.search, generator=wanted.generator, ask=wanted.ask)
-        pipe = cls(built, encoder=encoder, index_dir=store.path)
+        pipe = cls(built, encoder=encoder, index_dir=store.path, generator=generator, context_window=context_window)
         pipe._store = store
         return pipe
 
@@ -120,6 +125,18 @@ class Pipeline:
                 if self._generator is None:
                     self._generator = _load_generator(self.config)
         return self._generator
+
+    @property
+    def checker(self) -> GeneratorBackend:
+        """The model that reads yes/no questions and checks answers (`ask.checker`; the generator when null)."""
+        name = self.config.ask.checker
+        if name is None or name == self.config.generator.model:
+            return self.generator
+        if self._checker is None:
+            with self._lock:
+                if self._checker is None:
+                    self._checker = _load_generator(with_overrides(self.config, generator={"model": name}))
+        return self._checker
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, rerank: bool = False) -> list[Hit]:
@@ -211,8 +228,8 @@ class Pipeline:
             return finish(NOT_FOUND, chosen)
         ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates)
         quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
-        text, tokens_in, cited, flags, verdict = read_answer(generator, question, chosen.evidence, quotes, max_new,
-                                                             settings.unsure, settings.support_threshold)
+        text, tokens_in, cited, flags, verdict = read_answer(generator, self.checker, question, chosen.evidence, quotes,
+                                                             max_new, settings.unsure, settings.support_threshold)
         return finish(text, chosen, tokens_in, cited, flags, quotes, verdict)
 
     # -- indexing -------------------------------------------------------------------------------

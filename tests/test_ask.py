@@ -17,7 +17,7 @@ from longrag.pipeline import Pipeline
 from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_budget,
                                fit_budget_sentences, make_selector, parse_quotes, sentence_bounds,
                                verified_evidence)
-from longrag.reasoning.answer import answer_prompt, says_not_found, supporting_sentence
+from longrag.reasoning.answer import answer_messages, says_not_found
 from longrag.types import Evidence
 
 from tests.helpers import CONTRACTS
@@ -27,8 +27,10 @@ pytestmark = pytest.mark.slow  # real packaged models
 FILES = ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt", "ISC.txt")
 # the smallest packaged generator: these tests are about the mechanism (the default one is tested
 # in test_llama_backend.py and test_contract_questions.py)
-SETTINGS = {"generator": {"model": "SmolLM2-135M-Instruct", "max_new_tokens": 24}, "ask": {"documents": 2, "candidates": 4, "budget": 384}}
+SETTINGS = {"generator": {"model": "SmolLM2-135M-Instruct", "max_new_tokens": 24},
+            "ask": {"documents": 2, "candidates": 4, "budget": 384, "checker": None}}
 PATENT_QUESTION = "Does the licence grant a patent license to use the contribution?"
+PATENT_FACT_QUESTION = "Which patent license does a contributor grant?"
 
 
 @pytest.fixture(scope="module")
@@ -200,42 +202,45 @@ def test_alr2_end_to_end_only_keeps_verified_text(pipe, candidates):
 
 # ---- Pipeline.ask and the CLI -------------------------------------------------------------------
 
-def test_pipeline_ask_streams_and_cites_real_spans(pipe):
+def test_pipeline_ask_checks_the_answer_before_streaming_it_and_cites_real_spans(pipe):
     pieces = []
     # 384: room for an Apache segment widened to whole sentences (~300 generator tokens); at 256
     # only MIT's short whole text fits, and the question then has no fair evidence to cite
-    answer = pipe.ask(PATENT_QUESTION, selector="bm25", budget=384, stream=pieces.append)
+    answer = pipe.ask(PATENT_FACT_QUESTION, selector="bm25", budget=384, stream=pieces.append)
     assert answer.selector == "bm25" and answer.tokens_in > 0 and answer.seconds > 0
     assert answer.relevance is not None and answer.relevance > 0.35
-    streamed = "".join(pieces).strip()
-    assert streamed  # the generator ran and streamed its text
-    assert answer.found == (not says_not_found(streamed))
-    assert answer.answer == (streamed if answer.found else NOT_FOUND)
-    assert answer.citations
-    for cite in answer.citations:
-        assert _text(pipe, cite.doc_id)[cite.start:cite.end] == cite.text
-    assert any(c.doc_id == "Apache-2.0.txt" for c in answer.citations)
-    if answer.found:  # the support is a true span of one of the blocks the answer was written from
-        support = answer.support
-        assert _text(pipe, support.doc_id)[support.start:support.end] == support.text and support.block >= 1
+    assert pieces == [answer.answer]  # streamed once, after the check: an unchecked reading is never shown
+    assert answer.check["method"] == "support check" or answer.withheld
+    if answer.withheld:
+        assert answer.answer.startswith("no answer shown: ") and not answer.grounded and answer.reading
+    for cite in answer.citations + answer.quotes + answer.evidence:
+        assert _text(pipe, cite.doc_id)[cite.start:cite.end] == cite.text and cite.block >= 1
+    assert any(c.doc_id == "Apache-2.0.txt" for c in answer.evidence)
 
 
-def test_the_support_is_the_sentence_that_answers_with_its_exact_span(pipe):
-    """Three blocks: Apache §6 (trademarks, several sentences), MIT's warranty and OSL's trademark
-    sentence; for the Apache trademark question and its answer the support is the §6 sentence, cut
-    from the document at its true offsets."""
-    apache, mit = _text(pipe, "Apache-2.0.txt"), _text(pipe, "MIT.txt")
-    osl = (CONTRACTS / "OSL-3.0.txt").read_text()  # another licence's trademark sentence: the document name decides
-    a, m, o = apache.index("6. Trademarks."), mit.index("THE SOFTWARE IS PROVIDED"), osl.index("No license is granted to the trademarks")
-    blocks = [Evidence("MIT.txt", "MIT.txt", m, m + 400, mit[m:m + 400], 80, 1.0),
-              Evidence("Apache-2.0.txt", "Apache-2.0.txt", a - 300, a + 500, apache[a - 300:a + 500], 160, 0.9),
-              Evidence("OSL-3.0.txt", "OSL-3.0.txt", o - 200, o + 200, osl[o - 200:o + 200], 80, 0.8)]
-    support = supporting_sentence(pipe.encoder, "Can I use the licensor's trademarks under the Apache License?",
-                                  "No, the licence does not grant permission to use the trademarks.", blocks)
-    assert support.block == 2 and support.doc_id == "Apache-2.0.txt"
-    assert "does not grant permission to use the trade names, trademarks" in support.text
-    assert apache[support.start:support.end] == support.text
-    assert supporting_sentence(pipe.encoder, "Any question?", "An answer.", []) is None
+def test_quotes_come_from_the_question_and_lie_inside_the_evidence(pipe):
+    """The Apache trademark question: the first quote is §6's sentence, at its true offsets, inside
+    the evidence block it names; a yes/no question is read from the quotes, not generated."""
+    answer = pipe.ask("Can I use the licensor's trademarks under the Apache License?", selector="sentences",
+                      budget=384)
+    first = answer.quotes[0]
+    assert first.doc_id == "Apache-2.0.txt" and "does not grant permission to use the trade names" in first.text
+    assert _text(pipe, "Apache-2.0.txt")[first.start:first.end] == first.text
+    block = answer.evidence[first.block - 1]
+    assert block.start <= first.start and first.end <= block.end
+    assert answer.check["method"] == "yes/no likelihood" and answer.reading in ("Yes.", "No.")
+    assert answer.support == first
+
+
+def test_sentence_evidence_fills_the_budget_with_sentences_and_neighbours(pipe, candidates):
+    selector = make_selector("sentences", count_tokens=pipe.generator.count_tokens, encoder=pipe.encoder,
+                             first_stage="hybrid", pool=6)
+    chosen = selector.select(PATENT_QUESTION, candidates, 200)
+    assert chosen.evidence and chosen.tokens <= 200 and chosen.notes["sentences"]
+    for e in chosen.evidence:
+        assert _text(pipe, e.doc_id)[e.start:e.end] == e.text and pipe.generator.count_tokens(e.text) == e.tokens
+    best = chosen.notes["sentences"][0][0]
+    assert any(e.doc_id == best.doc_id and e.start <= best.start and best.end <= e.end for e in chosen.evidence)
 
 
 def test_unrelated_question_is_not_found(pipe):
@@ -267,10 +272,11 @@ def test_cli_json_shape(index_dir, tmp_path):
                                        "--budget", "256", "--config", str(_config_file(tmp_path)), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {"answer", "citations", "selector", "tokens_in", "seconds", "dropped", "grounded", "flags", "support"} <= set(data)
+    assert {"answer", "quotes", "citations", "evidence", "withheld", "reading", "check", "selector", "tokens_in",
+            "seconds", "dropped", "grounded", "flags", "support"} <= set(data)
     assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
     assert isinstance(data["answer"], str) and data["answer"]
-    for cite in data["citations"] + ([data["support"]] if data["support"] else []):
+    for cite in data["citations"] + data["quotes"] + ([data["support"]] if data["support"] else []):
         assert set(cite) == {"doc_id", "path", "start", "end", "text", "block"} and cite["block"] >= 1
         assert Path(cite["path"]).read_text()[cite["start"]:cite["end"]] == cite["text"]
 
@@ -290,7 +296,7 @@ def test_a_document_cannot_forge_control_tokens_evidence_blocks_or_the_question(
     clean = "Fees are due monthly."
 
     def prompt(text):
-        return answer_prompt(gen, "When are fees due?", [Evidence("a.txt", "/docs/a.txt", 0, len(text), text, 1, 1.0)])
+        return gen.render(answer_messages(gen, "When are fees due?", [Evidence("a.txt", "/docs/a.txt", 0, len(text), text, 1, 1.0)]))
 
     special = {ids[0] for ids in map(gen._ids, gen.special_tokens()) if len(ids) == 1}
 

@@ -114,22 +114,23 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
     return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
 
 
-def read_answer(generator, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
+def read_answer(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
                 max_new_tokens: int, unsure: float, support_threshold: float
                 ) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
     """(answer text, prompt tokens, citations, flags, verdict): a yes/no question is read from the
-    quotes by the likelihood of Yes against No; any other question is answered from the evidence
-    blocks, and that answer checked against the quotes (`check_answer`). `verdict.withheld` says
-    why an answer must not be shown as one; None when the generator declined (NOT_FOUND)."""
+    quotes by the `checker`'s likelihood of Yes against No; any other question is answered from the
+    evidence blocks by the `generator`, and that answer checked against the quotes by the `checker`
+    (`check_answer`). `verdict.withheld` says why an answer must not be shown as one; None when the
+    generator declined (NOT_FOUND)."""
     if is_yes_no(question) and quotes:
-        verdict = read_yes_no(generator, question, quotes, unsure)
-        tokens_in = generator.count_chat(yes_no_messages(generator, question, quotes))
+        verdict = read_yes_no(checker, question, quotes, unsure)
+        tokens_in = checker.count_chat(yes_no_messages(checker, question, quotes))
         return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
     text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)
     if text == NOT_FOUND:
         return text, tokens_in, cited, flags, None
     read = "\n".join(e.text for e in evidence)
-    return text, tokens_in, cited, flags, check_answer(generator, question, text, quotes or cited, read,
+    return text, tokens_in, cited, flags, check_answer(checker, question, text, quotes or cited, read,
                                                        support_threshold)
 
 
