@@ -173,7 +173,7 @@ def run(args) -> dict:
     from longrag.config import load_config
     from longrag.evaluation.runner import PeakMemory
     from longrag.indexing import library_versions
-    from longrag.evaluation.readme_blocks import stamp
+    from readme_tables import stamp
     from longrag.pipeline import _load_generator
     from readme_tables import save_json
 
@@ -186,7 +186,7 @@ def run(args) -> dict:
     rows = run_rows["rows"]
     questions = load_questions(args.split)[: args.limit]
     pipes, texts = {}, {}
-    encoder = None
+    encoder = checker = None
     with PeakMemory(interval=0.1) as memory:
         for q in questions:
             if q["id"] in rows and not args.redo:
@@ -196,6 +196,8 @@ def run(args) -> dict:
                 pipes[corpus] = open_index(corpus, encoder, settings)
                 encoder = pipes[corpus].encoder
                 pipes[corpus]._generator = generator
+                checker = checker or pipes[corpus].checker  # loaded before any question is timed
+                pipes[corpus]._checker = checker
                 texts[corpus] = corpus_texts(corpus)
             answer = pipes[corpus].ask(q["question"])
             rows[q["id"]] = {
@@ -212,6 +214,7 @@ def run(args) -> dict:
             save_json(OUT, results)
     run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
                                 "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
+                                "checker": config.ask.checker,
                                 "generator": f"{config.generator.model} ({generator.backend})"},
                      "peak_rss_mb": max(run_rows.get("peak_rss_mb", 0), memory.peak_mb),
                      "versions": library_versions(), "stamp": stamp(library_versions())})

@@ -222,7 +222,7 @@ class Pipeline:
             return finish(NOT_FOUND, None)
         parts = dict(count_tokens=generator.count_tokens, encoder=self.encoder, generator=generator,
                      first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
-                     quote_threshold=settings.quote_threshold, pool=settings.pool)
+                     quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
         chosen = make_selector(name, **parts).select(question, candidates, budget)
         if not chosen.evidence:
             return finish(NOT_FOUND, chosen)

@@ -7,7 +7,7 @@ Selectors: embedding, bm25, hybrid, xl3m (generator certainty over a first-stage
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..errors import ConfigError
@@ -44,6 +44,7 @@ class SelectorParts:
     seed: int = 0
     extend_tokens: int = EXTEND_TOKENS  # 0 = keep segments as cut
     pool: int = 12  # sentences: the best segments whose sentences are ranked
+    known: dict = field(default_factory=dict)  # question → vector the caller has already encoded
 
 
 def _first_stage(parts: SelectorParts) -> Selector:
@@ -54,16 +55,16 @@ def _first_stage(parts: SelectorParts) -> Selector:
 
 # name → factory: the one place a selector is named (CLI choices and config checks read it)
 REGISTRY: dict[str, Callable[[SelectorParts], Selector]] = {
-    "embedding": lambda p: EmbeddingSelector(p.encoder, p.count_tokens, p.extend_tokens),
+    "embedding": lambda p: EmbeddingSelector(p.encoder, p.count_tokens, p.extend_tokens, p.known),
     "bm25": lambda p: BM25Selector(p.count_tokens, p.extend_tokens),
-    "hybrid": lambda p: HybridSelector([EmbeddingSelector(p.encoder, p.count_tokens), BM25Selector(p.count_tokens)],
+    "hybrid": lambda p: HybridSelector([EmbeddingSelector(p.encoder, p.count_tokens, known=p.known), BM25Selector(p.count_tokens)],
                                        p.count_tokens, p.extend_tokens),
     "xl3m": lambda p: XL3MSelector(p.generator, _first_stage(p), candidates=p.candidates, certainty=p.certainty),
     "rerank": lambda p: RerankSelector(p.generator, _first_stage(p), candidates=p.candidates),
     "alr2": lambda p: ALR2Selector(p.generator, _first_stage(p), threshold=p.quote_threshold),
     "first": lambda p: FirstTokensSelector(p.count_tokens),
     "random": lambda p: RandomSelector(p.count_tokens, p.seed),
-    "sentences": lambda p: SentenceSelector(p.encoder, p.count_tokens, _first_stage(p), pool=p.pool),
+    "sentences": lambda p: SentenceSelector(p.encoder, p.count_tokens, _first_stage(p), pool=p.pool, known=p.known),
 }
 SELECTORS = ("sentences", "embedding", "bm25", "hybrid", "xl3m", "rerank", "alr2")  # what `longrag ask --selector` offers
 BASELINES = ("first", "random")  # for benchmarks

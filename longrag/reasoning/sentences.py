@@ -19,6 +19,7 @@ from ..types import Candidate
 from .base import RankingSelector
 from .evidence import SENTENCE_END, Selection, TokenCounter, fit_budget_sentences
 from .lexical import STEMMED
+from .similarity import query_vector
 from ..lexical import bm25_scores
 
 MIN_SENTENCE_CHARS = 20  # a shorter piece ("6.", "Trademarks.") is joined to the sentence after it
@@ -89,9 +90,10 @@ class SentenceSelector(RankingSelector):
     name = "sentences"
 
     def __init__(self, encoder, count_tokens: TokenCounter, first_stage: RankingSelector, pool: int = 12,
-                 neighbours: int = 1):
+                 neighbours: int = 1, known: dict | None = None):
         super().__init__(count_tokens)
         self.encoder, self.first_stage, self.pool, self.neighbours = encoder, first_stage, pool, neighbours
+        self.known = known or {}  # question → its vector, when the caller has encoded it already
 
     def rank(self, question: str, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
         """Sentences (as Candidates of their document, with `document` set) best first."""
@@ -107,8 +109,8 @@ class SentenceSelector(RankingSelector):
                     segment_rank.append(rank)
         if not sentences:
             return []
-        vectors = self.encoder.encode_queries([f"{title_of(s)}: {s.text}" for s in sentences] + [question])
-        scores = [vectors[:-1] @ vectors[-1], bm25_scores(question, [s.text for s in sentences], STEMMED),
+        vectors = self.encoder.encode_queries([f"{title_of(s)}: {s.text}" for s in sentences])
+        scores = [vectors @ query_vector(self.encoder, question, self.known), bm25_scores(question, [s.text for s in sentences], STEMMED),
                   -np.asarray(segment_rank, dtype=float)]
         order = fused_order(scores)
         fused = {int(i): 1.0 / (1 + r) for r, i in enumerate(order)}

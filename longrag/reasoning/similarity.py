@@ -17,13 +17,14 @@ class EmbeddingSelector(RankingSelector):
 
     name = "embedding"
 
-    def __init__(self, encoder, count_tokens: TokenCounter, extend_tokens: int = 0):
+    def __init__(self, encoder, count_tokens: TokenCounter, extend_tokens: int = 0, known: dict | None = None):
         super().__init__(count_tokens, extend_tokens)
         self.encoder = encoder
+        self.known = known or {}  # question → its vector, when the caller has encoded it already
 
     def similarities(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
         """Cosine similarity of the question to every candidate (vectors are L2-normalised)."""
-        query = self.encoder.encode_queries([question])[0]
+        query = query_vector(self.encoder, question, self.known)
         missing = [i for i, c in enumerate(candidates) if c.vector is None]
         vectors = [c.vector for c in candidates]
         if missing:
@@ -37,3 +38,8 @@ class EmbeddingSelector(RankingSelector):
         scores = self.similarities(question, candidates)
         order = np.argsort(-scores, kind="stable")
         return [(candidates[i], float(scores[i])) for i in order]
+
+
+def query_vector(encoder, question: str, known: dict) -> np.ndarray:
+    """The question's vector: the one the caller already has, else encoded here."""
+    return known[question] if question in known else encoder.encode_queries([question])[0]
