@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from longrag.evaluation.answer_metrics import clean_answer, rouge_l, token_f1  # noqa: E402
-from longrag.evaluation.generation_reports import answer_quality_table  # noqa: E402
-from longrag.evaluation.readme_blocks import RESULTS, replace_block, stamp  # noqa: E402
-from readme_tables import save_json  # noqa: E402
+
+from generation_reports import answer_quality_table  # noqa: E402
+from readme_tables import RESULTS, replace_block, save_json, stamp  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "answer_quality.json"
 INDEXES = ROOT / "runs" / "answer_quality"  # the benchmark's own indexes (rebuilt when missing)

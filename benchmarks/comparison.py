@@ -20,8 +20,9 @@ from pathlib import Path
 import yaml
 
 from longrag.evaluation.compare import Cell
-from longrag.evaluation.readme_blocks import RESULTS as RESULTS_MD, markdown_table, replace_block
 from longrag.evaluation.report import headline_metric, plot_cost, plot_lengths
+
+from readme_tables import RESULTS as RESULTS_MD, markdown_table, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 REGRESSION = ROOT / "benchmarks" / "regression.yaml"

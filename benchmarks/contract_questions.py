@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
-from readme_tables import save_json
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import REPO, RESULTS, machine, markdown_table, replace_block, stamp
 from longrag.evaluation.contract_questions import QUESTIONS, right
 from longrag.indexing import library_versions
+
+from readme_tables import REPO, RESULTS, machine, markdown_table, replace_block, save_json, stamp
 
 OUT = REPO / "benchmarks" / "results" / "contract_questions.json"
 

@@ -30,9 +30,10 @@ import torch
 from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
 from longrag.encoders.onnx_runtime import OnnxModel, exported
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.indexing import library_versions
 from longrag.types import balanced_windows
+
+from readme_tables import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "squality" / "dev.jsonl"

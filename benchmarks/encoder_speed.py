@@ -33,9 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from longrag.evaluation.encoder_cost import (CHUNK, METHODS, document_ids, forward_windows,  # noqa: E402
-                                             linear_params, model_flops)
-from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
+from encoder_cost import CHUNK, METHODS, document_ids, forward_windows, linear_params, model_flops  # noqa: E402
+from readme_tables import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
 
 LENGTHS = (512, 2048, 8192, 32768)
 LATE_CHUNK_LIMIT_MB = 2048  # issue 3: late chunking of a 32k-token document under 2 GB peak RSS

@@ -41,13 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.config import load_config, with_overrides  # noqa: E402
 from longrag.evaluation.datasets import cuad, qmsum  # noqa: E402
-from longrag.evaluation.readme_blocks import RESULTS, markdown_table, replace_block, stamp  # noqa: E402
 from longrag.generation import Generator, load_generator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import (EXTEND_TOKENS, RerankSelector, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
                                make_selector)
 from longrag.types import Document  # noqa: E402
-from readme_tables import save_json  # noqa: E402
+
+from readme_tables import RESULTS, markdown_table, replace_block, save_json, stamp  # noqa: E402
 
 BUDGETS = (512, 1024, 2048, 4096)
 CHEAP = ("first", "random", "embedding", "bm25", "hybrid")

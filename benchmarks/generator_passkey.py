@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 import transformers
 
-from longrag.evaluation.generation_reports import passkey_report, passkey_table
-from longrag.evaluation.readme_blocks import RESULTS, machine, replace_block
 from longrag.generation import ContextExtension, Generator, effective_window
+
+from generation_reports import passkey_report, passkey_table
+from readme_tables import RESULTS, machine, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 STORIES = ROOT.parent / "shared" / "data" / "squality" / "train.jsonl"

@@ -18,12 +18,12 @@ import json
 import time
 
 import psutil
-from readme_tables import save_json
 
-from longrag.evaluation.readme_blocks import REPO, RESULTS, machine, markdown_table, replace_block, stamp
 from longrag.generation import ContextExtension
 from longrag.generation.generator import Generator
 from longrag.indexing import library_versions
+
+from readme_tables import REPO, RESULTS, machine, markdown_table, replace_block, save_json, stamp
 
 OUT = REPO / "benchmarks" / "results" / "generator_speed.json"
 STORIES = REPO.parent / "shared" / "data" / "squality" / "train.jsonl"

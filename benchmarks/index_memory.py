@@ -23,11 +23,12 @@ from pathlib import Path
 
 import psutil
 
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.indexing import library_versions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import pieces  # noqa: E402
+
+from readme_tables import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "index_memory.json"

@@ -24,8 +24,9 @@ import numpy as np
 from longrag import Pipeline
 from longrag.config import EncoderConfig
 from longrag.encoders.base import resolve_dtype
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.indexing import library_versions
+
+from readme_tables import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

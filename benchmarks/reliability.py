@@ -21,13 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from readme_tables import save_json
-
 from longrag import Pipeline
 from longrag.index import IndexStore
 from longrag.index.layout import CURRENT, LOCK
-from longrag.evaluation.readme_blocks import REPO, replace_block, stamp
 from longrag.indexing import library_versions
+
+from readme_tables import REPO, replace_block, save_json, stamp
 
 CONTRACTS = REPO / "examples" / "contracts"
 OUT = REPO / "benchmarks" / "results" / "reliability.json"

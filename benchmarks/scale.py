@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from longrag import Pipeline
-from longrag.evaluation.readme_blocks import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 from longrag.evaluation.real_sets import cuad, qmsum, squality
 from longrag.index.vectors import FaissIndex, auto_factory
 from longrag.indexing import library_versions
 from longrag.types import Document
+
+from readme_tables import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -92,3 +92,14 @@ def test_ctrl_c_exits_130_and_keeps_the_index(cli, monkeypatch, tmp_path):
     monkeypatch.setattr("longrag.pipeline.load_encoder", lambda settings: FakeEncoder())
     code, out, _ = cli("search", "purr mice", "--json")
     assert code == 0 and {h["doc_id"] for h in json.loads(out)} == {"cats.txt", "rockets.md", "tea.html"}
+
+
+def test_the_cli_imports_no_benchmark_code():
+    """`longrag --help` loads the library only: the code that writes the project's own docs
+    (benchmarks/readme_tables.py, generation_reports.py) is not part of the package."""
+    import subprocess
+    import sys
+    probe = ("import longrag.cli, sys; "
+             "print(sorted(m for m in sys.modules if 'readme' in m or 'generation_reports' in m))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

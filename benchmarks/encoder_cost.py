@@ -6,9 +6,9 @@ import json
 import numpy as np
 import torch
 
-from ..types import balanced_windows
-from ..encoders.late_chunking import overlapping_windows
-from .data_files import data_root
+from longrag.encoders.late_chunking import overlapping_windows
+from longrag.evaluation.data_files import data_root
+from longrag.types import balanced_windows
 
 # method → (encoder settings, what is encoded). Extended-position methods use the comparison's
 # configs: PI/GP/RP to 8192 (a 32k document is read as 4 windows of 8k), late chunking in 512-token

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .readme_blocks import markdown_table, stamp
+from readme_tables import markdown_table, stamp
 
 ANSWER_QUALITY_METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")  # row order of the answer-quality table
 
