@@ -260,7 +260,7 @@ def info(index_name):
                    "queries.jsonl and qrels.tsv beside corpus.jsonl (BEIR) or beside your documents "
                    "(doc ids = paths relative to the folder).")
 @click.option("--conditions", default=",".join(DEFAULT_CONDITIONS), show_default=True,
-              help="Comma-separated condition names (see `longrag compare --list`).")
+              help="Comma-separated condition names (see `longrag compare --list`) or config files (configs/pi.yaml).")
 @click.option("--limit", type=click.IntRange(1), help="At most N queries per dataset (a quick run).")
 @click.option("--lengths", default="256,512,1024,2048,4096,8192", show_default=True,
               help="Synthetic task lengths in tokens (up to 32768).")

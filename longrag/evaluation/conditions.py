@@ -6,8 +6,12 @@ search as users do); `bm25` and `langchain` are baselines run as their own users
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..config import load_config
 from ..errors import InputError
 
 
@@ -63,9 +67,23 @@ DEFAULT_CONDITIONS = ("truncate", "pcw", "chunks256", "chunks512", "late_chunks"
                       "bm25", "langchain")
 
 
+PRESET_SUFFIXES = (".yaml", ".yml")
+
+
+def preset_condition(path: str | Path) -> Condition:
+    """A config file (a preset such as configs/pi.yaml) as a condition: its keys override the base config.
+    Named by its file name (`pi.yaml`), so its cells never mix with the built-in condition of the same stem."""
+    path = Path(path)
+    load_config(path)  # the file's own errors (missing, not YAML, unknown key, bad value) as a config file's
+    overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Condition(path.name, f"preset {path}", {k: dict(v or {}) for k, v in overrides.items()})
+
+
 def parse_conditions(text: str) -> list[Condition]:
+    """Comma-separated condition names (CONDITIONS) or config files ending in .yaml / .yml (presets)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONDITIONS]
+    unknown = [n for n in names if n not in CONDITIONS and not n.endswith(PRESET_SUFFIXES)]
     if unknown or not names:
-        raise InputError(f"unknown condition {', '.join(unknown) or '(none given)'}; valid: {', '.join(CONDITIONS)}")
-    return [CONDITIONS[n] for n in names]
+        raise InputError(f"unknown condition {', '.join(unknown) or '(none given)'}; valid: {', '.join(CONDITIONS)}, "
+                         "or a config file (configs/pi.yaml)")
+    return [CONDITIONS[n] if n in CONDITIONS else preset_condition(n) for n in names]
