@@ -337,3 +337,45 @@ def test_rank_fusion_sums_reciprocal_ranks_and_breaks_ties_by_position():
     assert reciprocal_rank_fusion([["a", "b"], ["b", "c"]]) == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
     # ranks 1+3, 3+1 and 2+2: the first two tie (1/61 + 1/63 > 2/62), the earlier item goes first
     assert fused_order([np.array([0.9, 0.1, 0.5]), np.array([1.0, 3.0, 2.0])]).tolist() == [0, 1, 2]
+
+
+# ---- bad input: each gives a clear result, and the index is never written ------------------------
+
+def _fingerprint(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def odd_index(tmp_path_factory):
+    """A licence, one 5,000-character line without a stop, a table, code, and a German text."""
+    docs = tmp_path_factory.mktemp("odd")
+    shutil.copy(CONTRACTS / "MIT.txt", docs / "MIT.txt")
+    (docs / "line.txt").write_text("royalty " + "payment schedule item " * 230)
+    (docs / "table.md").write_text("| fee | amount | due |\n|---|---|---|\n" + "| licence fee | 100 EUR | monthly |\n" * 120)
+    (docs / "code.txt").write_text("def fee(amount):\n    return amount * 1.2\n" * 150)
+    (docs / "vertrag.txt").write_text("Dieser Vertrag unterliegt deutschem Recht. Gerichtsstand ist München. "
+                                      "Die Kündigungsfrist beträgt drei Monate zum Quartalsende. " * 20)
+    target = tmp_path_factory.mktemp("odd-index") / "odd"
+    Pipeline.from_config(SETTINGS).index([docs], index_dir=target, progress=False)
+    return target
+
+
+@pytest.mark.parametrize("question", [
+    "xqzvy blorftang quuxwidget?",                                 # no word in any document
+    "What is the royalty payment schedule?",                       # evidence that has no sentences
+    "What is the licence fee in the table?",                       # a table
+    "What does the fee function return?",                          # code
+    "Welches Recht gilt für den Vertrag?",                          # another language
+    "Does the MIT licence require disputes to be settled by arbitration in Paris?",  # a clause that does not exist
+])
+def test_odd_questions_and_documents_give_a_clear_result_and_write_nothing(odd_index, question):
+    before = _fingerprint(odd_index)
+    pipe = Pipeline.load(odd_index, config=SETTINGS)
+    answer = pipe.ask(question, selector="sentences", budget=256)
+    assert isinstance(answer.answer, str) and answer.answer
+    assert answer.answer == NOT_FOUND or answer.quotes  # either not found, or what the documents say
+    for quote in answer.quotes:
+        text = pipe.store.document_row(quote.doc_id)["text"]
+        assert text[quote.start:quote.end] == quote.text and 0 < len(quote.text) <= 600
+    assert answer.withheld is None or answer.answer.startswith("no answer shown")
+    assert _fingerprint(odd_index) == before

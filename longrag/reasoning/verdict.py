@@ -17,7 +17,7 @@ from ..types import Candidate, Citation, Evidence
 from .prompting import UNTRUSTED_RULE, user_message
 
 # "Does …", "Under the CDDL, can I …", "So is it …": an auxiliary verb first, after at most a short lead-in
-_YES_NO = re.compile(r"^\s*(?:[^,?]{0,80},\s*|so\s+|and\s+|but\s+)?(do|does|did|is|are|was|were|am|can|could|may|"
+_YES_NO = re.compile(r"^\s*(?:[^?]{0,160}?,\s*|so\s+|and\s+|but\s+)?(do|does|did|is|are|was|were|am|can|could|may|"
                      r"might|must|shall|should|will|would|has|have|had|need|needs)\b",
                      re.I)
 _EITHER_OR = re.compile(r",\s*or\b|\bor\s+(neither|both)\b", re.I)  # "Is it X, or Y?" asks which
@@ -39,8 +39,9 @@ class Verdict:
 
     answer: str
     margin: float | None  # log p(Yes) − log p(No) of the deciding comparison
-    method: str  # "yes/no likelihood" | "support check" | "unchecked: <why>"
+    method: str  # "yes/no likelihood" | "support check"
     withheld: str | None = None
+    prior: float | None = None  # yes/no: the same margin with no text to read (the model's lean, subtracted)
 
 
 def is_yes_no(question: str) -> bool:
@@ -92,13 +93,18 @@ def yes_minus_no(generator, messages: Sequence[Message]) -> float:
     return float(yes - no)
 
 
+NOTHING_TO_READ = [Citation("", "no document", 0, 3, "N/A", 1)]
+
+
 def read_yes_no(generator, question: str, quotes: Sequence[Citation], unsure: float) -> Verdict:
-    """Yes or No by the generator's likelihood of each after the quotes; withheld when the two are
-    within `unsure` (log-probability) of each other."""
-    margin = yes_minus_no(generator, yes_no_messages(generator, question, quotes))
+    """Yes or No by the generator's likelihood of each after the quotes, less its lean with nothing
+    to read (contextual calibration, Zhao et al. 2021, "Calibrate Before Use": a small model says
+    one word more often whatever the text); withheld when the calibrated margin is within `unsure`."""
+    prior = yes_minus_no(generator, yes_no_messages(generator, question, NOTHING_TO_READ))
+    margin = yes_minus_no(generator, yes_no_messages(generator, question, quotes)) - prior
     word = "Yes" if margin > 0 else "No"
     withheld = WITHHELD_UNSURE if abs(margin) < unsure else None
-    return Verdict(f"{word}.", margin, "yes/no likelihood", withheld)
+    return Verdict(f"{word}.", margin, "yes/no likelihood", withheld, prior=prior)
 
 
 def check_answer(generator, question: str, answer: str, quotes: Sequence[Citation], evidence_text: str,
