@@ -12,14 +12,24 @@ from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from .encoders.base import DOCUMENT_METHODS, WINDOW_METHODS
 from .errors import ConfigError
+from .generation.backends import BACKENDS
+from .generation.generator import DTYPES
+from .generation.rope import METHODS as EXTENSIONS
 from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
+from .retrieval import FUSIONS, MODES, RANKINGS
 
-# pi/gp/rp extend learned absolute positions; ntk/dynamic/selfextend extend rotary (RoPE) encoders
-DOCUMENT_METHODS = ("truncate", "windows", "pi", "gp", "rp", "ntk", "dynamic", "selfextend")
-INDEX_MODES = ("document", "chunks", "late_chunks", "hybrid")
-FUSION_RANKINGS = ("documents", "segments", "bm25")  # what hybrid search may fuse
-FUSION_METHODS = ("convex", "minmax", "rrf")
+# The names a key may take come from the registry that acts on them; these lists only read them.
+# encoder.document_method: truncate | windows, then pi/gp/rp (learned absolute positions, encoders/positions.py)
+# and ntk/dynamic/selfextend (rotary positions, encoders/rope.py)
+INDEX_MODES = tuple(MODES)  # retrieval.MODES
+FUSION_RANKINGS = tuple(RANKINGS)  # what hybrid search may fuse: retrieval.RANKINGS
+FUSION_METHODS = tuple(FUSIONS)  # retrieval.FUSIONS
+GENERATOR_EXTENSIONS = EXTENSIONS  # generation/rope.py
+GENERATOR_DTYPES = ("auto", *DTYPES)  # auto + generation/generator.py's DTYPES
+GENERATOR_BACKENDS = ("auto", *BACKENDS)  # auto + generation/backends.py's BACKENDS
+# the encoder's own choices (branches of encoders/base.py, no registry)
 ENCODER_DTYPES = ("float32", "bfloat16", "auto")
 ENCODER_RUNTIMES = ("auto", "torch", "onnx")
 
@@ -199,7 +209,7 @@ def _validate(config: Config) -> Config:
          f"encoder.matryoshka_dim must be a positive integer, got {enc.matryoshka_dim}")
     need(enc.target_length is None or enc.target_length > 0,
          f"encoder.target_length must be a positive integer, got {enc.target_length}")
-    need(enc.document_method not in DOCUMENT_METHODS[2:] or enc.target_length is not None,
+    need(enc.document_method in WINDOW_METHODS or enc.target_length is not None,
          f"encoder.document_method={enc.document_method!r} extends positions: set encoder.target_length "
          "(e.g. 4096)")
     need(enc.late_chunk_overlap >= 0, f"encoder.late_chunk_overlap must be >= 0, got {enc.late_chunk_overlap}")
@@ -260,11 +270,6 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
     for name, values in sections.items():
         merged.setdefault(name, {}).update(values)
     return config_from_dict(merged)
-
-
-GENERATOR_EXTENSIONS = ("none", "linear", "dynamic", "yarn", "selfextend")
-GENERATOR_DTYPES = ("auto", "float32", "bfloat16", "float16")
-GENERATOR_BACKENDS = ("auto", "llama.cpp", "transformers", "openai")  # auto + generation.backends.BACKENDS (a test keeps them equal)
 
 
 def _validate_ask(config: Config) -> None:

@@ -10,14 +10,17 @@ the best dense segment.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import FUSION_METHODS, INDEX_MODES, Config
 from .errors import InputError
 from .index import IndexStore
 from .ranking import RRF_K, reciprocal_rank_fusion
 from .types import Hit
+
+if TYPE_CHECKING:  # config.py reads this module's registries: no import back at run time
+    from .config import Config
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
 
@@ -50,13 +53,10 @@ def _search_segments(store: IndexStore, query: str, vector: np.ndarray, config: 
 
 def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
     pool = max(config.search.candidates, k)
-    rankers = {"documents": lambda: _rank_by_documents(store, vector, pool),
-               "segments": lambda: _rank_by_segments(store, vector, pool, pool),
-               "bm25": lambda: _rank_by_bm25(store, query, pool)}
     if "documents" in config.search.fusion and not store.has_document_vectors:
         raise InputError("this index holds no document vectors (it was built without 'documents' in "
                          "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
-    rankings = [rankers[name]() for name in config.search.fusion]
+    rankings = [RANKINGS[name](store, query, vector, pool) for name in config.search.fusion]
     return FUSIONS[config.search.fusion_method](rankings)[:k]
 
 
@@ -117,13 +117,16 @@ def _rank_by_documents(store: IndexStore, query: np.ndarray, k: int) -> Ranking:
     return [(doc_id, score, None) for doc_id, score in store.document_hits(query, k)]
 
 
-# index mode → how it ranks documents; search.fusion_method → how hybrid fuses rankings
+# index.mode → how it ranks documents; search.fusion → the rankings hybrid may fuse (each k documents
+# best first); search.fusion_method → how hybrid fuses them. config.py validates against these names.
 MODES = {"document": _search_documents, "chunks": _search_segments, "late_chunks": _search_segments,
          "hybrid": _search_hybrid}
+RANKINGS = {"documents": lambda store, query, vector, k: _rank_by_documents(store, vector, k),
+            "segments": lambda store, query, vector, k: _rank_by_segments(store, vector, k, k),
+            "bm25": lambda store, query, vector, k: _rank_by_bm25(store, query, k)}
 FUSIONS = {"convex": lambda rankings: fuse_scores(rankings, floor=True),
            "minmax": lambda rankings: fuse_scores(rankings, floor=False),
            "rrf": fuse}
-assert set(MODES) == set(INDEX_MODES) and set(FUSIONS) == set(FUSION_METHODS)  # config names what exists here
 
 
 def _hit(store: IndexStore, doc_id: str, score: float, span: tuple[int, int], snippet_chars: int) -> Hit:

@@ -88,7 +88,7 @@ CASES = {
     "unknown selector": (lambda t: _file(t, "c.yaml", "ask: {selector: magic}\n"), ["search", "x", "--config", "c.yaml"],
                          "ask.selector must be one of"),
     "unknown generator backend": (lambda t: _file(t, "c.yaml", "generator: {backend: vllm}\n"),
-                                  ["search", "x", "--config", "c.yaml"], "generator.backend must be one of auto, llama.cpp, transformers"),
+                                  ["search", "x", "--config", "c.yaml"], "generator.backend must be one of auto, transformers, llama.cpp, openai"),
     "unknown generator extension": (lambda t: _file(t, "c.yaml", "generator: {extension: rope9}\n"),
                                     ["search", "x", "--config", "c.yaml"], "generator.extension must be one of"),
     "other encoder settings on an index": (lambda t: _file(t, "c.yaml", "encoder: {matryoshka_dim: 32}\n"),

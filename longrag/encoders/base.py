@@ -11,7 +11,7 @@ import contextlib
 import copy
 import json
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -25,7 +25,6 @@ from transformers.utils import logging as hf_logging
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
 
-from ..config import EncoderConfig
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
@@ -33,8 +32,16 @@ from .long_model import build_long_model
 from .models import resolve_encoder
 from .onnx_runtime import check_onnx, onnx_available, onnx_model
 from .positions import POSITION_METHODS
+from .rope import ROPE_METHODS
 from .tuned import tuning_info
 
+if TYPE_CHECKING:  # config.py reads DOCUMENT_METHODS: no import back at run time
+    from ..config import EncoderConfig
+
+# encoder.document_method: truncate and windows read the document in the encoder's own window
+# (encode_document below); the others extend its positions to encoder.target_length (long_model.py)
+WINDOW_METHODS = ("truncate", "windows")
+DOCUMENT_METHODS = (*WINDOW_METHODS, *POSITION_METHODS, *ROPE_METHODS)
 
 TOKENIZE_CHARS = 1 << 20  # characters tokenized per call
 
@@ -107,7 +114,7 @@ class TransformerEncoder:
         if self.window - len(self.document_prefix_ids) < 8:
             raise ConfigError("encoder.document_prefix leaves no room in the encoder window")
         self.long_model = None
-        if settings.document_method not in ("truncate", "windows") or settings.temperature != 1.0:
+        if settings.document_method not in WINDOW_METHODS or settings.temperature != 1.0:
             self.long_model = build_long_model(self.model, settings, self.max_positions)
 
     # -- runtimes -------------------------------------------------------------------------------

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import EncoderConfig
 from ..types import TokenizedText
+
+if TYPE_CHECKING:  # config.py reads the encoders' method names: no import back at run time
+    from ..config import EncoderConfig
 
 
 class Encoder(Protocol):
