@@ -11,8 +11,6 @@ from longrag.cli import main
 from longrag.evaluation.regression import load_slice
 from tests.helpers import CONTRACTS, REPO
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 # Hand-written questions about the bundled licence texts; each has exactly one right answer.
 QUESTIONS = {
     "q1": ("Does my patent licence end if I sue someone for patent infringement over the work?", "Apache-2.0"),
@@ -55,6 +53,7 @@ def compared(tmp_path_factory):
     return work, data, out, result
 
 
+@pytest.mark.slow  # real packaged models
 def test_compare_writes_report_results_and_plots(compared):
     _, _, out, result = compared
     assert "| chunks256 |" in result.stdout and "| bm25 |" in result.stdout
@@ -77,6 +76,7 @@ def test_compare_writes_report_results_and_plots(compared):
     assert (out / "quality_vs_index_size.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # real packaged models
 def test_compare_resumes_finished_cells(compared):
     work, data, out, _ = compared
     cells = sorted((out / "cells").glob("*.json"))
@@ -87,9 +87,10 @@ def test_compare_resumes_finished_cells(compared):
 
 @pytest.mark.parametrize("case, message", [
     ("unknown_condition", "valid: truncate, pcw"),
-    ("missing_path", "unknown dataset"),
-    ("empty_queries", "holds no queries"),
-    ("unknown_qrels", "names 1 doc ids not in corpus.jsonl"),
+    *[pytest.param(*case, marks=pytest.mark.slow) for case in [  # these load the packaged tokenizer
+        ("missing_path", "unknown dataset"),
+        ("empty_queries", "holds no queries"),
+        ("unknown_qrels", "names 1 doc ids not in corpus.jsonl")]],
 ])
 def test_compare_bad_input_is_one_clear_line(tmp_path, case, message):
     data = tmp_path / "set"
@@ -117,6 +118,7 @@ TINY = {"slices": {"tiny": {"options": {"limit": 5, "lengths": [512], "docs": 5}
 ]}}}
 
 
+@pytest.mark.slow  # real packaged models
 def test_eval_slice_passes_and_a_wrong_expectation_fails(tmp_path):
     out = tmp_path / "eval"
     spec = tmp_path / "tiny.yaml"

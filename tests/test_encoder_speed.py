@@ -17,8 +17,6 @@ from tests.helpers import REPO
 sys.path.insert(0, str(REPO / "benchmarks"))  # the speed benchmark's FLOP model is benchmark code
 import encoder_cost  # noqa: E402
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 
 @pytest.fixture(scope="module")
 def encoder():
@@ -31,6 +29,7 @@ def _segments(encoder, lengths):
     return [ids[i * 7: i * 7 + n] for i, n in enumerate(lengths)]
 
 
+@pytest.mark.slow  # real packaged models
 def test_bucketed_batches_give_the_vectors_of_one_by_one_encoding_in_input_order(encoder):
     lengths = [5, 300, 17, 120, 250, 8, 64, 300, 33, 190]  # shuffled on purpose
     segments = _segments(encoder, lengths)
@@ -55,6 +54,7 @@ def test_bucketed_batches_give_the_vectors_of_one_by_one_encoding_in_input_order
     assert flat == sorted(lengths, reverse=True)  # sorted by length: neighbours share a batch, little padding
 
 
+@pytest.mark.slow  # real packaged models
 def test_bfloat16_is_close_to_float32_but_really_computed_in_bfloat16(encoder):
     fast = load_encoder(EncoderConfig(dtype="bfloat16"))
     segments = _segments(encoder, [40, 200, 500])
@@ -69,6 +69,7 @@ def test_bfloat16_is_close_to_float32_but_really_computed_in_bfloat16(encoder):
     assert fast.segment_runner.dtype == torch.bfloat16 and fast.model.dtype == torch.float32
 
 
+@pytest.mark.slow  # real packaged models
 def test_bfloat16_late_chunking_and_position_methods_run(encoder):
     fast = load_encoder(EncoderConfig(dtype="bfloat16", document_method="pi", target_length=1024))
     slow = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
@@ -85,6 +86,7 @@ def test_dtype_setting_is_checked():
         load_config({"encoder": {"dtype": "float16"}})
 
 
+@pytest.mark.slow  # real packaged models
 @pytest.mark.parametrize("method", ["truncate", "windows (pcw)", "pi 8192", "chunks256", "late_chunks",
                                     "late_chunks_pi 4096"])
 def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
@@ -114,6 +116,7 @@ def test_speed_benchmark_counts_the_forward_passes_that_really_run(method):
     assert sorted(widths) == sorted(encoder_cost.forward_windows(enc, settings, kind, n))
 
 
+@pytest.mark.slow  # real packaged models
 def test_speed_benchmark_flop_model_for_minilm(encoder):
     per_layer = 4 * 384 * 384 + 2 * 384 * 1536  # Q, K, V, output; feed-forward in and out
     assert encoder_cost.linear_params(encoder) == 6 * per_layer
@@ -121,6 +124,7 @@ def test_speed_benchmark_flop_model_for_minilm(encoder):
                                                                 for w in (512, 100))
 
 
+@pytest.mark.slow  # real packaged models
 def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_has_native_bf16(monkeypatch):
     flags = Path("/proc/cpuinfo").read_text().split()
     assert base.native_bfloat16("cpu") == ("amx_bf16" in flags or "avx512_bf16" in flags)
@@ -137,6 +141,7 @@ def test_default_dtype_is_auto():
     assert EncoderConfig().dtype == "auto" and load_config(None).encoder.dtype == "auto"
 
 
+@pytest.mark.slow  # real packaged models
 def test_onnx_runtime_gives_torchs_vectors_for_segments_and_queries(encoder):
     torch_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="torch"))
     onnx_encoder = load_encoder(EncoderConfig(dtype="float32", runtime="onnx"))
@@ -151,6 +156,7 @@ def test_onnx_runtime_gives_torchs_vectors_for_segments_and_queries(encoder):
     assert onnx_encoder.describe()["runtime"] == onnx_encoder.runtime  # the manifest records what ran
 
 
+@pytest.mark.slow  # real packaged models
 def test_auto_runtime_is_onnx_for_queries_on_the_cpu_only(monkeypatch):
     auto = {"queries": "onnx", "segments": "torch"}  # segment batches are matrix-bound: torch measured faster
     assert base.resolve_runtime("auto", "float32", "cpu") == auto
@@ -164,6 +170,7 @@ def test_auto_runtime_is_onnx_for_queries_on_the_cpu_only(monkeypatch):
     assert base.resolve_runtime("auto", "float32", "cpu") == torch_only  # without onnxruntime: torch, not an error
 
 
+@pytest.mark.slow  # real packaged models
 def test_onnx_runtime_settings_that_cannot_run_are_config_errors(monkeypatch):
     for bad in ({"runtime": "tensorrt"}, {"runtime": "onnx", "dtype": "bfloat16"}, {"runtime": "onnx", "device": "cuda"}):
         with pytest.raises(ConfigError, match="encoder.runtime"):
@@ -174,6 +181,7 @@ def test_onnx_runtime_settings_that_cannot_run_are_config_errors(monkeypatch):
         load_encoder(EncoderConfig(dtype="float32", runtime="onnx"))
 
 
+@pytest.mark.slow  # real packaged models
 def test_an_index_built_on_torch_is_searched_on_onnx_without_re_encoding(tmp_path):
     from longrag import Pipeline
     from tests.helpers import CONTRACTS

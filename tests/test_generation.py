@@ -18,8 +18,6 @@ from longrag.generation.generator import _Streamer, _StopOnLoop
 from longrag.generation.models import file_sha256
 from longrag.generation.rope import enable_selfextend, scale_rope
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 
 @pytest.fixture(scope="module")
 def smol():
@@ -38,11 +36,13 @@ PROSE = ("The harbour was quiet in the early morning. Fishing boats rocked again
 
 # ---- the packaged model, for real -------------------------------------------------------------
 
+@pytest.mark.slow  # real packaged models
 def test_answers_a_simple_question(smol):
     prompt = smol.chat_prompt("You are a helpful assistant.", "What is the capital of France?")
     assert "Paris" in smol.generate(prompt, max_new_tokens=20)
 
 
+@pytest.mark.slow  # real packaged models
 def test_streamed_pieces_join_to_the_answer(smol):
     pieces = []
     prompt = smol.chat_prompt("You are a helpful assistant.", "Name three colours.")
@@ -50,6 +50,7 @@ def test_streamed_pieces_join_to_the_answer(smol):
     assert len(pieces) > 1 and "".join(pieces) == answer
 
 
+@pytest.mark.slow  # real packaged models
 def test_prompt_over_the_window_is_refused_not_truncated(smol):
     prompt = "word " * smol.window
     with pytest.raises(InputError, match=r"prompt has \d+ tokens; the generator's window is 8192 \(method none"):
@@ -60,12 +61,14 @@ def test_prompt_over_the_window_is_refused_not_truncated(smol):
         smol.generate(fits, max_new_tokens=smol.window - n + 1)
 
 
+@pytest.mark.slow  # real packaged models
 def test_linear_factor_one_is_the_plain_model(smol):
     linear = Generator.from_settings("smollm2-135m", ContextExtension("linear", factor=1.0))
     assert linear.model.config.rope_parameters["rope_type"] == "linear"
     assert torch.allclose(_logits(linear, PROSE), _logits(smol, PROSE), atol=1e-4)
 
 
+@pytest.mark.slow  # real packaged models
 def test_selfextend_inside_the_window_is_exact(smol):
     """Shorter than W, every distance is a neighbour distance: same logits as no extension."""
     text = PROSE * 3  # ~120 tokens
@@ -80,6 +83,7 @@ def test_selfextend_inside_the_window_is_exact(smol):
     assert not torch.allclose(_logits(patched, text), plain, atol=1e-2)
 
 
+@pytest.mark.slow  # real packaged models
 def test_score_prefers_the_context_that_holds_the_answer(smol):
     """A 135M model copies well: a question whose words appear in the context gets clearly higher
     likelihood (margins measured here: 0.65-2.6 nats/token), so a plain `>` is a stable assertion."""
@@ -99,6 +103,7 @@ def test_score_prefers_the_context_that_holds_the_answer(smol):
         assert relevant.neg_entropy <= 0 and relevant.tokens > 5
 
 
+@pytest.mark.slow  # real packaged models
 def test_batched_scores_equal_one_by_one(smol):
     pairs = [("Short context.", " A question?"), (PROSE * 2, " Where were the boats?")]
     batched = smol.score(pairs, batch_size=2)
@@ -245,6 +250,7 @@ def test_a_looping_answer_stops_and_is_said_once():
     assert answer[: len(answer) - n] == sentence
 
 
+@pytest.mark.slow  # real packaged models
 def test_streamed_pieces_join_to_the_cut_answer(smol):
     pieces = []
     text = TextPieces(smol._decode, pieces.append, hold=4)

@@ -22,8 +22,6 @@ from longrag import Pipeline
 from longrag.integrations.langchain import LongragEmbeddings, LongragRetriever
 from tests.helpers import CONTRACTS, REPO, FakeEncoder
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 FILES = ["Apache-2.0.txt", "MIT.txt", "GPL-3.0-only.txt", "MPL-2.0-no-copyleft-exception.txt", "BSD-3-Clause.txt"]
 QUERY = "what happens to my patent licence if I sue a contributor"
 METADATA = {"doc_id", "path", "score", "start", "end"}
@@ -49,7 +47,7 @@ def contracts(tmp_path_factory):
 
 # -- standard suites ------------------------------------------------------------------------------
 class TestRetrieverStandard(RetrieversIntegrationTests):
-    pytestmark = ASYNC
+    pytestmark = [*ASYNC, pytest.mark.slow]  # real packaged models
 
     @pytest.fixture(autouse=True)
     def _shared_pipeline(self, contracts):
@@ -69,7 +67,7 @@ class TestRetrieverStandard(RetrieversIntegrationTests):
 
 
 class TestEmbeddingsStandard(EmbeddingsIntegrationTests):
-    pytestmark = ASYNC
+    pytestmark = [*ASYNC, pytest.mark.slow]  # real packaged models
 
     @pytest.fixture(autouse=True)
     def _shared_pipeline(self, contracts):
@@ -97,6 +95,7 @@ class TestEmbeddingsUnitStandard(EmbeddingsUnitTests):
 
 
 # -- our own checks -------------------------------------------------------------------------------
+@pytest.mark.slow  # real packaged models
 def test_documents_are_whole_spans_with_citation_metadata(contracts):
     docs = LongragRetriever(pipeline=contracts).invoke(QUERY)
     hits = contracts.search(QUERY, k=4)
@@ -113,6 +112,7 @@ def test_documents_are_whole_spans_with_citation_metadata(contracts):
         assert meta["end"] - meta["start"] > len(hit.snippet)  # the full span, not the shortened snippet
 
 
+@pytest.mark.slow  # real packaged models
 def test_k_default_and_per_call(contracts):
     retriever = LongragRetriever(pipeline=contracts)
     assert retriever.k == 4
@@ -121,6 +121,7 @@ def test_k_default_and_per_call(contracts):
     assert len(LongragRetriever(pipeline=contracts, k=5).invoke(QUERY)) == 5
 
 
+@pytest.mark.slow  # real packaged models
 def test_embeddings_are_the_index_vectors(contracts):
     embeddings = LongragEmbeddings(contracts)
     encoder = contracts.encoder
@@ -141,6 +142,7 @@ def test_embeddings_are_the_index_vectors(contracts):
     assert float(np.dot(embeddings.embed_query(QUERY), span_vec)) == pytest.approx(doc.metadata["score"], abs=1e-3)
 
 
+@pytest.mark.slow  # real packaged models
 def test_from_config_builds_the_configured_encoder():
     embeddings = LongragEmbeddings.from_config({"encoder": {"matryoshka_dim": 128}})
     assert embeddings.pipeline.config.encoder.matryoshka_dim == 128

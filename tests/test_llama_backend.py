@@ -11,7 +11,6 @@ from longrag.generation.models import gguf_file
 from longrag.reasoning.xl3m import RerankSelector
 from longrag.types import Candidate
 
-pytestmark = pytest.mark.slow
 MODEL = "qwen2.5-0.5b"
 TRADEMARKS = ("6. Trademarks. This License does not grant permission to use the trade names, trademarks, service "
               "marks, or product names of the Licensor, except as required for reasonable and customary use in "
@@ -39,6 +38,7 @@ def test_auto_picks_llama_cpp_for_a_packaged_gguf_on_the_cpu():
     assert pick(model="/some/transformers/folder") == "transformers"
 
 
+@pytest.mark.slow  # real packaged models
 def test_prompts_and_token_counts_match_the_transformers_tokenizer(qwen):
     path = gguf_file(MODEL)
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
@@ -50,6 +50,7 @@ def test_prompts_and_token_counts_match_the_transformers_tokenizer(qwen):
     assert "<|im_end|>" in qwen.special_tokens() and "<|im_start|>" in qwen.special_tokens()
 
 
+@pytest.mark.slow  # real packaged models
 def test_a_greedy_answer_streams_in_pieces_that_join_to_it(qwen):
     pieces = []
     answer = qwen.generate(qwen.chat_prompt("Answer in one sentence.", "What is the capital of France?"),
@@ -58,12 +59,14 @@ def test_a_greedy_answer_streams_in_pieces_that_join_to_it(qwen):
     assert "".join(pieces) == answer and len(pieces) > 1
 
 
+@pytest.mark.slow  # real packaged models
 def test_a_prompt_over_the_window_is_refused_not_cut(qwen):
     prompt = qwen.chat_prompt("x", "word " * (qwen.window + 10))
     with pytest.raises(InputError, match=f"window is {qwen.window}"):
         qwen.generate(prompt, max_new_tokens=8)
 
 
+@pytest.mark.slow  # real packaged models
 def test_scores_do_not_depend_on_what_was_read_before(qwen):
     a = ("The cat sat on the", " mat and purred.")
     b = ("Paris is the capital of", " France.")
@@ -78,6 +81,7 @@ def test_scores_do_not_depend_on_what_was_read_before(qwen):
     assert fresh.log_likelihood > qwen.score([("Paris is the capital of", " banana.")])[0].log_likelihood
 
 
+@pytest.mark.slow  # real packaged models
 def test_the_pointwise_reranker_prefers_the_clause_that_answers(qwen):
     selector = RerankSelector(qwen, first_stage=None)
     question = "Can I use the licensor's trademarks under the Apache License?"
@@ -107,6 +111,7 @@ def test_a_missing_llama_cpp_says_how_to_install_it(monkeypatch):
         load_generator(with_overrides(load_config(None), generator={"model": MODEL, "backend": "llama.cpp"}).generator)
 
 
+@pytest.mark.slow  # real packaged models
 def test_a_planted_instruction_in_a_document_is_not_followed(qwen):
     from longrag.reasoning import generate_answer
     from longrag.types import Evidence
@@ -119,6 +124,7 @@ def test_a_planted_instruction_in_a_document_is_not_followed(qwen):
     assert "first day" in text.lower() and [c.block for c in cited] == [1]
 
 
+@pytest.mark.slow  # real packaged models
 def test_llama_cpp_runs_a_q8_0_copy_that_predicts_as_the_shipped_file(qwen):
     """The shipped 0.5B is mostly q5_0, which llama.cpp reads prompts slowly with; it runs a Q8_0 copy
     made once in the cache. Requantising changes the weights a little (8-bit blocks of the 5-bit

@@ -14,8 +14,6 @@ from longrag.encoders.temperature import apply_temperature, log_scale
 from longrag.errors import ConfigError
 from tests.helpers import assert_same_vectors
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 
 @pytest.fixture(scope="module")
 def encoder():
@@ -31,6 +29,7 @@ def _cos(a, b):
 
 
 # -- absolute positions ----------------------------------------------------------------------
+@pytest.mark.slow  # real packaged models
 @pytest.mark.parametrize("method", ["pi", "gp", "rp"])
 def test_short_inputs_keep_the_original_embedding(encoder, method):
     long_model = build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method=method, target_length=1024), 512)
@@ -41,6 +40,7 @@ def test_short_inputs_keep_the_original_embedding(encoder, method):
     assert _cos(mixed[1], encoder._forward([short[1]], encoder.model)[0]) >= 0.9999
 
 
+@pytest.mark.slow  # real packaged models
 def test_new_rows_follow_each_formula(encoder):
     e_o = encoder.model.embeddings.position_embeddings.weight.detach()
     rows = {m: extend_positions(encoder.model, m, 2048, 512, keep_short=False).embeddings.position_embeddings.weight
@@ -55,6 +55,7 @@ def test_new_rows_follow_each_formula(encoder):
     assert torch.equal(rp[1000], e_o[1000 - 512])  # i mod 512
 
 
+@pytest.mark.slow  # real packaged models
 @pytest.mark.parametrize("method", ["pi", "gp"])
 def test_long_inputs_use_the_extended_rows(encoder, method):
     routed = extend_positions(encoder.model, method, 1024, 512)
@@ -70,6 +71,7 @@ def test_long_inputs_use_the_extended_rows(encoder, method):
         encoder._forward([_ids(1100)], routed)
 
 
+@pytest.mark.slow  # real packaged models
 def test_original_model_is_left_alone(encoder):
     before = encoder.model.embeddings.position_embeddings.weight.clone()
     build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method="pi", target_length=4096, temperature="log"), 512)
@@ -78,6 +80,7 @@ def test_original_model_is_left_alone(encoder):
     assert not encoder.model._forward_pre_hooks and encoder.model.config.max_position_embeddings == 512
 
 
+@pytest.mark.slow  # real packaged models
 def test_encoder_builds_and_uses_the_long_model():
     enc = load_encoder(EncoderConfig(dtype="float32", document_method="pi", target_length=1024))
     assert enc.long_window == 1022 and enc.long_model is not None
@@ -85,6 +88,7 @@ def test_encoder_builds_and_uses_the_long_model():
     assert vector.shape == (384,) and np.isclose(np.linalg.norm(vector), 1, atol=1e-5)
 
 
+@pytest.mark.slow  # real packaged models
 @pytest.mark.parametrize("target, message", [
     (None, "encoder.target_length is required"),
     (256, "encoder.target_length=256 is below the model's own 512"),
@@ -95,6 +99,7 @@ def test_bad_target_lengths_name_the_setting(encoder, target, message):
         build_long_model(encoder.model, EncoderConfig(dtype="float32", document_method="pi", target_length=target), 512)
 
 
+@pytest.mark.slow  # real packaged models
 def test_absolute_methods_refuse_other_position_kinds(encoder, rope_model):
     with pytest.raises(ConfigError, match="document_method='gp' needs learned absolute positions.*rotary"):
         extend_positions(rope_model, "gp", 512)
@@ -105,6 +110,7 @@ def test_absolute_methods_refuse_other_position_kinds(encoder, rope_model):
 
 
 # -- TempScale ---------------------------------------------------------------------------------
+@pytest.mark.slow  # real packaged models
 def test_temperature_one_is_the_original_model(encoder):
     batch = [_ids(200), _ids(30, 1)]
     same = apply_temperature(copy.deepcopy(encoder.model), 1.0)
@@ -113,6 +119,7 @@ def test_temperature_one_is_the_original_model(encoder):
     assert_same_vectors(encoder._forward(batch, logged), encoder._forward(batch, encoder.model))
 
 
+@pytest.mark.slow  # real packaged models
 def test_fixed_temperature_equals_dividing_the_logits(encoder):
     tau, batch = 0.7, [_ids(300)]
     scaled = apply_temperature(copy.deepcopy(encoder.model), tau)
@@ -125,6 +132,7 @@ def test_fixed_temperature_equals_dividing_the_logits(encoder):
     assert _cos(out, encoder._forward(batch, encoder.model)).min() < 0.9999  # it did change something
 
 
+@pytest.mark.slow  # real packaged models
 def test_log_temperature_is_per_input_length(encoder):
     base = extend_positions(encoder.model, "pi", 1024, 512)
     logged = apply_temperature(copy.deepcopy(base), "log", 512)
@@ -138,6 +146,7 @@ def test_log_temperature_is_per_input_length(encoder):
     assert float(log_scale(n, 512)) == pytest.approx(np.log(800) / np.log(512))
 
 
+@pytest.mark.slow  # real packaged models
 @pytest.mark.parametrize("tau", ["hot", 0.0, -1.0])
 def test_bad_temperature(encoder, tau):
     with pytest.raises(ConfigError, match="encoder.temperature"):
@@ -258,6 +267,7 @@ def test_bad_rope_settings(rope_model, kwargs, message):
         extend_rope_model(rope_model, **kwargs)
 
 
+@pytest.mark.slow  # real packaged models
 def test_rope_methods_refuse_absolute_models(encoder):
     with pytest.raises(ConfigError, match="document_method='ntk' needs a model with rotary positions.*'bert'"):
         extend_rope_model(encoder.model, "ntk", 2048)

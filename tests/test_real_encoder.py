@@ -10,8 +10,6 @@ from longrag.encoders import load_encoder
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
 from tests.helpers import CONTRACTS, assert_same_vectors
 
-pytestmark = pytest.mark.slow  # real packaged models
-
 # Licences in examples/contracts whose text ends the patent licence of a party that sues
 # (checked by reading each clause): Apache-2.0 §3, MPL-2.0 §5.2, EPL-2.0 §2(b)/§7, GPL-3.0 and
 # AGPL-3.0 §10, CPL-1.0 §7, MS-PL §3(B), OSL-3.0 §10, CDDL-1.0 §6.2, Artistic-2.0 §14.
@@ -26,6 +24,7 @@ def encoder():
     return load_encoder(EncoderConfig(dtype="float32"))  # exact references: float32
 
 
+@pytest.mark.slow  # real packaged models
 def test_matches_sentence_transformers(encoder):
     from sentence_transformers import SentenceTransformer
 
@@ -37,6 +36,7 @@ def test_matches_sentence_transformers(encoder):
     assert ours.shape == (2, 384)
 
 
+@pytest.mark.slow  # real packaged models
 def test_tokens_carry_character_offsets(encoder):
     text = "Governing law: the State of Delaware."
     tokens = encoder.tokenize(text)
@@ -48,6 +48,7 @@ def test_unknown_model_lists_packaged_names():
         load_encoder(EncoderConfig(dtype="float32", model="org/does-not-exist"))
 
 
+@pytest.mark.slow  # real packaged models
 def test_matryoshka_dim_checked_and_applied():
     with pytest.raises(ConfigError, match="matryoshka_dim=999"):
         load_encoder(EncoderConfig(dtype="float32", matryoshka_dim=999))
@@ -56,11 +57,13 @@ def test_matryoshka_dim_checked_and_applied():
     assert vectors.shape == (1, 128) and np.isclose(np.linalg.norm(vectors), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # real packaged models
 def test_query_longer_than_window_is_refused(encoder):
     with pytest.raises(InputError, match="tokens; the encoder reads at most 510"):
         encoder.encode_queries(["word " * 600])
 
 
+@pytest.mark.slow  # real packaged models
 def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     pipe = Pipeline.from_config(None, encoder=encoder)
     pipe.index([CONTRACTS], index_dir=tmp_path / "contracts", progress=False)
@@ -70,6 +73,7 @@ def test_contract_question_finds_a_patent_retaliation_clause(tmp_path, encoder):
     assert "litigation" in (CONTRACTS / hits[0].doc_id).read_text()[hits[0].start:hits[0].end].lower()
 
 
+@pytest.mark.slow  # real packaged models
 def test_the_harness_cache_reuses_segment_vectors_of_the_same_encoder_only(encoder):
     ids = [encoder.tokenize(t).ids for t in ("A short clause about patents.", "Another clause on warranties.")]
     plain = encoder.encode_ids(ids)
@@ -89,6 +93,7 @@ def test_the_harness_cache_reuses_segment_vectors_of_the_same_encoder_only(encod
     assert first.describe() == first.encoder.describe() and first.segment_window == encoder.segment_window
 
 
+@pytest.mark.slow  # real packaged models
 def test_long_texts_are_tokenized_in_slices_with_the_same_tokens(encoder, monkeypatch):
     text = (CONTRACTS / "GPL-3.0-only.txt").read_text() * 2
     whole = encoder.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
