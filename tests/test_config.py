@@ -42,3 +42,26 @@ def test_overrides_are_validated():
     assert config.index.mode == "document"
     with pytest.raises(ConfigError):
         with_overrides(config, index={"mode": "nope"})
+
+
+def test_default_yaml_names_every_key_with_a_comment():
+    """configs/default.yaml documents every key of every section (README, "Configuration"), each on a
+    line with its comment, and holds exactly the defaults."""
+    import dataclasses
+
+    import yaml
+
+    from longrag.config import Config
+
+    path = REPO / "configs" / "default.yaml"
+    written = yaml.safe_load(path.read_text())
+    sections = {f.name: [k.name for k in dataclasses.fields(f.default_factory())] for f in dataclasses.fields(Config)}
+    assert {name: sorted(keys) for name, keys in sections.items()} == {
+        name: sorted(written.get(name) or {}) for name in sections}
+    lines = path.read_text().splitlines()
+    for section, keys in sections.items():
+        start = lines.index(f"{section}:")
+        for key in keys:
+            line = next(l for l in lines[start + 1:] if l.startswith(f"  {key}:"))
+            assert "#" in line, f"{section}.{key} has no comment in configs/default.yaml"
+    assert load_config(path) == load_config(None)
