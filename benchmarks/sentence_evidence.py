@@ -38,7 +38,8 @@ def fill(fit, ranked, spans, corpus) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="cuad,qmsum")
-    parser.add_argument("--pools", default="12,24", help="segments whose sentences are ranked")
+    parser.add_argument("--pools", default="12", help="segments whose sentences are ranked")
+    parser.add_argument("--neighbours", default="1", help="sentences kept on each side of a chosen one")
     parser.add_argument("--limit", type=int, default=10_000)
     args = parser.parse_args()
     config = load_config(None)
@@ -46,9 +47,13 @@ def main() -> None:
     count = _load_generator(config).count_tokens
     methods = {"hybrid": make_selector("hybrid", count_tokens=count, encoder=pipe.encoder)}
     for pool in map(int, args.pools.split(",")):
-        methods[f"sentences@{pool}"] = make_selector("sentences", count_tokens=count, encoder=pipe.encoder,
-                                                     first_stage="hybrid", pool=pool)
-    results = {"budgets": BUDGETS, "tokenizer": config.generator.model, "datasets": {}}
+        for n in map(int, args.neighbours.split(",")):
+            selector = make_selector("sentences", count_tokens=count, encoder=pipe.encoder, first_stage="hybrid", pool=pool)
+            selector.neighbours = n
+            methods[f"sentences@{pool}" + (f"±{n}" if n != 1 else "")] = selector
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    results.update({"budgets": BUDGETS, "tokenizer": config.generator.model})
+    results.setdefault("datasets", {})
     for name in args.datasets.split(","):
         dataset = LOADERS[name]().limit(args.limit, seed=0)
         qids = sorted(dataset.passages)
@@ -65,11 +70,11 @@ def main() -> None:
                 rows[m].append(row)
             if i % 20 == 0:
                 print(name, i, len(qids), flush=True)
-        results["datasets"][name] = {
+        results["datasets"].setdefault(name, {}).update({
             m: {"questions": len(r), "seconds": round(statistics.mean(x["seconds"] for x in r), 3),
                 **{f"recall_{b}": round(100 * statistics.mean(x[f"recall_{b}"] for x in r), 1) for b in BUDGETS},
                 **{f"overlap_{b}": round(100 * statistics.mean(x[f"overlap_{b}"] for x in r), 1) for b in BUDGETS}}
-            for m, r in rows.items()}
+            for m, r in rows.items()})
         print(json.dumps(results["datasets"][name], indent=1), flush=True)
         OUT.write_text(json.dumps(results, indent=1) + "\n")
 

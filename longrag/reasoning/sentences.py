@@ -12,7 +12,6 @@ import re
 from pathlib import PurePath
 from typing import Sequence
 
-import numpy as np
 
 from ..ranking import fused_order
 from ..types import Candidate
@@ -84,8 +83,9 @@ def title_of(candidate: Candidate) -> str:
 class SentenceSelector(RankingSelector):
     """Ranks the sentences of the `pool` best segments (by `first_stage`, the segment hybrid) by the
     rank fusion of the encoder's cosine to the question (each sentence read after its document's
-    title), stemmed BM25 of the question, and the rank of the segment it came from; the budget is
-    filled best sentence first, each with the sentences before and after it when they fit."""
+    title) and stemmed BM25 of the question; the budget is filled best sentence first, each with
+    the sentences before and after it when they fit. (Fusing in the rank of the segment a sentence
+    came from ranked the answering sentence lower: docs/results.md, "Sentence-level evidence".)"""
 
     name = "sentences"
 
@@ -98,20 +98,19 @@ class SentenceSelector(RankingSelector):
     def rank(self, question: str, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
         """Sentences (as Candidates of their document, with `document` set) best first."""
         segments = [c for c, _ in self.first_stage.rank(question, candidates)[: self.pool]]
-        sentences, segment_rank = [], []
+        sentences = []
         seen: set[tuple[str, int]] = set()
-        for rank, segment in enumerate(segments):
+        for segment in segments:
             for a, b in self._sentences_of(segment):
                 if (segment.doc_id, a) not in seen:
                     seen.add((segment.doc_id, a))
                     sentences.append(Candidate(segment.doc_id, segment.path, a, b, segment.document[a:b],
                                                None, segment.document))
-                    segment_rank.append(rank)
         if not sentences:
             return []
         vectors = self.encoder.encode_queries([f"{title_of(s)}: {s.text}" for s in sentences])
-        scores = [vectors @ query_vector(self.encoder, question, self.known), bm25_scores(question, [s.text for s in sentences], STEMMED),
-                  -np.asarray(segment_rank, dtype=float)]
+        scores = [vectors @ query_vector(self.encoder, question, self.known),
+                  bm25_scores(question, [s.text for s in sentences], STEMMED)]
         order = fused_order(scores)
         fused = {int(i): 1.0 / (1 + r) for r, i in enumerate(order)}
         return [(sentences[i], fused[int(i)]) for i in order]

@@ -49,11 +49,16 @@ def is_yes_no(question: str) -> bool:
     return bool(_YES_NO.match(question)) and not _WH.match(question) and not _EITHER_OR.search(question)
 
 
+QUOTE_MIN_WORDS = 8  # a shorter sentence (a title line, a heading) rarely states what a question asks
+
+
 def quotes_from(ranked: Sequence[tuple[Candidate, float]], evidence: Sequence[Evidence], count: int) -> list[Citation]:
-    """The `count` best-ranked sentences that lie inside the evidence, each as a citation of its
-    exact span and of the evidence block [n] that holds it; in ranking order."""
+    """The `count` best-ranked sentences of at least QUOTE_MIN_WORDS words (any length when too few
+    have) that lie inside the evidence, each as a citation of its exact span and of the evidence
+    block [n] that holds it; in ranking order."""
+    long_enough = [(s, v) for s, v in ranked if len(s.text.split()) >= QUOTE_MIN_WORDS]
     quotes = []
-    for sentence, _ in ranked:
+    for sentence, _ in long_enough + [(s, v) for s, v in ranked if len(s.text.split()) < QUOTE_MIN_WORDS]:
         block = next((n for n, e in enumerate(evidence, 1) if e.doc_id == sentence.doc_id
                       and e.start <= sentence.start and sentence.end <= e.end), None)
         if block is not None:
