@@ -88,17 +88,14 @@ def grade(question: dict, row: dict) -> dict:
     return out
 
 
-def regrade(row: dict, unsure: float, support: float, calibrated: bool = True) -> dict:
-    """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run).
-    `calibrated=False`: yes/no read by the raw margin, without subtracting the model's lean."""
+def regrade(row: dict, unsure: float, support: float) -> dict:
+    """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run)."""
     row = dict(row)
     check = row.get("check") or {}
     if not row["found"] or check.get("margin") is None:  # not found, or withheld for an invented figure
         return row
     if check["method"] == "yes/no likelihood":
-        margin = check["margin"] if calibrated or check.get("prior") is None else check["margin"] + check["prior"]
-        row["reading"] = "Yes." if margin > 0 else "No."
-        row["withheld"] = "unsure" if abs(margin) < unsure else None
+        row["withheld"] = "unsure" if abs(check["margin"]) < unsure else None
     else:
         row["withheld"] = "unsupported" if check["margin"] < support else None
     row["answer"] = f"no answer shown: {row['withheld']}" if row["withheld"] else row["reading"]
@@ -247,14 +244,13 @@ def tune(results: dict, key: str) -> None:
     """Re-grade the saved dev answers of run `key` over a grid of thresholds."""
     questions = load_questions("dev")
     base = results["runs"][key]["rows"]
-    print("calibrated unsure support | wrong_shown right_of_shown (shown) withheld quote_hit unanswerable_not_shown")
-    for calibrated in (True, False):
-        for unsure in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0):
-            for support in (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0):
-                rows = {q["id"]: regrade(base[q["id"]], unsure, support, calibrated) for q in questions if q["id"] in base}
-                s = summary(questions, rows)
-                print(f"{calibrated!s:5} {unsure:4.1f} {support:4.1f} | {s['wrong_shown']:5} {s['right_of_shown']:5} "
-                      f"({s['shown']}) {s['withheld']:5} {s['quote_hit']} {s['unanswerable_not_shown']}")
+    print("unsure support | wrong_shown right_of_shown (shown) withheld quote_hit unanswerable_not_shown")
+    for unsure in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
+        for support in (-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+            rows = {q["id"]: regrade(base[q["id"]], unsure, support) for q in questions if q["id"] in base}
+            s = summary(questions, rows)
+            print(f"{unsure:4.1f} {support:4.1f} | {s['wrong_shown']:5} {s['right_of_shown']:5} ({s['shown']}) "
+                  f"{s['withheld']:5} {s['quote_hit']} {s['unanswerable_not_shown']}")
 
 
 def main() -> None:

@@ -216,8 +216,7 @@ class Pipeline:
                           found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
                           relevance=relevance, flags=list(flags), quotes=list(quotes), withheld=withheld,
                           evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-                          reading=text, check={"method": verdict.method, "margin": verdict.margin, "prior": verdict.prior}
-                          if verdict else {})
+                          reading=text, check={"method": verdict.method, "margin": verdict.margin} if verdict else {})
 
         if not candidates or relevance is None or relevance < settings.min_relevance:
             return finish(NOT_FOUND, None)

@@ -41,7 +41,6 @@ class Verdict:
     margin: float | None  # log p(Yes) − log p(No) of the deciding comparison
     method: str  # "yes/no likelihood" | "support check"
     withheld: str | None = None
-    prior: float | None = None  # yes/no: the same margin with no text to read (the model's lean, subtracted)
 
 
 def is_yes_no(question: str) -> bool:
@@ -98,18 +97,13 @@ def yes_minus_no(generator, messages: Sequence[Message]) -> float:
     return float(yes - no)
 
 
-NOTHING_TO_READ = [Citation("", "no document", 0, 3, "N/A", 1)]
-
-
 def read_yes_no(generator, question: str, quotes: Sequence[Citation], unsure: float) -> Verdict:
-    """Yes or No by the generator's likelihood of each after the quotes, less its lean with nothing
-    to read (contextual calibration, Zhao et al. 2021, "Calibrate Before Use": a small model says
-    one word more often whatever the text); withheld when the calibrated margin is within `unsure`."""
-    prior = yes_minus_no(generator, yes_no_messages(generator, question, NOTHING_TO_READ))
-    margin = yes_minus_no(generator, yes_no_messages(generator, question, quotes)) - prior
+    """Yes or No by the generator's likelihood of each after the quotes; withheld when the margin
+    is within `unsure` (a log-probability difference, tuned on the dev questions)."""
+    margin = yes_minus_no(generator, yes_no_messages(generator, question, quotes))
     word = "Yes" if margin > 0 else "No"
     withheld = WITHHELD_UNSURE if abs(margin) < unsure else None
-    return Verdict(f"{word}.", margin, "yes/no likelihood", withheld, prior=prior)
+    return Verdict(f"{word}.", margin, "yes/no likelihood", withheld)
 
 
 def check_answer(generator, question: str, answer: str, quotes: Sequence[Citation], evidence_text: str,
