@@ -137,8 +137,8 @@ class AskConfig:
     # the model that reads yes/no questions from the quotes and checks other answers against them (a
     # generator name as in generator.model, run like the generator); null: the generator itself
     checker: str | None = "qwen2.5-1.5b"
-    unsure: float = 1.0  # yes/no: |log p(Yes) − log p(No)| below this → withheld as unsure
-    support_threshold: float = 0.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
+    unsure: float = 1.5  # yes/no: |log p(Yes) − log p(No)| below this → withheld as unsure
+    support_threshold: float = 2.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class Pipeline:
         self._lock = threading.Lock()  # the encoder, store and generator are loaded once, whatever thread asks first
         self._generator: GeneratorBackend | None = as_generator(generator, context_window) if generator is not None else None
         self._checker: GeneratorBackend | None = None
+        self._brought = generator is not None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -128,9 +129,11 @@ class Pipeline:
 
     @property
     def checker(self) -> GeneratorBackend:
-        """The model that reads yes/no questions and checks answers (`ask.checker`; the generator when null)."""
-        name = self.config.ask.checker
-        if name is None or name == self.config.generator.model:
+        """The model that reads yes/no questions and checks answers: `ask.checker`, run locally; the
+        generator itself when that is null or names it, or when the generator is a model you brought
+        (a server or a LangChain chat model checks its own answers)."""
+        name, settings = self.config.ask.checker, self.config.generator
+        if name is None or name == settings.model or self._brought or settings.backend == "openai":
             return self.generator
         if self._checker is None:
             with self._lock:
