@@ -96,11 +96,56 @@ def build_index(pipe, dataset, doc_ids, where: Path):
 
 # ---- run ----------------------------------------------------------------------------------------
 
+def first_quote(pipe, question, candidates, evidence):
+    """The first quote `longrag ask` prints: the best sentence of the evidence for the question alone."""
+    from longrag.reasoning import make_selector
+    from longrag.reasoning.verdict import quotes_from
+
+    ranker = make_selector("sentences", count_tokens=len, encoder=pipe.encoder, first_stage=pipe.config.ask.first_stage,
+                           pool=pipe.config.ask.pool)
+    quotes = quotes_from(ranker.rank(question, candidates), evidence, 1)
+    return quotes[0] if quotes else None
+
+
+def requote(args) -> dict:
+    """Score the saved answers with the first quote in place of the support sentence: the same
+    selector, budget and generator give the same prompt and greedy answer, so only the quote is new."""
+    from longrag.config import load_config
+    from longrag.pipeline import Pipeline, _load_generator
+    from longrag.reasoning import candidates_of, make_selector
+
+    results = json.loads(OUT.read_text())
+    config = load_config(None)
+    pipe = Pipeline(config)
+    count = _load_generator(config).count_tokens
+    budget = results["settings"]["budget"]
+    for name in ("cuad", "squality"):
+        dataset, rows = questions(name, 1000)
+        rows = {f"{name}/{qid}": (question, doc_id, reference) for qid, question, doc_id, reference in rows}
+        store = build_index(pipe, dataset, {d for _, d, _ in rows.values()}, INDEXES / f"index-{name}")
+        for key, record in results["records"].items():
+            if record["dataset"] != name or "hybrid" not in record or key not in rows:
+                continue
+            question, doc_id, reference = rows[key]
+            cell = record["hybrid"]
+            candidates = candidates_of(store, doc_id)
+            chosen = make_selector("hybrid", count_tokens=count, encoder=pipe.encoder).select(question, candidates, budget)
+            quote = None if cell["declined"] else first_quote(pipe, question, candidates, chosen.evidence)
+            answer = "" if cell["declined"] else clean_answer(cell["answer"])
+            shown = f"{answer} {quote.text}" if quote else answer
+            cell["quote"] = quote.text if quote else None
+            cell["score_with_quote"] = token_f1(shown, reference) if name == "cuad" else rouge_l(shown, reference)
+            print(key, f"{cell['score_with_support']:.3f} -> {cell['score_with_quote']:.3f}", flush=True)
+    save_json(OUT, results)
+    return results
+
+
 def run(args) -> dict:
     from longrag.config import load_config
     from longrag.evaluation.runner import PeakMemory
     from longrag.pipeline import Pipeline
-    from longrag.reasoning import NOT_FOUND, candidates_of, generate_answer, make_selector, supporting_sentence
+    from longrag.reasoning import NOT_FOUND, candidates_of, generate_answer, make_selector
+    from longrag.reasoning.verdict import quotes_from
 
     results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"records": {}}
     records = results["records"]
@@ -141,7 +186,7 @@ def run(args) -> dict:
                 chosen = selectors[method].select(question, candidates, args.budget)
                 text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
                 declined = text == NOT_FOUND
-                support = None if declined else supporting_sentence(pipe.encoder, question, text, chosen.evidence)
+                support = None if declined else first_quote(pipe, question, candidates, chosen.evidence)
             seconds = time.perf_counter() - started
             answer = "" if declined else clean_answer(text)
             shown = f"{answer} {support.text}" if support else answer
@@ -176,7 +221,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--requote", action="store_true", help="score the saved answers with the first quote")
     args = parser.parse_args()
+    if args.requote:
+        results = requote(args)
+        replace_block("answer-quality", answer_quality_table(results), RESULTS)
+        print(answer_quality_table(results))
+        return
     if args.xl3m > 0 and "xl3m" not in args.methods:
         args.methods.append("xl3m")
     results = json.loads(OUT.read_text()) if args.table_only else run(args)

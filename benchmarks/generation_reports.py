@@ -64,9 +64,11 @@ def answer_quality_table(results: dict) -> str:
             if not cells:
                 continue
             supported = [c["score_with_support"] for c in cells if "score_with_support" in c]
+            quoted = [c["score_with_quote"] for c in cells if "score_with_quote" in c]
             seconds = [c["seconds"] for c in cells]
             rows.append([name, method, len(cells), f"{metric} {100 * np.mean([c['score'] for c in cells]):.1f}",
                          f"{100 * np.mean(supported):.1f}" if len(supported) == len(cells) else "–",
+                         f"{100 * np.mean(quoted):.1f}" if len(quoted) == len(cells) else "–",
                          f"{100 * np.mean([c['declined'] for c in cells]):.0f}%",
                          f"{100 * np.mean([c['gate'] for c in cells]):.0f}%",
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
@@ -74,8 +76,8 @@ def answer_quality_table(results: dict) -> str:
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
         if name in results.get("human", {}):
             human = results["human"][name]
-            rows.append([name, "a human reference", human["n"], f"{metric} {100 * human['score']:.1f}"] + ["–"] * 6)
-    header = ["dataset", "evidence", "questions", "score", "with support", "declined", "gate would refuse", "prompt tokens",
+            rows.append([name, "a human reference", human["n"], f"{metric} {100 * human['score']:.1f}"] + ["–"] * 7)
+    header = ["dataset", "evidence", "questions", "score", "with support", "with quote", "declined", "gate would refuse", "prompt tokens",
               "s/question median / p90", "peak RSS MB"]
     body = markdown_table(header, rows)
     body += (f"\n\nScores ×100, mean over the questions (column `questions`; declined answers score 0). "
@@ -83,7 +85,9 @@ def answer_quality_table(results: dict) -> str:
              f"{settings.get('max_new_tokens')} new tokens; candidates = all segments of the question's own document; "
              f"`first` = the document's first segments up to the budget. With support = the same score of the answer "
              "followed by its support, the evidence sentence that best matches question + answer, which `longrag ask` shows "
-             "under every answer. Declined = the generator answered \"not found\"; "
+             "under every answer (before quotes); with quote = the answer followed by the first quote `longrag ask` now "
+             "prints above it (the best sentence for the question alone; the answers are those of the run that "
+             "measured the support: same prompt, same greedy answer). Declined = the generator answered \"not found\"; "
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
              "(recorded, not applied). A human reference = each reference response scored against the other "
              "references of its question (what a human writer scores on this metric). Seconds per question "
