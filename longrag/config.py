@@ -137,7 +137,10 @@ class AskConfig:
     # the model that reads yes/no questions from the quotes and checks other answers against them (a
     # generator name as in generator.model, run like the generator); null: the generator itself
     checker: str | None = "qwen2.5-1.5b"
-    unsure: float = 1.5  # yes/no: |log p(Yes) − log p(No)| below this → withheld as unsure
+    # yes/no: the checker's and the generator's log p(Yes) − log p(No) summed, less `lean` (that sum averaged over the
+    # dev questions for the default pair); |margin| below `unsure` → withheld as unsure
+    lean: float = 0.5
+    unsure: float = 0.5
     support_threshold: float = 2.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
 
 

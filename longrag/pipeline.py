@@ -232,7 +232,8 @@ class Pipeline:
         ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates)
         quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
         text, tokens_in, cited, flags, verdict = read_answer(generator, self.checker, question, chosen.evidence, quotes,
-                                                             max_new, settings.unsure, settings.support_threshold)
+                                                             max_new, settings.lean, settings.unsure,
+                                                             settings.support_threshold)
         return finish(text, chosen, tokens_in, cited, flags, quotes, verdict)
 
     # -- indexing -------------------------------------------------------------------------------

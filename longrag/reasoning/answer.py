@@ -115,15 +115,17 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
 
 
 def read_answer(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
-                max_new_tokens: int, unsure: float, support_threshold: float
+                max_new_tokens: int, lean: float, unsure: float, support_threshold: float
                 ) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
     """(answer text, prompt tokens, citations, flags, verdict): a yes/no question is read from the
-    quotes by the `checker`'s likelihood of Yes against No; any other question is answered from the
+    quotes by the likelihood of Yes against No of the checker and the generator (one model when they
+    are the same; `read_yes_no`); any other question is answered from the
     evidence blocks by the `generator`, and that answer checked against the quotes by the `checker`
     (`check_answer`). `verdict.withheld` says why an answer must not be shown as one; None when the
     generator declined (NOT_FOUND)."""
     if is_yes_no(question) and quotes:
-        verdict = read_yes_no(checker, question, quotes, unsure)
+        readers = [checker] if checker is generator else [checker, generator]
+        verdict = read_yes_no(readers, question, quotes, lean, unsure)
         tokens_in = checker.count_chat(yes_no_messages(checker, question, quotes))
         return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
     text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)

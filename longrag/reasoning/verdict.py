@@ -97,10 +97,12 @@ def yes_minus_no(generator, messages: Sequence[Message]) -> float:
     return float(yes - no)
 
 
-def read_yes_no(generator, question: str, quotes: Sequence[Citation], unsure: float) -> Verdict:
-    """Yes or No by the generator's likelihood of each after the quotes; withheld when the margin
-    is within `unsure` (a log-probability difference, tuned on the dev questions)."""
-    margin = yes_minus_no(generator, yes_no_messages(generator, question, quotes))
+def read_yes_no(readers: Sequence, question: str, quotes: Sequence[Citation], lean: float, unsure: float) -> Verdict:
+    """Yes or No by the readers' summed log p(Yes) − log p(No) after the quotes, less `lean` (what
+    that sum averaged on the dev questions: each small model says one word more often whatever the
+    text — qwen2.5-1.5b Yes, qwen2.5-0.5b No — so their sum, less the lean, is the evidence);
+    withheld when within `unsure` of 0."""
+    margin = sum(yes_minus_no(reader, yes_no_messages(reader, question, quotes)) for reader in readers) - lean
     word = "Yes" if margin > 0 else "No"
     withheld = WITHHELD_UNSURE if abs(margin) < unsure else None
     return Verdict(f"{word}.", margin, "yes/no likelihood", withheld)
