@@ -45,7 +45,11 @@ def test_text_without_sentences_is_cut_into_bounded_pieces(text):
     ("What law governs the CPL?", False),
     ("Under the EPL, which courts have jurisdiction?", False),
     ("How long do I have to cure a violation?", False),
-    ("Is it governed by Dutch or Belgian law or neither?", False),
+    ("Is it governed by Dutch or Belgian law, or neither?", False),
+    ("When I redistribute the work, can I add my own conditions?", True),
+    ("If I sue a contributor, does my patent licence end?", True),
+    ("How long, after notice, do I have to cure a breach?", False),
+    ("When does the licence end?", False),
 ])
 def test_yes_no_questions_are_told_from_others(question, expected):
     assert is_yes_no(question) is expected

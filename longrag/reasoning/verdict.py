@@ -21,7 +21,9 @@ _YES_NO = re.compile(r"^\s*(?:[^?]{0,160}?,\s*|so\s+|and\s+|but\s+)?(do|does|did
                      r"might|must|shall|should|will|would|has|have|had|need|needs)\b",
                      re.I)
 _EITHER_OR = re.compile(r",\s*or\b|\bor\s+(neither|both)\b", re.I)  # "Is it X, or Y?" asks which
-_WH = re.compile(r"^\s*(?:[^,?]{0,80},\s*)?(what|which|who|whom|whose|when|where|why|how)\b", re.I)
+# an interrogative word opening the question ("How long, under X, do I …?" asks how long); "When …, can I"
+# and "If …, may I" open a lead-in clause instead
+_WH = re.compile(r"^\s*(?:[^,?]{0,80},\s*)?(what|which|who|whom|whose|why|how)\b", re.I)
 
 YES_NO_SYSTEM = ("Answer the user's yes/no question from the quoted blocks alone, with one word: Yes or No. "
                  + UNTRUSTED_RULE)
