@@ -1,17 +1,19 @@
-"""Regression: the ten contract questions asked with the default configuration (packaged encoder
-and generator, default selector and budget) of an index of examples/contracts, graded leniently
-(the answer cites the expected document and holds one of the expected words). Measured on AMD
-EPYC: 5 of 10 right (docs/results.md, "Ten contract questions"); the bar is set one below, as
-greedy decoding may take another path on a CPU with other SIMD kernels."""
+"""Regression: the ten contract questions asked with the default configuration (packaged encoder,
+generator and checker, default selector and budget) of an index of examples/contracts, with the quotes
+printed first and readings the quotes do not support withheld. Measured on AMD EPYC (2026-12-04):
+9 of 10 quote the answering contract; the bar leaves one question of slack, as greedy decoding may
+take another path on other SIMD kernels. How right the shown readings are is measured by
+benchmarks/trust.py, not asserted here."""
 import pytest
 
 from longrag import Pipeline
-from longrag.evaluation.contract_questions import QUESTIONS, right
+from longrag.evaluation.contract_questions import QUESTIONS
 
 from tests.helpers import CONTRACTS
 
 pytestmark = pytest.mark.slow
 TRADEMARKS = "Can I use the licensor's trademarks under the Apache License?"
+QUOTED_BAR = 8  # measured 9 (AMD EPYC, 2026-12-04)
 
 
 @pytest.fixture(scope="module")
@@ -22,26 +24,35 @@ def answers(tmp_path_factory):
     return {q: pipe.ask(q) for q in QUESTIONS}
 
 
-def _row(question, answer):
-    return {"question": question, "answer": answer.answer, "found": answer.found,
-            "cited": sorted({c.doc_id for c in answer.citations})}
-
-
-def test_the_trademark_question_is_answered_from_apache_section_6(answers):
+def test_the_trademark_question_is_quoted_from_apache_section_6_and_never_answered_yes(answers):
     answer = answers[TRADEMARKS]
-    assert right(_row(TRADEMARKS, answer)), answer.answer
-    assert answer.answer.lower().startswith("no"), answer.answer
-    assert any(c.doc_id == "Apache-2.0.txt" and "6. Trademarks" in c.text for c in answer.citations)
+    first = answer.quotes[0]
+    assert first.doc_id == "Apache-2.0.txt" and "does not grant permission to use the trade names" in first.text
+    # the clause says no: a shown answer must say no; a withheld one says why
+    assert answer.answer.startswith("No") or answer.withheld, answer.answer
 
 
-def test_most_contract_questions_are_answered_right(answers):
-    graded = {q: right(_row(q, a)) for q, a in answers.items()}
-    assert sum(graded.values()) >= 4, {q: answers[q].answer for q in graded}
+def test_the_quotes_come_from_the_answering_contract(answers):
+    quoted = {q: QUESTIONS[q][0] in {c.doc_id for c in a.quotes} for q, a in answers.items()}
+    assert sum(quoted.values()) >= QUOTED_BAR, {q: [c.doc_id for c in answers[q].quotes] for q in quoted}
+
+
+def test_every_reading_was_checked_and_a_withheld_one_says_why(answers):
+    for a in answers.values():
+        if not a.found:
+            continue
+        assert a.check["method"] in ("yes/no likelihood", "support check") or a.withheld
+        if a.check.get("method") == "yes/no likelihood":
+            assert a.reading in ("Yes.", "No.")
+        if a.withheld:
+            assert a.answer == f"no answer shown: {a.withheld}" and a.reading and not a.grounded
+        else:
+            assert a.answer == a.reading
 
 
 def test_every_answer_is_whole_and_its_citations_are_true_spans(answers):
     for question, answer in answers.items():
         assert answer.answer.strip() and answer.seconds > 0
-        for cite in answer.citations:
+        for cite in answer.citations + answer.quotes:
             text = (CONTRACTS / cite.doc_id).read_text(encoding="utf-8")
             assert text[cite.start:cite.end] == cite.text
