@@ -32,7 +32,7 @@ from longrag.generation import chosen_backend, load_generator
 from longrag.generation.langchain_chat import LangChainGenerator, as_generator
 from longrag.generation.openai_server import OpenAIGenerator, ServerError, api_root, estimate_tokens
 from longrag.pipeline import Pipeline
-from tests.helpers import CONTRACTS, FakeEncoder
+from tests.helpers import CONTRACTS, REPO, FakeEncoder
 
 KEY = "sk-test-4f8a1c9e2b7d-never-print-me"  # what the tests must never find in output or on disk
 FILES = ("MIT.txt", "BSD-3-Clause.txt", "Zlib.txt")
@@ -506,3 +506,26 @@ def test_as_generator_passes_backends_through_and_refuses_anything_else(fake):
         as_generator(backend, context_window=100)
     with pytest.raises(ConfigError, match="GeneratorBackend or a LangChain BaseChatModel, got str"):
         as_generator("gpt-4o")
+
+
+@pytest.mark.slow
+def test_the_example_app_answers_through_a_langchain_chat_model_on_the_real_server(served, tmp_path):
+    """examples/own_chat_model.py: its chat model, given to the Pipeline, reads a yes/no question from
+    the quotes (asked for a plain Yes or No: a chat model gives no log-probabilities) and quotes first."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("own_chat_model", REPO / "examples" / "own_chat_model.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt"):
+        shutil.copy(CONTRACTS / name, docs / name)
+    Pipeline.from_config(None).index([docs], index_dir=tmp_path / "index", progress=False)
+    chat = example.LocalServerChat(base_url=served, api_key=KEY, max_tokens=64)
+    pipe = Pipeline.load(tmp_path / "index", generator=chat, context_window=4096)
+    answer = pipe.ask("Can I use the licensor's trademarks under the Apache License?")
+    assert pipe.generator.backend == "langchain" and pipe.checker is pipe.generator
+    assert answer.quotes and answer.quotes[0].doc_id == "Apache-2.0.txt"
+    assert answer.check["method"] == "yes/no likelihood" and answer.reading in ("Yes.", "No.")
+    assert answer.answer == (f"no answer shown: {answer.withheld}" if answer.withheld else answer.reading)
