@@ -9,6 +9,7 @@ quotes shown first under `ask` come from (`Selection.notes["sentences"]`).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from pathlib import PurePath
 from typing import Sequence
 
@@ -94,6 +95,7 @@ class SentenceSelector(RankingSelector):
         super().__init__(count_tokens)
         self.encoder, self.first_stage, self.pool, self.neighbours = encoder, first_stage, pool, neighbours
         self.known = known or {}  # question → its vector, when the caller has encoded it already
+        self._split: dict[tuple[str, int], list[tuple[int, int]]] = {}  # a document's sentences, split once
 
     def rank(self, question: str, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
         """Sentences (as Candidates of their document, with `document` set) best first."""
@@ -120,18 +122,18 @@ class SentenceSelector(RankingSelector):
         return [(a, b) for a, b in self._document_sentences(segment) if a < segment.end and b > segment.start]
 
     def _document_sentences(self, candidate: Candidate) -> list[tuple[int, int]]:
-        key = (candidate.doc_id, id(candidate.document))
-        cache = self.__dict__.setdefault("_split", {})
-        if key not in cache:
-            cache.clear() if len(cache) > 64 else None
-            cache[key] = split_sentences(candidate.document)
-        return cache[key]
+        key = (candidate.doc_id, hash(candidate.document))  # str hashes are cached: cheap after the first
+        if key not in self._split:
+            if len(self._split) > 64:  # a benchmark reuses one selector over many documents
+                self._split.clear()
+            self._split[key] = split_sentences(candidate.document)
+        return self._split[key]
 
     def fit(self, ranked: list[tuple[Candidate, float]], budget_tokens: int) -> Selection:
         """The best sentences with their neighbours, merged into blocks in document order."""
         def widen(sentence: Candidate) -> tuple[int, int]:
             spans = self._document_sentences(sentence)
-            i = next(j for j, (a, _) in enumerate(spans) if a == sentence.start)
+            i = bisect_left(spans, (sentence.start,))
             return spans[max(0, i - self.neighbours)][0], spans[min(len(spans) - 1, i + self.neighbours)][1]
 
         chosen = fit_budget_sentences(ranked, budget_tokens, self.count_tokens, widen=widen)
