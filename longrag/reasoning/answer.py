@@ -124,8 +124,9 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
     (`check_answer`). `verdict.withheld` says why an answer must not be shown as one; None when the
     generator declined (NOT_FOUND)."""
     if is_yes_no(question) and quotes:
+        # the lean was measured for the pair (checker, generator); one model reading alone is taken as it is
         readers = [checker] if checker is generator else [checker, generator]
-        verdict = read_yes_no(readers, question, quotes, lean, unsure)
+        verdict = read_yes_no(readers, question, quotes, lean if len(readers) > 1 else 0.0, unsure)
         tokens_in = checker.count_chat(yes_no_messages(checker, question, quotes))
         return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
     text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)
