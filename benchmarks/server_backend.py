@@ -4,7 +4,9 @@ against llama-cpp-python's server on the same GGUF file (the Q8_0 copy the llama
 
 Evidence: the default selector (hybrid) at the default budget over an index of examples/contracts,
 chosen once per question and given to both. Reported: how many answers are identical, and the
-seconds a question each way (the HTTP overhead). Writes benchmarks/results/server_backend.json.
+seconds a question each way (the HTTP overhead). Then the first 20 CUAD questions of the answer-quality
+benchmark through the server, against the in-process answers it saved (same prompt): how many are
+identical, and token F1 each way. Writes benchmarks/results/server_backend.json.
 
     .venv/bin/python benchmarks/server_backend.py
 """
@@ -59,6 +61,31 @@ def start_server(model: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.5)
 
 
+def answer_quality_through(remote, pipe, limit: int) -> dict:
+    """The first `limit` CUAD questions of the answer-quality benchmark answered through the server
+    from the same evidence; compared with the saved in-process answers (same prompt) by token F1."""
+    from answer_quality import INDEXES as AQ_INDEXES, OUT as AQ_OUT, build_index, questions
+    from longrag.evaluation.answer_metrics import clean_answer, token_f1
+
+    saved = json.loads(AQ_OUT.read_text())
+    budget = saved["settings"]["budget"]
+    dataset, rows = questions("cuad", 1000)
+    store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, AQ_INDEXES / "index-cuad")
+    out = []
+    for qid, question, doc_id, reference in rows[:limit]:
+        record = saved["records"][f"cuad/{qid}"]["hybrid"]
+        chosen = make_selector("hybrid", count_tokens=pipe.generator.count_tokens, encoder=pipe.encoder
+                               ).select(question, candidates_of(store, doc_id), budget)
+        text, _, _, _ = generate_answer(remote, question, chosen.evidence, saved["settings"]["max_new_tokens"])
+        out.append({"qid": qid, "same": text == record["answer"], "server_f1": token_f1(clean_answer(text), reference),
+                    "in_process_f1": record["score"]})
+        print(f"cuad {qid} {'same' if out[-1]['same'] else 'DIFF'} F1 {out[-1]['in_process_f1']:.2f} / "
+              f"{out[-1]['server_f1']:.2f}", flush=True)
+    return {"questions": len(out), "same": sum(r["same"] for r in out),
+            "in_process_f1": statistics.mean(r["in_process_f1"] for r in out),
+            "server_f1": statistics.mean(r["server_f1"] for r in out), "rows": out}
+
+
 def main() -> None:
     index = Path(tempfile.mkdtemp(prefix="longrag-server-")) / "contracts"
     pipe = Pipeline.from_config(None)
@@ -87,14 +114,16 @@ def main() -> None:
             rows.append(row)
             print(f"{'same' if row['same'] else 'DIFF'} {row['in_process']['seconds']:5.1f}s / "
                   f"{row['server']['seconds']:5.1f}s {question[:70]}", flush=True)
+        quality = answer_quality_through(remote, pipe, int(os.environ.get("CUAD_LIMIT", "20")))
     finally:
         process.terminate()
         process.wait(timeout=30)
-    result = {"rows": rows, "same": sum(r["same"] for r in rows), "questions": len(rows),
+    result = {"rows": rows, "same": sum(r["same"] for r in rows), "questions": len(rows), "answer_quality": quality,
               "median_seconds": {k: statistics.median(r[k]["seconds"] for r in rows) for k in ("in_process", "server")},
               "versions": library_versions(), "stamp": stamp(library_versions())}
     save_json(OUT, result)
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "answer_quality")}, indent=1))
+    print({k: v for k, v in quality.items() if k != "rows"})
 
 
 if __name__ == "__main__":
