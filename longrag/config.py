@@ -121,7 +121,7 @@ class GeneratorConfig:
 class AskConfig:
     """How `ask` picks evidence inside the retrieved documents (see longrag/reasoning)."""
 
-    # embedding | bm25 | hybrid | xl3m | rerank | alr2; hybrid: best measured evidence recall per second (docs/results.md, "Ask")
+    # SELECTORS; hybrid: best measured evidence recall per second; sentences wins on contracts, loses on meetings (docs/results.md)
     selector: str = "hybrid"
     # evidence tokens (generator tokens) handed to the generator; 1024 halves the time, but left out the clause
     # that answers a contract question (docs/results.md, "Ten contract questions")
