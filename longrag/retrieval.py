@@ -10,7 +10,6 @@ the best dense segment.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,8 +18,7 @@ from .index import IndexStore
 from .ranking import RRF_K, reciprocal_rank_fusion
 from .types import Hit
 
-if TYPE_CHECKING:  # config.py reads this module's registries: no import back at run time
-    from .config import Config
+# `Config` in annotations is longrag.config's; not imported, as config.py reads this module's registries
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
 

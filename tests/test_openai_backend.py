@@ -30,7 +30,8 @@ from longrag.config import GeneratorConfig, load_config
 from longrag.errors import ConfigError, InputError
 from longrag.generation import chosen_backend, load_generator
 from longrag.generation.langchain_chat import LangChainGenerator, as_generator
-from longrag.generation.openai_server import OpenAIGenerator, ServerError, api_root, estimate_tokens
+from longrag.generation.estimate import estimate_tokens
+from longrag.generation.openai_server import OpenAIGenerator, ServerError, api_root
 from longrag.pipeline import Pipeline
 from tests.helpers import CONTRACTS, REPO, FakeEncoder
 
@@ -291,16 +292,20 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def index_of(names, work: Path, encoder=None) -> Path:
+    """An index of these example contracts under `work` (the packaged encoder unless one is given)."""
+    docs = work / "docs"
+    docs.mkdir()
+    for name in names:
+        shutil.copy(CONTRACTS / name, docs / name)
+    Pipeline.from_config({}, encoder=encoder).index([docs], index_dir=work / "index", progress=False)
+    return work / "index"
+
+
 @pytest.fixture(scope="module")
 def fake_index(tmp_path_factory):
     """Three licences indexed with the fake encoder (no model weights)."""
-    work = tmp_path_factory.mktemp("openai-index")
-    docs = work / "docs"
-    docs.mkdir()
-    for name in FILES:
-        shutil.copy(CONTRACTS / name, docs / name)
-    Pipeline.from_config({}, encoder=FakeEncoder()).index([docs], index_dir=work / "index", progress=False)
-    return work / "index"
+    return index_of(FILES, tmp_path_factory.mktemp("openai-index"), FakeEncoder())
 
 
 def ask(index: Path, tmp_path: Path, generator_section: dict, *extra: str):
@@ -517,13 +522,9 @@ def test_the_example_app_answers_through_a_langchain_chat_model_on_the_real_serv
     spec = importlib.util.spec_from_file_location("own_chat_model", REPO / "examples" / "own_chat_model.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name in ("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt"):
-        shutil.copy(CONTRACTS / name, docs / name)
-    Pipeline.from_config(None).index([docs], index_dir=tmp_path / "index", progress=False)
+    index = index_of(("Apache-2.0.txt", "MIT.txt", "BSD-3-Clause.txt"), tmp_path)
     chat = example.LocalServerChat(base_url=served, api_key=KEY, max_tokens=64)
-    pipe = Pipeline.load(tmp_path / "index", generator=chat, context_window=4096)
+    pipe = Pipeline.load(index, generator=chat, context_window=4096)
     answer = pipe.ask("Can I use the licensor's trademarks under the Apache License?")
     assert pipe.generator.backend == "langchain" and pipe.checker is pipe.generator
     assert answer.quotes and answer.quotes[0].doc_id == "Apache-2.0.txt"

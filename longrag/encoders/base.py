@@ -11,7 +11,7 @@ import contextlib
 import copy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -35,8 +35,7 @@ from .positions import POSITION_METHODS
 from .rope import ROPE_METHODS
 from .tuned import tuning_info
 
-if TYPE_CHECKING:  # config.py reads DOCUMENT_METHODS: no import back at run time
-    from ..config import EncoderConfig
+# `EncoderConfig` in annotations is longrag.config's; not imported, as config.py reads DOCUMENT_METHODS from here
 
 # encoder.document_method: truncate and windows read the document in the encoder's own window
 # (encode_document below); the others extend its positions to encoder.target_length (long_model.py)

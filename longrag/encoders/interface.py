@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -11,8 +11,7 @@ from torch import nn
 
 from ..types import TokenizedText
 
-if TYPE_CHECKING:  # config.py reads the encoders' method names: no import back at run time
-    from ..config import EncoderConfig
+# `EncoderConfig` in annotations is longrag.config's; not imported, as config.py reads the encoders' method names
 
 
 class Encoder(Protocol):

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from .base import GeneratorBackend
 from .generator import Generator
 from .llama_cpp import EXTENSIONS as LLAMA_CPP_EXTENSIONS, LlamaCppGenerator
+from .openai_server import OpenAIGenerator  # imports the openai client only when a server is used
 from .models import is_gguf
 from .rope import ContextExtension
 
@@ -38,8 +39,6 @@ def _openai(settings, extension: ContextExtension) -> GeneratorBackend:
     if extension.method != "none":
         raise ConfigError(f"generator.extension {extension.method!r} is not available with generator.backend 'openai' "
                           "(the server sets its own context): set generator.extension: none")
-    from .openai_server import OpenAIGenerator  # the openai client is imported only when a server is used
-
     return OpenAIGenerator.from_settings(settings)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, GeneratorBackend, Message, TextPieces, looped, require
 from .rope import ContextExtension
-from .openai_server import COMMON_SPECIALS, MESSAGE_OVERHEAD, PROMPT_OVERHEAD, estimate_tokens
+from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
 
 DEFAULT_WINDOW = 8192  # a chat model's context when the caller does not say (most current models have more)
 
@@ -52,7 +52,7 @@ class LangChainGenerator:
         return estimate_tokens(text)
 
     def count_chat(self, messages: Sequence[Message]) -> int:
-        return sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages) + PROMPT_OVERHEAD
+        return estimate_chat(messages)
 
     def special_tokens(self) -> list[str]:
         return list(COMMON_SPECIALS)

@@ -24,43 +24,21 @@ import urllib.request
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+
 from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, Message, TextPieces, looped, require
+from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
+from .replies import backoff, error_text, is_transport_error, loads
 from .rope import ContextExtension
 
 NO_KEY = "not-needed"  # what is sent as the key when generator.api_key_env is not set (local servers ignore it)
 TOP_LOGPROBS = 20  # the most alternatives the OpenAI API returns per position
-BACKOFF_S, BACKOFF_MAX_S = 0.5, 8.0  # retry waits: 0.5 s, 1 s, 2 s, ... (or the server's Retry-After, up to 60 s)
-MESSAGE_OVERHEAD, PROMPT_OVERHEAD = 8, 32  # template tokens per message / per prompt, when the template is unknown
-# control tokens of widespread chat formats (ChatML/Qwen, Llama 2 and 3, Mistral, Phi-3, Gemma): a remote
-# tokenizer cannot be asked for its own, and these are what a document could smuggle into the prompt
-COMMON_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|begin_of_text|>", "<|end_of_text|>",
-                   "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|system|>", "<|user|>",
-                   "<|assistant|>", "<|end|>", "<start_of_turn>", "<end_of_turn>", "<s>", "</s>", "[INST]", "[/INST]")
 _TOO_LONG = re.compile(r"context|too long|maximum.*length|exceed", re.I)
 
 
 class ServerError(LongragError):
     """The generator server could not be reached, or did not answer as an OpenAI-compatible server does."""
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative token count for a tokenizer we cannot ask: a token for every digit (Qwen and
-    Llama 3 split numbers into digits) and for every punctuation mark or symbol, plus one per 3 UTF-8
-    bytes of the rest (letters and spaces).
-
-    Margin, measured against Qwen2.5's tokenizer: 1.8× the true count on the paragraphs of the 22
-    licences in examples/contracts (English prose is ~5 bytes a token), and never below it on any of
-    them, nor on numbers, dates, URLs, code, JSON, accented, Cyrillic or Chinese text tried
-    (tests/test_openai_backend.py). Evidence counted this way fits; the price is a budget that
-    holds fewer tokens than it says: give a server with a tokenizer endpoint where you can."""
-    tokens, rest = 0, 0  # rest: UTF-8 bytes of letters and spaces
-    for c in text:
-        if c.isdigit() or not (c.isalnum() or c.isspace()):
-            tokens += 1
-        else:
-            rest += len(c.encode("utf-8"))
-    return tokens + math.ceil(rest / 3)
 
 
 def api_root(base_url: str) -> str:
@@ -219,7 +197,7 @@ class OpenAIGenerator:
             reply = self._post_json("/apply-template", {"messages": body})
             if isinstance(reply, dict) and isinstance(reply.get("prompt"), str):
                 return self.count_tokens(reply["prompt"])
-        return sum(self.count_tokens(m["content"]) + MESSAGE_OVERHEAD for m in body) + PROMPT_OVERHEAD
+        return estimate_chat(body, self.count_tokens)
 
     def special_tokens(self) -> list[str]:
         """The remote tokenizer cannot be asked for its control tokens: those of the widespread chat
@@ -289,7 +267,7 @@ class OpenAIGenerator:
                 out.append(floor)
                 continue
             longest = max(len(t) for t, _ in matches)
-            out.append(_logsumexp([lp for t, lp in matches if len(t) == longest]))
+            out.append(float(np.logaddexp.reduce([lp for t, lp in matches if len(t) == longest])))
         return out
 
     def _top_logprobs(self, messages: list[dict]) -> list[tuple[str, float]]:
@@ -354,16 +332,16 @@ class OpenAIGenerator:
         if isinstance(exc, openai.APITimeoutError) or isinstance(exc, (TimeoutError,)) or "Timeout" in type(exc).__name__:
             return ServerError(f"the generator server at {self.url} did not answer within {self.timeout:g} s "
                                "(generator.timeout)")
-        if streaming and (isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc)):
+        if streaming and (isinstance(exc, openai.APIConnectionError) or is_transport_error(exc)):
             return ServerError(f"the generator server at {self.url} ended its reply before it finished (the "
                                "connection broke): see the server's log")
-        if isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc) or isinstance(exc, OSError):
+        if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc) or isinstance(exc, OSError):
             cause = exc.__cause__ or exc.__context__ or exc
             why = "connection refused" if "refused" in str(cause).lower() or isinstance(
                 cause, ConnectionRefusedError) else self._redact(cause) or type(cause).__name__
             return ServerError(f"cannot reach the generator server at {self.url} ({why}): is the server running?")
         if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc.status_code, self._redact(_error_text(exc.body, exc.message)), retried)
+            return self._status_error(exc.status_code, self._redact(error_text(exc.body, exc.message)), retried)
         if isinstance(exc, openai.APIError):  # an error event inside a stream
             return ServerError(f"the generator server at {self.url} reported an error: {self._redact(exc.message)}")
         if isinstance(exc, (ValueError, TypeError, AttributeError, KeyError)):  # JSON that is not JSON, or not a reply
@@ -393,7 +371,7 @@ class OpenAIGenerator:
                 if not retry or attempt == self.max_retries:
                     raise self._translate(exc, retried=attempt) from None
                 response = getattr(exc, "response", None)
-                time.sleep(_backoff(attempt, response.headers.get("retry-after") if response is not None else None))
+                time.sleep(backoff(attempt, response.headers.get("retry-after") if response is not None else None))
 
     def _request(self, method: str, url: str, body: dict | None = None, absent_ok: bool = False) -> Any:
         """A JSON request (llama.cpp's own endpoints, /models); None when `absent_ok` and the server
@@ -410,16 +388,16 @@ class OpenAIGenerator:
                 if absent_ok and exc.code in (400, 403, 404, 405, 422, 501):  # 403: some gateways' unknown route
                     return None
                 if (exc.code == 429 or exc.code >= 500) and attempt < self.max_retries:
-                    time.sleep(_backoff(attempt, exc.headers.get("retry-after")))
+                    time.sleep(backoff(attempt, exc.headers.get("retry-after")))
                     continue
                 detail = exc.read().decode("utf-8", "replace") if exc.fp else ""
-                raise self._status_error(exc.code, self._redact(_error_text(_loads(detail), detail)), attempt) from None
+                raise self._status_error(exc.code, self._redact(error_text(loads(detail), detail)), attempt) from None
             except urllib.error.URLError as exc:
                 reason = exc.reason
                 if isinstance(reason, TimeoutError) or "timed out" in str(reason):
                     raise self._translate(TimeoutError()) from None
                 if attempt < self.max_retries:
-                    time.sleep(_backoff(attempt, None))
+                    time.sleep(backoff(attempt, None))
                     continue
                 why = "connection refused" if isinstance(reason, ConnectionRefusedError) else self._redact(reason)
                 raise ServerError(f"cannot reach the generator server at {self.url} ({why}): is the server running?") from None
@@ -440,42 +418,3 @@ class OpenAIGenerator:
         """POST to a path at the server's root (llama.cpp's own endpoints live there, not under /v1)."""
         return self._request("POST", self.root + path, body, absent_ok=absent_ok)
 
-
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    try:
-        wait = float(retry_after) if retry_after is not None else None
-    except ValueError:
-        wait = None
-    if wait is not None and 0 <= wait <= 60:
-        return wait
-    return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** attempt)
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """An httpx / httpcore transport error (what older openai clients let through mid-stream)."""
-    return type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2", "h11")
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _error_text(body: Any, fallback: Any) -> str:
-    """The message of an OpenAI-style error body ({"error": {"message": ...}} or {"error": "..."})."""
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
-        if isinstance(error, str):
-            return error
-        if isinstance(body.get("message"), str):
-            return body["message"]
-    return str(fallback or "")
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
