@@ -37,7 +37,7 @@ import numpy as np
 
 from longrag import Pipeline
 from longrag.evaluation.real_sets import cuad, qmsum, squality
-from longrag.index.vectors import FaissIndex, auto_factory
+from longrag.index.faiss_backend import FaissIndex, auto_factory
 from longrag.indexing import library_versions
 from longrag.types import Document
 

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .generation.backends import BACKENDS
 from .generation.generator import DTYPES
 from .generation.rope import METHODS as EXTENSIONS
+from .index.vectors import BACKENDS as VECTOR_BACKENDS
 from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
 from .retrieval import FUSIONS, MODES, RANKINGS
 
@@ -72,7 +73,8 @@ class SegmenterConfig:
 class IndexConfig:
     # hybrid (chunk vectors + BM25, fused) measured best on QMSum, SQuALITY and passkey: docs/results.md
     mode: str = "hybrid"
-    factory: str = "auto"  # FAISS factory string, or auto (sized from the corpus)
+    backend: str = "faiss"  # the vector index library: a name in index/vectors.py's BACKENDS
+    factory: str = "auto"  # what the backend builds (faiss: a factory string), or auto (sized from the corpus)
     root: str = "indexes"
 
 
@@ -199,6 +201,8 @@ def _validate(config: Config) -> Config:
     need(enc.document_method in DOCUMENT_METHODS,
          f"encoder.document_method must be one of {', '.join(DOCUMENT_METHODS)}, got {enc.document_method!r}")
     need(idx.mode in INDEX_MODES, f"index.mode must be one of {', '.join(INDEX_MODES)}, got {idx.mode!r}")
+    need(idx.backend in VECTOR_BACKENDS,  # read when checked: a backend registered later counts
+         f"index.backend must be one of {', '.join(VECTOR_BACKENDS)}, got {idx.backend!r}")
     need(isinstance(enc.temperature, float) and enc.temperature > 0 or enc.temperature == "log",
          f"encoder.temperature must be a positive number or 'log', got {enc.temperature!r}")
     need(enc.dtype in ENCODER_DTYPES, f"encoder.dtype must be one of {', '.join(ENCODER_DTYPES)}, got {enc.dtype!r}")

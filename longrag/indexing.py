@@ -28,7 +28,7 @@ from .index import IndexStore, IndexWriter
 from .index.layout import is_index, live_generation
 from .index.manifest import FORMAT_VERSION, check_compatible
 from .index.store import OldFormatError, read_manifest
-from .index.vectors import check_factory
+from .index.vectors import BACKENDS, check_vectors
 from .index.writer import convert_format_1
 from .lexical import LexicalSettings
 from .memory import give_back_freed_memory
@@ -57,7 +57,8 @@ class IndexReport:
 
 def library_versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    for name in ("longrag", "torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "onnxruntime",
+    backends = dict.fromkeys(b.package for b in BACKENDS.values())  # each vector backend names its package
+    for name in ("longrag", "torch", "transformers", "sentence-transformers", *backends, "numpy", "onnxruntime",
                  "llama-cpp-python"):
         try:
             out[name] = version(name)
@@ -214,7 +215,7 @@ class Indexer:
     `encode_all` runs the per-document work elsewhere (a Ray cluster); by default, here."""
 
     def __init__(self, config: Config, encoder: Encoder, encode_all: EncodeAll | None = None):
-        check_factory(config.index.factory, encoder.dim)
+        check_vectors(config.index.backend, config.index.factory, encoder.dim)
         self.config, self.encoder = config, encoder
         self.segment_tokens = min(config.segmenter.max_tokens, encoder.segment_window)
         self.encode_all = encode_all or DocumentEncoder(config, encoder).encode_all
@@ -231,7 +232,8 @@ class Indexer:
                                 f"{self.config.segmenter.max_tokens}: that is what the encoder reads in one pass")
         old = previous.documents() if previous else {}
         lexical = LexicalSettings() if self.config.index.mode == "hybrid" else None
-        writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.factory, lexical)
+        writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.backend, self.config.index.factory,
+                             lexical)
         try:
             todo = [s for s in sources if old.get(s.doc_id, {}).get("sha256") != s.sha256]
             unreadable: set[str] = set()
@@ -320,7 +322,9 @@ def rewrite(target: Path, previous: IndexStore, remove: Sequence[str] = (), opti
                          "(document ids are paths relative to the indexed folder: see `longrag info`)")
     m = previous.manifest
     lexical = LexicalSettings(**m["lexical"]) if m.get("lexical") else None
-    writer = IndexWriter(target, previous, m["encoder"]["dim"], m["config"]["index"]["factory"], lexical)
+    settings = m["config"]["index"]
+    writer = IndexWriter(target, previous, m["encoder"]["dim"], settings.get("backend", "faiss"), settings["factory"],
+                         lexical)
     try:
         for doc_id in dict.fromkeys(remove):
             writer.delete(doc_id)

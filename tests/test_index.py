@@ -25,7 +25,9 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     [shard] = manifest["shards"]
     assert {p.name for p in (out / "shards" / shard["name"]).iterdir()} == {
         "shard.json", "documents.sqlite", "segments.npy", "segment_vectors.npy", "segments.faiss", "bm25"}  # hybrid
-    assert shard["faiss"]["segments.faiss"]["factory"] == "Flat" and shard["deleted"] == []
+    assert shard["vector_indexes"]["segments"] == {"file": "segments.faiss", "backend": "faiss", "factory": "Flat",
+                                                   "vectors": manifest["counts"]["segments"]}
+    assert shard["deleted"] == []
     assert manifest["encoder"]["model"] == "fake-hash"
     assert {"torch", "faiss-cpu", "python"} <= set(manifest["versions"])
     assert manifest["truncation"]["documents"] == 0

@@ -1,4 +1,4 @@
-"""Index directory: immutable shards (documents, vectors, FAISS, BM25 counts) listed by generations, published atomically."""
+"""Index directory: immutable shards (documents, vectors, vector indexes, BM25 counts) listed by generations, published atomically."""
 from .store import IndexStore, list_indexes, resolve_index_dir
 from .writer import IndexWriter
 

@@ -6,7 +6,7 @@ generation, one writer at a time.
       .lock            held (flock) by the one process writing; the OS releases it when that process dies
       g000004/         manifest.json: settings, counts, and the shards with their tombstones
       g000005.tmp/     a run in progress, or debris of a dead one (the next writer removes it)
-      shards/s000009/  documents, vectors, FAISS, BM25 counts (shard.py) — never changed once written
+      shards/s000009/  documents, vectors, vector indexes, BM25 counts (shard.py) — never changed once written
 
 An update writes only new shards (what changed) and a new manifest; a merge writes one shard from
 several. A reader resolves CURRENT once and opens that generation's shards together, so it never
@@ -31,7 +31,7 @@ MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 LOCK = ".lock"
 SHARDS = "shards"
-LEGACY_FILES = (MANIFEST, "store.sqlite", "segments.faiss", "documents.faiss", "bm25")
+LEGACY_FILES = (MANIFEST, "store.sqlite", "segments.faiss", "documents.faiss", "bm25")  # format 1: FAISS only
 _GENERATION = re.compile(r"^g(\d{6,})$")
 _PENDING = re.compile(r"^g\d{6,}\.tmp$")
 _SHARD = re.compile(r"^s(\d{6,})(\.tmp)?$")

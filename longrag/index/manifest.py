@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EncoderMismatchError
+from .shard import vector_indexes
 
 FORMAT_VERSION = 2  # 1: one store per generation; 2: shards with tombstones
 
@@ -63,7 +64,8 @@ def describe(path: Path, manifest: dict) -> list[str]:
                  f"segments of at most {segment_tokens} tokens")
     shards = m.get("shards", [])
     deleted = sum(len(s["deleted"]) for s in shards)
-    factories = sorted({f"{name.split('.')[0]} {built['factory']}" for s in shards for name, built in s["faiss"].items()})
+    factories = sorted({f"{role} {built['backend']} {built['factory']}"
+                        for s in shards for role, built in vector_indexes(s).items()})
     lines.append(f"  {len(shards)} shards ({', '.join(factories) or 'empty'}); {deleted} deleted documents awaiting a "
                  "merge (longrag index --optimize)" if deleted else
                  f"  {len(shards)} shards ({', '.join(factories) or 'empty'})")

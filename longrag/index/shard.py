@@ -1,4 +1,4 @@
-"""A shard: an immutable slice of an index — some documents, their segments, vectors, FAISS indexes
+"""A shard: an immutable slice of an index — some documents, their segments, vectors, vector indexes
 and BM25 term counts — written once, never changed, removed when no live generation lists it.
 
     shards/s000007/
@@ -6,12 +6,15 @@ and BM25 term counts — written once, never changed, removed when no live gener
       documents.sqlite     documents by ordinal: id, path, sha256, sizes, metadata, text
       segments.npy         (segments, 4) int64: document ordinal, start, end, tokens — in document order
       segment_vectors.npy  (segments, dim) float32, memory-mapped: best spans and merges read rows from it
-      segments.faiss       FAISS over segment_vectors (factory sized from the shard)
+      segments.faiss       the vector index over segment_vectors (FAISS: factory sized from the shard;
+                           another backend writes segments.<its suffix>)
       document_vectors.npy, documents.faiss   one vector per document (document / hybrid with documents)
       bm25/                term counts per segment (hybrid)
 
 A generation deletes a document by listing its ordinal (a tombstone); searches skip tombstoned
-rows inside FAISS (an ID selector), and a merge drops them for good.
+rows inside the vector index (FAISS: an ID selector), and a merge drops them for good.
+shard.json records each vector index under "vector_indexes" by role — {"segments": {"file",
+"backend", "factory", "vectors"}} — so a shard is read with the backend that wrote it.
 """
 from __future__ import annotations
 
@@ -26,16 +29,16 @@ import numpy as np
 
 from ..lexical import BM25, LexicalSettings, TermCounts, pooled_scores
 from .layout import fsync_tree
-from .vectors import BACKENDS, FaissIndex, VectorIndex
+from .vectors import BACKENDS, VectorIndex, backend
 
 INFO = "shard.json"
 STORE = "documents.sqlite"
 SPANS = "segments.npy"
 SEGMENT_VECTORS = "segment_vectors.npy"
 TEXTS_PER_COUNT = 10_000  # segment texts tokenized for BM25 at a time while a shard is written
-SEGMENT_INDEX = "segments.faiss"
+SEGMENT_INDEX = "segments"  # roles of the vector indexes in shard.json; files are <role>.<backend suffix>
 DOCUMENT_VECTORS = "document_vectors.npy"
-DOCUMENT_INDEX = "documents.faiss"
+DOCUMENT_INDEX = "documents"
 BM25_DIR = "bm25"
 SCHEMA = """
 CREATE TABLE documents(
@@ -60,6 +63,7 @@ class Shard:
             raise
         except (ValueError, OSError) as exc:
             raise ShardFileError(f"{folder.name}/{INFO} cannot be read ({exc})") from None
+        self.info["vector_indexes"] = vector_indexes(self.info)
         for name, size in self.info["files"].items():
             try:
                 actual = (folder / name).stat().st_size
@@ -76,7 +80,7 @@ class Shard:
         self.spans = np.load(folder / SPANS)
         self.vectors = np.load(folder / SEGMENT_VECTORS, mmap_mode="r")
         self.segment_index = self._vectors(SEGMENT_INDEX)
-        has_docs = DOCUMENT_INDEX in self.info["faiss"]
+        has_docs = DOCUMENT_INDEX in self.info["vector_indexes"]
         self.document_index = self._vectors(DOCUMENT_INDEX) if has_docs else None
         self.document_vectors = np.load(folder / DOCUMENT_VECTORS, mmap_mode="r") if has_docs else None
         self.terms = BM25.load(folder / BM25_DIR) if (folder / BM25_DIR).is_dir() else None
@@ -86,8 +90,12 @@ class Shard:
         self.alive[list(deleted)] = False
         self.alive_segments = self.alive[self.spans[:, 0]] if len(self.spans) else np.zeros(0, bool)
 
-    def _vectors(self, name: str) -> VectorIndex:
-        return BACKENDS[self.info["faiss"][name]["backend"]].load(self.folder / name)
+    def _vectors(self, role: str) -> VectorIndex:
+        record = self.info["vector_indexes"][role]
+        if record["backend"] not in BACKENDS:
+            raise ShardFileError(f"{self.name}/{record['file']} was written by vector backend {record['backend']!r}, "
+                                 f"which this longrag does not have (it has {', '.join(BACKENDS)})")
+        return BACKENDS[record["backend"]].load(self.folder / record["file"])
 
     @property
     def live_documents(self) -> int:
@@ -141,8 +149,8 @@ def lexical_scores(query: str, shards: Sequence[Shard], settings: LexicalSetting
 class ShardWriter:
     """Writes one new shard: documents are added in order, files are written by `finish`."""
 
-    def __init__(self, folder: Path, dim: int, factory: str, lexical: LexicalSettings | None):
-        self.folder, self.dim, self.factory, self.lexical = folder, dim, factory, lexical
+    def __init__(self, folder: Path, dim: int, backend: str, factory: str, lexical: LexicalSettings | None):
+        self.folder, self.dim, self.backend, self.factory, self.lexical = folder, dim, backend, factory, lexical
         folder.mkdir(parents=True)
         self.db = sqlite3.connect(folder / STORE)
         self.db.executescript(SCHEMA)
@@ -206,12 +214,12 @@ class ShardWriter:
         vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dim), np.float32)
         np.save(self.folder / SPANS, spans)
         np.save(self.folder / SEGMENT_VECTORS, vectors)
-        info = {"documents": self.documents, "segments": len(spans), "tokens": int(spans[:, 3].sum()), "faiss": {}}
-        info["faiss"][SEGMENT_INDEX] = _build(vectors, self.factory, self.folder / SEGMENT_INDEX)
+        info = {"documents": self.documents, "segments": len(spans), "tokens": int(spans[:, 3].sum()),
+                "vector_indexes": {SEGMENT_INDEX: self._build(vectors, SEGMENT_INDEX)}}
         if self._document_vectors:
             documents = np.concatenate(self._document_vectors)
             np.save(self.folder / DOCUMENT_VECTORS, documents)
-            info["faiss"][DOCUMENT_INDEX] = _build(documents, self.factory, self.folder / DOCUMENT_INDEX)
+            info["vector_indexes"][DOCUMENT_INDEX] = self._build(documents, DOCUMENT_INDEX)
         if self.lexical is not None:
             self._flush_texts()
             counts = self._counts[0] if len(self._counts) == 1 else \
@@ -225,6 +233,13 @@ class ShardWriter:
         fsync_tree(self.folder)
         return info
 
+    def _build(self, vectors: np.ndarray, role: str) -> dict:
+        kind = backend(self.backend)
+        index, chosen = kind.build(vectors, self.factory)
+        file = f"{role}.{kind.suffix}"
+        index.save(self.folder / file)
+        return {"file": file, "backend": self.backend, "factory": chosen, "vectors": index.size}
+
     def abort(self) -> None:
         try:
             self.db.close()
@@ -233,10 +248,13 @@ class ShardWriter:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _build(vectors: np.ndarray, factory: str, file: Path) -> dict:
-    index, chosen = FaissIndex.build(vectors, factory)
-    index.save(file)
-    return {"backend": "faiss", "factory": chosen, "vectors": index.size}
+def vector_indexes(info: dict) -> dict:
+    """The vector indexes a shard's info (or a manifest's entry for it) records, by role. Shards
+    written before backends were pluggable recorded {"faiss": {"segments.faiss": {"backend",
+    "factory", "vectors"}}}: the same facts keyed by file name, read here as they are."""
+    if "vector_indexes" in info:
+        return info["vector_indexes"]
+    return {name.split(".")[0]: {"file": name, **record} for name, record in info["faiss"].items()}
 
 
 def _batches(values: np.ndarray, size: int):

@@ -1,131 +1,59 @@
-"""Vector indexes: the `VectorIndex` interface the index store and writer use, and FAISS, its one
-backend (a factory string sized from the corpus; inner product on unit vectors).
+"""Vector indexes: the `VectorIndex` interface shards build, save, load and search, and `BACKENDS`,
+the registry `index.backend` names (config validation reads its names from here).
 
-A new backend is one class with these members and one entry in `BACKENDS`."""
+A new backend is one module with a class of these members and one line in `BACKENDS`; a shard
+records the backend and file of each vector index it wrote (shard.py), so shards written by
+different backends are read side by side."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-import faiss
 import numpy as np
 
 from ..errors import ConfigError
-
-faiss.omp_set_num_threads(max(1, faiss.omp_get_max_threads()))
-
-
-def auto_factory(n_vectors: int, dim: int) -> str:
-    """Exact search while it is cheap; graph search for mid-size; compressed IVF-PQ for huge corpora.
-
-    Flat is exact and fast enough below ~50k vectors (a few ms per query); HNSW keeps latency
-    flat up to millions; IVF-PQ keeps memory bounded beyond that (faiss wiki, "Guidelines to choose an index").
-    """
-    if n_vectors <= 50_000:
-        return "Flat"
-    if n_vectors <= 1_000_000:
-        return "HNSW32"
-    lists = int(4 * math.sqrt(n_vectors))
-    m = max(m for m in (8, 16, 32, 48, 64, 96) if dim % m == 0 and m <= dim // 4)
-    return f"IVF{lists},PQ{m}"
-
-
-def check_factory(factory: str, dim: int) -> None:
-    """Refuse a FAISS factory string before any encoding is spent on it."""
-    if factory == "auto":
-        return
-    try:
-        faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as exc:
-        reason = str(exc).strip().rsplit(": ", 1)[-1] or "not understood"
-        raise ConfigError(f"index.factory {factory!r} is not a FAISS factory string for {dim}-dim vectors "
-                          f"({reason}); use auto, Flat, HNSW32 or IVF…,PQ…") from None
-
-
-# search breadth of the approximate indexes: FAISS's defaults (efSearch 16, nprobe 1) found 88% and
-# 27% of the exact top 10 on real segment vectors (docs/results.md, "Index growth")
-HNSW_EF_SEARCH = 128
-IVF_NPROBE = 32
-
-
-def _widen(index: faiss.Index) -> faiss.Index:
-    if isinstance(index, faiss.IndexHNSW):
-        index.hnsw.efSearch = max(index.hnsw.efSearch, HNSW_EF_SEARCH)
-    elif isinstance(index, faiss.IndexIVF):
-        index.nprobe = max(index.nprobe, IVF_NPROBE)
-    return index
+from .faiss_backend import FaissIndex
 
 
 class VectorIndex(Protocol):
     """Nearest vectors by inner product; rows are insertion order."""
 
+    suffix: ClassVar[str]  # the file's name ending: segments.<suffix>, documents.<suffix>
+    package: ClassVar[str]  # the distribution whose version the manifest records
+
+    @classmethod
+    def check(cls, factory: str, dim: int) -> None:
+        """Raise ConfigError naming `index.factory` if this backend cannot build `factory` for
+        `dim`-dim vectors ("auto": the backend chooses); called before any encoding."""
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, factory: str) -> tuple["VectorIndex", str]:
+        """The index of `vectors` (n, dim) and the factory it was built with ("auto" resolved)."""
+
+    @classmethod
+    def load(cls, path: Path) -> "VectorIndex": ...
+
+    def save(self, path: Path) -> None: ...
+
     @property
     def size(self) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
-    def save(self, path: Path) -> None: ...
-
-
-class FaissIndex:
-    """A FAISS index built from a factory string (`auto`: sized from the vector count)."""
-
-    def __init__(self, index: faiss.Index):
-        self.index = _widen(index)
-
-    @classmethod
-    def build(cls, vectors: np.ndarray, factory: str = "auto") -> tuple["FaissIndex", str]:
-        """The index of `vectors` (n, dim), and the factory string it was built with."""
-        dim = vectors.shape[1] if vectors.ndim == 2 else 0
-        chosen = auto_factory(len(vectors), dim) if factory == "auto" else factory
-        index = faiss.index_factory(dim, chosen, faiss.METRIC_INNER_PRODUCT)
-        if not index.is_trained and len(vectors):
-            index.train(vectors)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index), chosen
-
-    @classmethod
-    def load(cls, path: Path) -> "FaissIndex":
-        return cls(faiss.read_index(str(path)))
-
-    @property
-    def size(self) -> int:
-        return int(self.index.ntotal)
-
-    def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
-
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), best first, at most `size` per query; with `allowed` (a boolean per row)
-        only allowed rows, skipped inside FAISS by an ID selector (Flat, HNSW and IVF honour it)."""
-        k = min(k, self.size if allowed is None else int(allowed.sum()))
-        if k == 0:
-            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        skipping = None if allowed is None or allowed.all() else self._skipping(allowed)  # held until the search ends
-        scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k,
-                                         params=skipping[-1] if skipping else None)
-        if (rows < 0).any() and len(queries) == 1:  # an approximate index may find fewer than k rows
-            keep = rows[0] >= 0
-            return scores[:, keep], rows[:, keep]
-        return scores, rows
-
-    def _skipping(self, allowed: np.ndarray) -> tuple:
-        """(allowed, bitmap, selector, search parameters) holding a bitmap selector of the allowed rows (kept while `allowed` lives)."""
-        cached = getattr(self, "_params", None)
-        if cached is None or cached[0] is not allowed:
-            bitmap = np.packbits(allowed, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
-            kind = faiss.SearchParametersHNSW if isinstance(self.index, faiss.IndexHNSW) else \
-                faiss.SearchParametersIVF if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters
-            params = kind()  # search parameters replace the index's own: carry its breadth over
-            params.sel = selector
-            if isinstance(self.index, faiss.IndexHNSW):
-                params.efSearch = self.index.hnsw.efSearch
-            elif isinstance(self.index, faiss.IndexIVF):
-                params.nprobe = self.index.nprobe
-            self._params = cached = (allowed, bitmap, selector, params)  # the bitmap must outlive the selector
-        return cached
+        """(scores, rows) best first, at most k per query; with `allowed` (a boolean per row) only
+        allowed rows (tombstones are skipped inside the search, not after it)."""
 
 
-BACKENDS = {"faiss": FaissIndex}  # shard.json records the backend of each vector file
+BACKENDS: dict[str, type[VectorIndex]] = {"faiss": FaissIndex}
+
+
+def backend(name: str) -> type[VectorIndex]:
+    """The backend registered as `name`; an unknown one is a ConfigError naming the choices."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ConfigError(f"index.backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
+
+
+def check_vectors(name: str, factory: str, dim: int) -> None:
+    """Refuse settings the backend cannot build before any encoding is spent on them."""
+    backend(name).check(factory, dim)

@@ -27,16 +27,16 @@ class IndexWriter:
     index's writer lock (layout.writer_lock) from before reading the previous generation until
     commit or abort."""
 
-    def __init__(self, target: Path, previous: IndexStore | None, dim: int, factory: str,
+    def __init__(self, target: Path, previous: IndexStore | None, dim: int, backend: str, factory: str,
                  lexical: LexicalSettings | None):
         self.target, self.previous = target, previous
-        self.dim, self.factory, self.lexical = dim, factory, lexical
+        self.dim, self.backend, self.factory, self.lexical = dim, backend, factory, lexical
         self.pending = new_generation(target)
         self.entries: list[dict] = []  # the next generation's shards
         for shard in previous.shards if previous else ():
             self.entries.append({"name": shard.name, "deleted": set(np.flatnonzero(~shard.alive).tolist()),
                                  "documents": shard.live_documents, "segments": shard.live_segments,
-                                 "bytes": shard.info["bytes"], "faiss": shard.info["faiss"]})
+                                 "bytes": shard.info["bytes"], "vector_indexes": shard.info["vector_indexes"]})
         self._open: ShardWriter | None = None
         self._made: list[Path] = []  # shard folders this run wrote (removed again on abort)
 
@@ -44,7 +44,7 @@ class IndexWriter:
     def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
         """Add one document (a dict of shard.DOCUMENT_KEYS) with its segments and vectors."""
         if self._open is None:
-            self._open = ShardWriter(new_shard(self.target), self.dim, self.factory, self.lexical)
+            self._open = ShardWriter(new_shard(self.target), self.dim, self.backend, self.factory, self.lexical)
             self._made.append(self._open.folder)
         self._open.add(doc, segments, vectors, document_vector)
         if self._open.segments >= SHARD_SEGMENTS:
@@ -70,7 +70,7 @@ class IndexWriter:
         writer.folder.rename(final)
         self._made.append(final)
         return {"name": final.name, "deleted": set(), "documents": info["documents"], "segments": info["segments"],
-                "bytes": info["bytes"], "faiss": info["faiss"]}
+                "bytes": info["bytes"], "vector_indexes": info["vector_indexes"]}
 
     # -- merging ----------------------------------------------------------------------------------
     def _merge(self, optimize: bool) -> int:
@@ -84,7 +84,7 @@ class IndexWriter:
             chosen = []
         if not chosen:
             return 0
-        writer = ShardWriter(new_shard(self.target), self.dim, self.factory, self.lexical)
+        writer = ShardWriter(new_shard(self.target), self.dim, self.backend, self.factory, self.lexical)
         self._made.append(writer.folder)
         for entry in sorted(chosen, key=lambda e: self.entries.index(e)):  # keep document order
             shard = Shard(self.target / SHARDS / entry["name"], entry["deleted"])
@@ -127,7 +127,9 @@ def convert_format_1(target: Path, generation: Path, manifest: dict) -> None:
     vectors; the caller holds the writer lock and publishes a fresh generation."""
     db = sqlite3.connect(f"file:{generation / 'store.sqlite'}?mode=ro", uri=True)
     lexical = LexicalSettings(**manifest["lexical"]) if manifest.get("lexical") else None
-    writer = IndexWriter(target, None, manifest["encoder"]["dim"], manifest["config"]["index"]["factory"], lexical)
+    settings = manifest["config"]["index"]
+    writer = IndexWriter(target, None, manifest["encoder"]["dim"], settings.get("backend", "faiss"), settings["factory"],
+                         lexical)
     try:
         columns = "doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text, doc_vector"
         for row in db.execute(f"SELECT {columns} FROM documents ORDER BY rowid"):
