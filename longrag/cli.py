@@ -255,6 +255,27 @@ def info(index_name):
 
 
 @main.command()
+@click.option("--index", "index_name", help=INDEX_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but the loopback lets others on the network read the documents.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="YAML settings (search, generator and ask sections); must match the index's encoder.")
+@_friendly
+def serve(index_name, host, port, config_path):
+    """A local web app and HTTP API over an index: search, ask, and read the cited passages in place.
+
+    Open the printed URL: ask a question and click a quote to see the whole document with the cited
+    spans highlighted. The API is under /api (OpenAPI description at /api/openapi.json). The server
+    only reads the index.
+    """
+    from .server import serve as run_server  # fastapi and uvicorn load only for this command
+
+    config = load_config(config_path)
+    run_server(Pipeline.load(_pick_index(index_name, config), config=config_path and config), host, port, log=click.echo)
+
+
+@main.command()
 @click.option("--dataset", "dataset_names",
               help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a folder holding "
                    "queries.jsonl and qrels.tsv beside corpus.jsonl (BEIR) or beside your documents "
