@@ -20,6 +20,7 @@ from .evaluation.regression import rows_table, run_slice
 from .evaluation.report import table
 from .evaluation.suite import build_datasets
 from .index import IndexStore, list_indexes, resolve_index_dir
+from .documents.locations import blank_pages, location_notes, shown
 from .index.manifest import describe
 from .pipeline import Pipeline, default_index_dir, index_root
 from .reasoning import NOT_FOUND, SELECTORS
@@ -161,7 +162,8 @@ def _print_report(report) -> None:
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Documents to return.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings; must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet.")
+              help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet, page, pages, "
+                   "section (null where the document records none).")
 @click.option("--rerank", is_flag=True,
               help="Let the generator re-rank the best segments of the k documents (slower; scores become log p(yes)).")
 @_friendly
@@ -175,13 +177,14 @@ def search(query, index_name, k, config_path, as_json, rerank):
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
     hits = pipe.search(query, k=k, rerank=rerank)
+    _note_locations(pipe)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return
     if not hits:
         click.echo("no results")
     for rank, hit in enumerate(hits, 1):
-        click.echo(f"{rank:>2}. {hit.score:.3f}  {hit.doc_id}  [{hit.start}:{hit.end}]")
+        click.echo(f"{rank:>2}. {hit.score:.3f}  {hit.doc_id}  [{hit.start}:{hit.end}]{_where(hit)}")
         click.echo(f"      {hit.snippet}")
 
 
@@ -194,7 +197,7 @@ def search(query, index_name, k, config_path, as_json, rerank):
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, quotes[{doc_id, path, start, end, text, block}], citations (the same fields), withheld, reading, check, grounded, flags, selector, tokens_in, seconds, ...")
+              help="Print one JSON object: answer, quotes[{doc_id, path, start, end, text, block, page, pages, section}], citations (the same fields), withheld, reading, check, grounded, flags, selector, tokens_in, seconds, ...")
 @_friendly
 def ask(question, index_name, selector, budget, config_path, as_json):
     """Answer QUESTION from the indexed documents: first what they say, then a reading of it.
@@ -212,13 +215,14 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     config = load_config(config_path)
     pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
     result = pipe.ask(question, selector=selector, budget=budget)
+    _note_locations(pipe)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
     if result.quotes:
         click.echo("What the documents say:")
         for quote in result.quotes:
-            click.echo(f"  [{quote.block}] {quote.doc_id} [{quote.start}:{quote.end}]")
+            click.echo(f"  [{quote.block}] {quote.doc_id} [{quote.start}:{quote.end}]{_where(quote)}")
             click.echo(f"      \"{squash(quote.text)}\"")
     if result.withheld:
         click.echo(f"No answer shown: {result.withheld}.")
@@ -234,7 +238,7 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     if result.found and not result.withheld and not (result.check.get("method") == "yes/no likelihood"):
         for cite in result.citations:
             text = squash(cite.text)
-            click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]")
+            click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]{_where(cite)}")
             click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
     relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
     generator = f"{pipe.generator.name} on {pipe.generator.backend}; " if result.tokens_in else ""
@@ -252,6 +256,24 @@ def info(index_name):
     store = IndexStore(_pick_index(index_name, load_config(None)))
     for line in describe(store.path, store.manifest):
         click.echo(line)
+    for note in location_notes(store):
+        click.echo(f"  {note}")
+    blank = blank_pages(store)
+    if blank:
+        click.echo(f"  pages without extractable text (scanned? run OCR first): {'; '.join(blank[:10])}"
+                   + (f"; and {len(blank) - 10} more documents" if len(blank) > 10 else ""))
+
+
+def _where(span) -> str:
+    """'  p. 3 · § 6. Trademarks.' beside a citation, when its document records that."""
+    location = shown(span)
+    return f"  {location}" if location else ""
+
+
+def _note_locations(pipe) -> None:
+    """Say once, on stderr, that some documents have no pages or sections yet."""
+    for note in location_notes(pipe.store):
+        click.echo(f"note: {note}", err=True)
 
 
 @main.command()

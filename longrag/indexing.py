@@ -21,6 +21,7 @@ from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
 from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, content_sha256
+from .documents.locations import stale_documents
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
 from .errors import InputError
@@ -235,7 +236,8 @@ class Indexer:
         writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.backend, self.config.index.factory,
                              lexical)
         try:
-            todo = [s for s in sources if old.get(s.doc_id, {}).get("sha256") != s.sha256]
+            stale = set(stale_documents(previous)) if previous else set()  # indexed before pages and sections were
+            todo = [s for s in sources if old.get(s.doc_id, {}).get("sha256") != s.sha256 or s.doc_id in stale]
             unreadable: set[str] = set()
             fresh = self._encode_into(writer, self._read(todo, report, unreadable), len(todo), report, progress)
             if unreadable and len(unreadable) == len(sources):

@@ -16,6 +16,7 @@ import torch
 
 from . import retrieval
 from .config import Config, load_config, with_overrides
+from .documents.locations import answer_with_locations, with_locations
 from .distributed import connect, ray_encoding
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
@@ -156,13 +157,14 @@ class Pipeline:
         vector = self.encoder.encode_queries([query])[0]
         hits = retrieval.search(self.store, query, vector, self.config, k)
         if not rerank or not hits:
-            return hits
+            return with_locations(self.store, hits)  # page and section of each span (documents/locations.py)
         settings = self.config.ask
         reranker = make_selector("rerank", count_tokens=self.generator.count_tokens, encoder=self.encoder,
                                  generator=self.generator, first_stage=settings.first_stage,
                                  candidates=settings.candidates)
         candidates = [c for hit in hits for c in candidates_of(self.store, hit.doc_id)]
-        return retrieval.rerank(self.store, hits, reranker.rank(query, candidates), self.config.search.snippet_chars)
+        ranked = retrieval.rerank(self.store, hits, reranker.rank(query, candidates), self.config.search.snippet_chars)
+        return with_locations(self.store, ranked)
 
     # -- ask ------------------------------------------------------------------------------------
     def ask(self, question: str, selector: str | None = None, budget: int | None = None,
@@ -214,12 +216,12 @@ class Pipeline:
             shown = f"no answer shown: {withheld}" if withheld else text
             if stream:
                 stream(shown)
-            return Answer(answer=shown, citations=list(cited), selector=name, tokens_in=tokens_in,
+            return answer_with_locations(store, Answer(answer=shown, citations=list(cited), selector=name, tokens_in=tokens_in,
                           seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
                           found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
                           relevance=relevance, flags=list(flags), quotes=list(quotes), withheld=withheld,
                           evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-                          reading=text, check={"method": verdict.method, "margin": verdict.margin} if verdict else {})
+                          reading=text, check={"method": verdict.method, "margin": verdict.margin} if verdict else {}))
 
         if not candidates or relevance is None or relevance < settings.min_relevance:
             return finish(NOT_FOUND, None)

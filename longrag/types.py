@@ -78,9 +78,14 @@ class Evidence(Span):
 
 @dataclass(frozen=True)
 class Citation(Span):
-    """A span an answer cites; `block` is its number [n] in the prompt the answer was written from."""
+    """A span an answer cites; `block` is its number [n] in the prompt the answer was written from.
+    `page` (first), `pages` (all it touches) and `section` (heading path) when its document records
+    them (documents/locations.py)."""
 
     block: int = 0
+    page: int | None = None
+    pages: tuple[int, ...] | None = None
+    section: tuple[str, ...] | None = None
 
 
 def merge_spans(spans: Iterable[tuple[int, int, float]], text: str | None = None) -> list[list]:
@@ -99,7 +104,8 @@ def merge_spans(spans: Iterable[tuple[int, int, float]], text: str | None = None
 
 @dataclass(frozen=True)
 class Hit:
-    """One ranked document with the span that matched best."""
+    """One ranked document with the span that matched best, and where that span lies (page,
+    pages, section) when the document records it."""
 
     doc_id: str
     path: str
@@ -107,6 +113,9 @@ class Hit:
     start: int
     end: int
     snippet: str
+    page: int | None = None
+    pages: tuple[int, ...] | None = None
+    section: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

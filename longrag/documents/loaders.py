@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
 from ..files import sha256_file
 from ..types import Document, Skipped
-
+from .locations import LOCATIONS_VERSION, markdown_headings, numbered_clauses
 
 
 class UnreadableFile(Exception):
@@ -104,7 +106,7 @@ def load_file(path: Path, root: Path) -> Document:
     if not data.strip():
         raise UnreadableFile("empty file")
     suffix = path.suffix.lower()
-    metadata: dict = {"format": suffix.lstrip("."), "bytes": len(data)}
+    metadata: dict = {"format": suffix.lstrip("."), "bytes": len(data), "locations": LOCATIONS_VERSION}
     text = LOADERS[suffix](data, metadata)
     if not text.strip():
         raise UnreadableFile("no text content")
@@ -142,15 +144,36 @@ def _decode(data: bytes, metadata: dict) -> str:
     raise UnreadableFile("undecodable text")  # unreachable: latin-1 decodes all bytes
 
 
+_HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
+
+
 def _html_text(data: bytes, metadata: dict) -> str:
-    from bs4 import BeautifulSoup
+    """The text `soup.get_text("\n")` gives, one stripped line per line, and the offsets of the
+    h1–h6 headings in it: both from one pass over the strings, so they agree."""
+    from bs4 import BeautifulSoup, CData, NavigableString
 
     html = _decode(data, metadata)
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript"]):
         tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line)
+    if soup.title and soup.title.string and soup.title.string.strip():
+        metadata["title"] = " ".join(soup.title.string.split())
+    lines, headings, offset, seen = [], [], 0, set()
+    for string in soup.descendants:
+        if type(string) not in (NavigableString, CData):  # what get_text reads: no comments or doctypes
+            continue
+        heading = string.find_parent(list(_HEADING_LEVELS))
+        for line in string.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if heading is not None and id(heading) not in seen:
+                seen.add(id(heading))
+                headings.append([offset, _HEADING_LEVELS[heading.name], " ".join(heading.get_text(" ").split())])
+            lines.append(line)
+            offset += len(line) + 1
+    metadata["headings"] = headings
+    return "\n".join(lines)
 
 
 def _pdf_text(data: bytes, metadata: dict) -> str:
@@ -161,9 +184,15 @@ def _pdf_text(data: bytes, metadata: dict) -> str:
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata or {}).get("/Title")
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
     metadata["pages"] = len(pages)
+    # every page keeps its place (an empty one too), so the pages after a scanned one keep their numbers
+    metadata["page_starts"] = list(itertools.accumulate((len(p) + 2 for p in pages[:-1]), initial=0))
+    metadata["pages_without_text"] = [n for n, page in enumerate(pages, 1) if not page.strip()]
+    if isinstance(title, str) and title.strip():
+        metadata["title"] = " ".join(title.split())
     text = "\n\n".join(pages)
     if not text.strip():
         raise UnreadableFile("PDF has no extractable text (scanned images? run OCR first)")
@@ -180,15 +209,46 @@ def _docx_text(data: bytes, metadata: dict) -> str:
         raise UnreadableFile(f"corrupt or unreadable DOCX ({type(exc).__name__})") from None
     except Exception as exc:  # zipfile.BadZipFile and lxml errors surface here
         raise UnreadableFile(f"corrupt or unreadable DOCX ({type(exc).__name__})") from None
-    parts = [p.text for p in document.paragraphs]
+    parts, headings, offset = [], [], 0
+    for paragraph in document.paragraphs:
+        level = _docx_heading_level(paragraph)
+        if level == 0 and paragraph.text.strip():
+            metadata.setdefault("title", " ".join(paragraph.text.split()))
+        elif level and paragraph.text.strip():
+            headings.append([offset, level, " ".join(paragraph.text.split())])
+        parts.append(paragraph.text)
+        offset += len(paragraph.text) + 1
+    metadata["headings"] = headings
+    if document.core_properties.title and document.core_properties.title.strip():
+        metadata["title"] = " ".join(document.core_properties.title.split())
     for table in document.tables:
         for row in table.rows:
             parts.append("\t".join(cell.text for cell in row.cells))
     return "\n".join(parts)
 
 
+def _docx_heading_level(paragraph) -> int | None:
+    """1–9 for Word's "Heading N" styles, 0 for "Title", None for any other paragraph."""
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if name == "Title":
+        return 0
+    match = re.fullmatch(r"Heading (\d)", name)
+    return int(match.group(1)) if match else None
+
+
+def _markdown_text(data: bytes, metadata: dict) -> str:
+    text = _decode(data, metadata)
+    metadata["headings"] = markdown_headings(text)
+    return text
+
+
+def _plain_text(data: bytes, metadata: dict) -> str:
+    text = _decode(data, metadata)
+    metadata["headings"] = numbered_clauses(text)
+    return text
+
 
 # file suffix → reader (bytes, metadata to fill in) → text: the one place a format is named
-LOADERS = {".txt": _decode, ".md": _decode, ".markdown": _decode, ".html": _html_text, ".htm": _html_text,
+LOADERS = {".txt": _plain_text, ".md": _markdown_text, ".markdown": _markdown_text, ".html": _html_text, ".htm": _html_text,
            ".pdf": _pdf_text, ".docx": _docx_text}
 SUPPORTED_SUFFIXES = tuple(LOADERS)

@@ -4,7 +4,7 @@
 >>> from longrag.integrations.langchain import LongragRetriever
 >>> retriever = LongragRetriever(pipeline=Pipeline.load("indexes/contracts"), k=3)
 >>> docs = retriever.invoke("what happens to my patent licence if I sue")
->>> docs[0].metadata  # {'doc_id': ..., 'path': ..., 'score': ..., 'start': ..., 'end': ...}
+>>> docs[0].metadata  # {'doc_id': ..., 'path': ..., 'score': ..., 'start': ..., 'end': ..., 'section': (...)}
 
 Each Document's `page_content` is the whole matched span, `text[start:end]` of the indexed
 document (the Hit's snippet is a shortened preview and is not used).
@@ -38,7 +38,8 @@ def hit_to_document(pipeline: Pipeline, hit: Hit) -> Document:
     _, text = pipeline.store.span_text(hit.doc_id, hit.start, hit.end)
     return Document(
         page_content=text,
-        metadata={"doc_id": hit.doc_id, "path": hit.path, "score": hit.score, "start": hit.start, "end": hit.end},
+        metadata={"doc_id": hit.doc_id, "path": hit.path, "score": hit.score, "start": hit.start, "end": hit.end,
+                  **{k: v for k, v in (("page", hit.page), ("pages", hit.pages), ("section", hit.section)) if v}},
     )
 
 
@@ -47,7 +48,8 @@ class LongragRetriever(BaseRetriever):
 
     `k` documents per query (override per call: ``retriever.invoke(query, k=2)``). Metadata of
     every Document: `doc_id`, `path`, `score` (cosine of the best segment, or fused score in
-    hybrid mode), `start`, `end` (character offsets into the document's extracted text).
+    hybrid mode), `start`, `end` (character offsets into the document's extracted text), and
+    where the document records them `page`, `pages` (PDF) and `section` (the heading path).
     Safe to call from several threads; `ainvoke` runs the search in the default executor.
     """
 
