@@ -67,6 +67,7 @@ class EncoderConfig:
 class SegmenterConfig:
     max_tokens: int = 256  # segments are balanced: ceil(n / max_tokens) near-equal parts
     max_document_tokens: int = 2_000_000  # longer documents are cut and the cut is reported
+    headers: bool = False  # encode and BM25-count each segment after its document's name and section (documents/headers.py)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,9 @@ def _validate(config: Config) -> Config:
     need(seg.max_tokens >= 8, f"segmenter.max_tokens must be >= 8, got {seg.max_tokens}")
     need(seg.max_document_tokens >= seg.max_tokens,
          "segmenter.max_document_tokens must be >= segmenter.max_tokens")
+    need(not (seg.headers and idx.mode == "late_chunks"),
+         "segmenter.headers puts a header before each segment; late_chunks reads the whole document at once: "
+         "set one of them off")
     need(search.k > 0, f"search.k must be positive, got {search.k}")
     need(search.candidates > 0, f"search.candidates must be positive, got {search.candidates}")
     need(search.fusion_method in FUSION_METHODS,

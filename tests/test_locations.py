@@ -306,3 +306,30 @@ def test_documents_given_in_memory_are_never_counted_as_missing_locations():
     assert not missing(Document("a", "a", "text", "0", {"author": "me"}).metadata)  # not from a file: nothing to re-read
     assert missing({"format": "txt", "bytes": 10})
     assert not missing({"format": "txt", "bytes": 10, "locations": 1})
+
+
+@pytest.mark.slow
+def test_contextual_headers_change_what_is_encoded_and_counted_not_what_is_stored(tmp_path):
+    """segmenter.headers: the same segments at the same offsets, read after 'CDDL-1.0' and their
+    section: the CDDL's jurisdiction clause (which never names the CDDL) then answers a question
+    that names it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("CDDL-1.0.txt", "MPL-2.0-no-copyleft-exception.txt", "Apache-2.0.txt"):
+        shutil.copy(CONTRACTS / name, docs)
+    pipes = {}
+    for headers in (False, True):
+        target = tmp_path / f"headers-{headers}"
+        Pipeline.from_config({"segmenter": {"headers": headers}}).index([docs], index_dir=target, progress=False)
+        pipes[headers] = Pipeline.load(target)
+    plain, headed = (pipes[h].store for h in (False, True))
+    for doc_id in plain.documents():
+        assert plain.document_row(doc_id)["text"] == headed.document_row(doc_id)["text"]
+        (spans_a, vectors_a), (spans_b, vectors_b) = plain.segments_of(doc_id), headed.segments_of(doc_id)
+        assert spans_a == spans_b and not (vectors_a == vectors_b).all()
+    clause = plain.document_row("CDDL-1.0.txt")["text"].index("Any litigation relating to this License")
+    assert "cddl" not in plain.document_row("CDDL-1.0.txt")["text"][clause - 2000:clause + 500].lower()
+    hit = pipes[True].search("Under the CDDL, which courts have jurisdiction over litigation?", k=1)[0]
+    assert hit.doc_id == "CDDL-1.0.txt" and hit.start <= clause < hit.end and hit.section == ("9. MISCELLANEOUS.",)
+    with pytest.raises(Exception, match="different settings"):
+        Pipeline.load(tmp_path / "headers-False", config={"segmenter": {"headers": True}})

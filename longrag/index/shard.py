@@ -172,7 +172,7 @@ class ShardWriter:
         if document_vector is not None:
             self._document_vectors.append(np.asarray(document_vector, np.float32).reshape(1, -1))
         if self.lexical is not None:
-            self._texts += [doc["text"][s["start"]:s["end"]] for s in segments]
+            self._texts += [s.get("header", "") + doc["text"][s["start"]:s["end"]] for s in segments]  # segmenter.headers
             if len(self._texts) >= TEXTS_PER_COUNT:
                 self._flush_texts()
 
