@@ -64,8 +64,9 @@ async function loadInfo() {
   const response = await fetch("/api/info");
   if (!response.ok) { setError(await errorOf(response)); return; }
   info = await response.json();
-  $("index-info").textContent = `${info.index} · ${info.documents} documents · answers by ${info.generator}` +
-    (info.checker ? `, checked by ${info.checker}` : "");
+  $("index-info").textContent = `index ${info.index.split(/[\\/]/).pop()} · ${info.documents} documents · ` +
+    `answers by ${info.generator}` + (info.checker ? `, checked by ${info.checker}` : "");
+  $("index-info").title = info.description.join("\n");  // `longrag info`, on hover
 }
 
 async function search(query) {
