@@ -8,7 +8,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,13 +21,14 @@ from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
 from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, content_sha256
+from .documents.headers import header_text, headed_ids
 from .documents.locations import stale_documents
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
 from .errors import InputError
 from .index import IndexStore, IndexWriter
 from .index.layout import is_index, live_generation
-from .index.manifest import FORMAT_VERSION, check_compatible
+from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible
 from .index.store import OldFormatError, read_manifest
 from .index.vectors import BACKENDS, check_vectors
 from .index.writer import convert_format_1
@@ -192,7 +193,9 @@ class DocumentEncoder:
             segment_vectors = [late_chunk_vectors(encoder, tokens.ids, [(a, b) for _, a, b in parts],
                                                   overlap=cfg.encoder.late_chunk_overlap) for _, tokens, parts, _ in batch]
         else:
-            pieces = [tokens.ids[a:b] for _, tokens, parts, _ in batch for _, a, b in parts]
+            pieces = [piece for doc, tokens, parts, _ in batch
+                      for piece in (headed_ids(encoder, doc, tokens, parts) if cfg.segmenter.headers
+                                    else [tokens.ids[a:b] for _, a, b in parts])]
             vectors = encoder.encode_ids(pieces) if pieces else np.zeros((0, encoder.dim), np.float32)
             segment_vectors = np.split(vectors, np.cumsum([len(parts) for _, _, parts, _ in batch])[:-1])
         keep_document = cfg.index.mode == "document" or cfg.index.mode == "hybrid" and "documents" in cfg.search.fusion
@@ -204,6 +207,8 @@ class DocumentEncoder:
             row = {"doc_id": doc.doc_id, "path": doc.path, "sha256": doc.sha256, "n_chars": len(doc.text),
                    "n_tokens": len(tokens) + cut, "truncated_tokens": cut, "metadata": doc.metadata, "text": doc.text}
             segments = [{"start": s.start, "end": s.end, "n_tokens": s.n_tokens} for s, _, _ in parts]
+            if cfg.segmenter.headers:  # what BM25 counts ahead of each segment (index/shard.py)
+                segments = [{**row, "header": header_text(doc, row["start"], row["end"])} for row in segments]
             yield Encoded(row, segments, vectors, document_vector, len(tokens), len(tokens) > encoder.segment_window, cut)
         give_back_freed_memory()  # this batch's activations: else the heap keeps them and RSS grows per batch
 
@@ -253,11 +258,11 @@ class Indexer:
             live = {doc_id: info for doc_id, info in old.items() if doc_id not in gone} | fresh
             report.tokens = sum(info["n_tokens"] for info in live.values())
             report.seconds = time.perf_counter() - started
-            manifest = writer.commit({**self._manifest(report), "truncation": truncation(live)}, optimize)
+            manifest = writer.commit(self._manifest(report, truncation(live)), optimize)
         except BaseException:
             writer.abort()
             raise
-        report.documents, report.segments = manifest["counts"]["documents"], manifest["counts"]["segments"]
+        report.documents, report.segments = manifest.counts["documents"], manifest.counts["segments"]
         return report
 
     @staticmethod
@@ -285,21 +290,29 @@ class Indexer:
                 bar.update(1)
         return fresh
 
-    def _manifest(self, report: IndexReport) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "encoder": self.encoder.describe(),
-            "config": self.config.to_dict(),
-            "segment_tokens": self.segment_tokens,
-            "fusion": retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
-            "counts": {"tokens": report.tokens, "windowed_documents": report.windowed},
-            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
-            "notes": report.notes,
-            "last_run": last_run(report),
-            "versions": library_versions(),
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        }
+    def _manifest(self, report: IndexReport, cut: dict) -> Manifest:
+        """What this run records (the writer adds the shards, counts and sizes): the settings the
+        index is read with, never the search, generator or ask sections."""
+        settings = self.config.to_dict()
+        return Manifest(
+            encoder=self.encoder.describe(),
+            encoder_settings={k: v for k, v in settings["encoder"].items() if k not in RUNTIME_KEYS},
+            segmenter=settings["segmenter"],
+            index={k: settings["index"][k] for k in INDEX_KEYS},
+            counts={"tokens": report.tokens, "windowed_documents": report.windowed},
+            created_utc=now(),
+            segment_tokens=self.segment_tokens,
+            fusion=retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
+            truncation=cut,
+            skipped=[{"path": s.path, "reason": s.reason} for s in report.skipped],
+            notes=report.notes,
+            last_run=last_run(report),
+            versions=library_versions(),
+            machine={"platform": platform.platform(), "processor": platform.processor() or platform.machine()})
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def truncation(documents: dict[str, dict]) -> dict:
@@ -323,10 +336,8 @@ def rewrite(target: Path, previous: IndexStore, remove: Sequence[str] = (), opti
                          + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "") + "; nothing was changed "
                          "(document ids are paths relative to the indexed folder: see `longrag info`)")
     m = previous.manifest
-    lexical = LexicalSettings(**m["lexical"]) if m.get("lexical") else None
-    settings = m["config"]["index"]
-    writer = IndexWriter(target, previous, m["encoder"]["dim"], settings.get("backend", "faiss"), settings["factory"],
-                         lexical)
+    lexical = LexicalSettings(**m.lexical) if m.lexical else None
+    writer = IndexWriter(target, previous, m.encoder["dim"], m.index["backend"], m.index["factory"], lexical)
     try:
         for doc_id in dict.fromkeys(remove):
             writer.delete(doc_id)
@@ -335,11 +346,10 @@ def rewrite(target: Path, previous: IndexStore, remove: Sequence[str] = (), opti
         report = IndexReport(index_dir=str(target), unchanged=len(live), removed=len(removed),
                              tokens=sum(info["n_tokens"] for info in live.values()))
         report.seconds = time.perf_counter() - started
-        manifest = writer.commit({**m, "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                  "counts": {**m["counts"], "tokens": report.tokens}, "truncation": truncation(live),
-                                  "last_run": last_run(report), "skipped": []}, optimize)
+        manifest = writer.commit(replace(m, created_utc=now(), counts={**m.counts, "tokens": report.tokens},
+                                         truncation=truncation(live), last_run=last_run(report), skipped=[]), optimize)
     except BaseException:
         writer.abort()
         raise
-    report.documents, report.segments = manifest["counts"]["documents"], manifest["counts"]["segments"]
+    report.documents, report.segments = manifest.counts["documents"], manifest.counts["segments"]
     return report

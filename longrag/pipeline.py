@@ -7,7 +7,6 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,7 +23,7 @@ from .generation import GeneratorBackend, load_generator
 from .generation.langchain_chat import as_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import check_target, is_index, remove_debris, writer_lock
-from .index.manifest import RUNTIME_KEYS, check_compatible
+from .index.manifest import check_compatible
 from .indexing import IndexReport, Indexer, Source, find_files, previous_generation, rewrite, scan_files
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, make_selector
 from .reasoning.answer import read_answer
@@ -74,22 +73,21 @@ class Pipeline:
     @classmethod
     def load(cls, index_dir: str | Path, config: str | Path | Mapping | Config | None = None,
              encoder: Encoder | None = None, generator: Any = None, context_window: int | None = None) -> "Pipeline":
-        """Open an existing index with the settings it was built with.
+        """Open an existing index: its encoder, segmenter and index settings are the ones it was built
+        with (its manifest); search, generator and ask settings, and how the encoder runs (device,
+        runtime, batch_tokens), are `config`'s (the defaults when None).
 
-        A bare name is looked up under $LONGRAG_INDEXES (else `index.root`). A `config` may change
-        search, generator and ask settings; one that changes the vectors (another encoder, segmenter
-        or index mode) raises EncoderMismatchError.
+        A bare name is looked up under $LONGRAG_INDEXES (else `index.root`). A `config` that changes
+        the vectors (another encoder, segmenter or index mode) raises EncoderMismatchError.
         """
         wanted = load_config(config)
         path = Path(index_dir)
         store = IndexStore(path if is_index(path) else resolve_index_dir(index_dir, index_root(wanted)))
-        built = load_config(store.manifest["config"])
         if config is not None:
             check_compatible(store.path, store.manifest, wanted.to_dict())
-            speed = {k: getattr(wanted.encoder, k) for k in RUNTIME_KEYS}  # how to run the encoder is the reader's choice
-            built = Config(encoder=replace(built.encoder, **speed), segmenter=built.segmenter, index=built.index,
-                           search=wanted.search, generator=wanted.generator, ask=wanted.ask)
-        pipe = cls(built, encoder=encoder, index_dir=store.path, generator=generator, context_window=context_window)
+        built = store.manifest
+        settings = with_overrides(wanted, encoder=built.encoder_settings, segmenter=built.segmenter, index=built.index)
+        pipe = cls(settings, encoder=encoder, index_dir=store.path, generator=generator, context_window=context_window)
         pipe._store = store
         return pipe
 

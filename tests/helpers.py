@@ -146,7 +146,24 @@ def write_format_1(index: Path, out: Path) -> None:
     flat = faiss.IndexFlatIP(store.shards[0].vectors.shape[1])
     flat.add(np.concatenate(vectors).astype(np.float32))
     faiss.write_index(flat, str(generation / "segments.faiss"))
-    manifest = {k: v for k, v in store.manifest.items() if k not in ("shards", "merged_shards")}
-    manifest.update(format_version=1, faiss={"segments.faiss": {"backend": "faiss", "factory": "Flat"}})
+    manifest = {k: v for k, v in old_manifest(store.manifest, 1).items() if k not in ("shards", "merged_shards")}
+    manifest.update(faiss={"segments.faiss": {"backend": "faiss", "factory": "Flat"}})
     (generation / "manifest.json").write_text(json.dumps(manifest))
     (out / "CURRENT").write_text("g000001\n")
+
+
+def old_manifest(manifest, version: int = 2) -> dict:
+    """A Manifest in the shape longrag wrote before the typed manifest (formats 1 and 2): the whole
+    config frozen in, answering sections included, and each shard's vector indexes under a `faiss`
+    key by file name."""
+    from longrag.config import load_config, with_overrides
+
+    data = manifest.to_dict()
+    config = with_overrides(load_config(None), encoder=data.pop("encoder_settings"), segmenter=data.pop("segmenter"),
+                            index=data.pop("index")).to_dict()
+    del config["index"]["backend"]  # the key came with pluggable backends
+    config["generator"]["model"], config["ask"]["selector"], config["search"]["k"] = "frozen-generator", "xl3m", 3
+    data["shards"] = [{**{k: v for k, v in s.items() if k != "vector_indexes"},
+                       "faiss": {r["file"]: {k: v for k, v in r.items() if k != "file"} for r in s["vector_indexes"].values()}}
+                      for s in data["shards"]]
+    return {**data, "format_version": version, "config": config}

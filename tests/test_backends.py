@@ -76,7 +76,7 @@ def test_a_registered_backend_indexes_the_contracts_and_finds_what_faiss_flat_fi
     [info] = shard_infos(tmp_path / "numpy")
     assert info["vector_indexes"]["segments"]["backend"] == "numpy" and "segments.npyip" in info["files"]
     assert not list((tmp_path / "numpy").rglob("*.faiss"))
-    assert IndexStore(tmp_path / "numpy").manifest["versions"]["numpy"] == np.__version__
+    assert IndexStore(tmp_path / "numpy").manifest.versions["numpy"] == np.__version__
     for query in ("Can I use the licensor's trademarks?", "patent licence ends if I sue", "warranty disclaimer",
                   "must I publish the source code of a network service"):
         a, b = exact.search(query, k=5), flat.search(query, k=5)

@@ -192,4 +192,4 @@ def test_an_index_built_on_torch_is_searched_on_onnx_without_re_encoding(tmp_pat
     assert reader.encoder.runtime["queries"] == "onnx"  # the reader's runtime, not the builder's
     hits = reader.search("can I use the licensor's trademarks", k=5)
     assert [h.doc_id for h in hits] == [h.doc_id for h in built.search("can I use the licensor's trademarks", k=5)]
-    assert reader.store.manifest["encoder"]["runtime"]["segments"] == "torch"  # the manifest records what encoded it
+    assert reader.store.manifest.encoder["runtime"]["segments"] == "torch"  # the manifest records what encoded it

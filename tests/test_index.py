@@ -21,14 +21,16 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     live = live_generation(out)
     assert {p.name for p in live.iterdir()} == {"manifest.json"}
     manifest = json.loads((live / "manifest.json").read_text())
-    assert manifest["counts"]["documents"] == 3 and manifest["format_version"] == 2
+    assert manifest["counts"]["documents"] == 3 and manifest["format_version"] == 3
     [shard] = manifest["shards"]
     assert {p.name for p in (out / "shards" / shard["name"]).iterdir()} == {
         "shard.json", "documents.sqlite", "segments.npy", "segment_vectors.npy", "segments.faiss", "bm25"}  # hybrid
     assert shard["vector_indexes"]["segments"] == {"file": "segments.faiss", "backend": "faiss", "factory": "Flat",
                                                    "vectors": manifest["counts"]["segments"]}
     assert shard["deleted"] == []
-    assert manifest["encoder"]["model"] == "fake-hash"
+    assert manifest["encoder"]["model"] == "fake-hash" and manifest["index"] == {"mode": "hybrid", "backend": "faiss",
+                                                                                 "factory": "auto"}
+    assert not {"config", "search", "generator", "ask"} & set(manifest)  # nothing about answering
     assert {"torch", "faiss-cpu", "python"} <= set(manifest["versions"])
     assert manifest["truncation"]["documents"] == 0
     # long documents are read as several windows, each segment within the encoder window

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import IndexNotFoundError
 from ..lexical import LexicalSettings, best
 from .layout import MANIFEST, SHARDS, is_index, live_generation, superseded
-from .manifest import FORMAT_VERSION
+from .manifest import Manifest, ManifestError, NewerFormatError
 from .shard import Shard, ShardFileError, lexical_scores
 
 _OPEN_TRIES = 5  # a writer may publish (and remove the generation being opened) between two reads
@@ -42,22 +42,20 @@ def damaged(path: Path, detail: str) -> IndexNotFoundError:
     return IndexNotFoundError(f"index {path} is damaged ({detail}); rebuild it: longrag index DIR --index {path} --rebuild")
 
 
-def read_manifest(generation: Path, path: Path) -> dict:
-    """A generation's manifest, checked to be one this longrag reads (any format version)."""
+def read_manifest(generation: Path, path: Path) -> Manifest:
+    """A generation's manifest, checked to be one this longrag reads (older formats migrated)."""
     try:
-        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+        return Manifest.load(generation / MANIFEST)
     except FileNotFoundError:
         if superseded(generation, path):
             raise  # replaced by a newer generation while being opened: the caller retries
         raise damaged(path, f"{MANIFEST} is missing") from None
+    except NewerFormatError as exc:
+        raise IndexNotFoundError(f"index {path} {exc}") from None
+    except ManifestError as exc:
+        raise damaged(path, f"{MANIFEST} {exc}") from None
     except (ValueError, OSError) as exc:
         raise damaged(path, f"{MANIFEST} cannot be read: {exc}") from None
-    if not isinstance(manifest, dict) or not {"config", "encoder", "counts"} <= set(manifest):
-        raise damaged(path, f"{MANIFEST} is not a longrag manifest")
-    if manifest.get("format_version", 1) > FORMAT_VERSION:
-        raise IndexNotFoundError(f"index {path} was written by a newer longrag (format "
-                                 f"{manifest['format_version']}, this one reads {FORMAT_VERSION}): upgrade longrag")
-    return manifest
 
 
 class OldFormatError(IndexNotFoundError):
@@ -87,33 +85,32 @@ class IndexStore:
         self.path = path
         self.generation = live_generation(path)
         self.manifest = read_manifest(self.generation, path)
-        if self.manifest.get("format_version", 1) < 2:
+        if self.manifest.format_version < 2:
             raise OldFormatError(
                 f"index {path} was written by an older longrag (format 1, before shards): update it once with "
                 f"`longrag index <its folders> --index {path}` — stored vectors are reused, nothing is re-encoded")
         shards = []
         try:
-            for entry in self.manifest["shards"]:
+            for entry in self.manifest.shards:
                 shards.append(Shard(path / SHARDS / entry["name"], entry["deleted"]))
         except FileNotFoundError:
             if superseded(self.generation, path):
                 raise  # a newer generation replaced this one (and removed its shards) meanwhile: retry
-            missing, others = self.manifest["shards"][len(shards)]["name"], len(self.manifest["shards"]) - 1
+            missing, others = self.manifest.shards[len(shards)]["name"], len(self.manifest.shards) - 1
             raise damaged(path, f"shard {missing} is missing" + (f"; the other {others} shards are intact" if others
                                                                  else "")) from None
         except (ShardFileError, sqlite3.DatabaseError, RuntimeError, ValueError, OSError) as exc:
-            name = self.manifest["shards"][len(shards)]["name"]
+            name = self.manifest.shards[len(shards)]["name"]
             raise damaged(path, f"shard {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self.shards = shards
         self._where = {doc_id: (i, ordinal) for i, shard in enumerate(shards)
                        for ordinal, doc_id in enumerate(shard.doc_ids) if shard.alive[ordinal]}
-        lexical = self.manifest.get("lexical")
-        self.lexical = LexicalSettings(**lexical) if lexical else None
+        self.lexical = LexicalSettings(**self.manifest.lexical) if self.manifest.lexical else None
 
     @property
     def mode(self) -> str:
         """How this index ranks documents (index.mode it was built with)."""
-        return self.manifest["config"]["index"]["mode"]
+        return self.manifest.mode
 
     @property
     def has_document_vectors(self) -> bool:

@@ -6,15 +6,16 @@ disk during a run loses nothing that was already indexed.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..lexical import LexicalSettings
 from .layout import MANIFEST, SHARDS, new_generation, new_shard, publish
+from .manifest import FORMAT_VERSION, Manifest
 from .shard import Shard, ShardWriter
 from .store import IndexStore
 
@@ -98,19 +99,21 @@ class IndexWriter:
         return len(chosen)
 
     # -- publishing -------------------------------------------------------------------------------
-    def commit(self, manifest: dict, optimize: bool = False) -> dict:
-        """Close the open shard, merge, write the manifest and make this generation the live one."""
+    def commit(self, manifest: Manifest, optimize: bool = False) -> Manifest:
+        """Close the open shard, merge, write the manifest (its shards, counts and sizes filled in
+        here) and make this generation the live one."""
         if self._open is not None:
             self._close()
         merged = self._merge(optimize)
         shards = [{**e, "deleted": sorted(e["deleted"])} for e in self.entries]
-        manifest = {**manifest, "shards": shards, "merged_shards": merged,
-                    "lexical": manifest.get("lexical") if self.lexical is None else
-                    {"stopwords": self.lexical.stopwords, "stem": self.lexical.stem}}
-        manifest["counts"] = {**manifest.get("counts", {}), "documents": sum(e["documents"] for e in shards),
-                              "segments": sum(e["segments"] for e in shards)}
-        manifest["bytes_on_disk"] = sum(e["bytes"] for e in shards)
-        (self.pending / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        manifest = replace(
+            manifest, format_version=FORMAT_VERSION, shards=shards, merged_shards=merged,
+            lexical=manifest.lexical if self.lexical is None else
+            {"stopwords": self.lexical.stopwords, "stem": self.lexical.stem},
+            counts={**manifest.counts, "documents": sum(e["documents"] for e in shards),
+                    "segments": sum(e["segments"] for e in shards)},
+            bytes_on_disk=sum(e["bytes"] for e in shards))
+        manifest.save(self.pending / MANIFEST)
         publish(self.target, self.pending)
         return manifest
 
@@ -122,13 +125,12 @@ class IndexWriter:
         shutil.rmtree(self.pending, ignore_errors=True)
 
 
-def convert_format_1(target: Path, generation: Path, manifest: dict) -> None:
+def convert_format_1(target: Path, generation: Path, manifest: Manifest) -> None:
     """Rewrite an index of format 1 (one SQLite store with vectors) as one shard, reusing its
     vectors; the caller holds the writer lock and publishes a fresh generation."""
     db = sqlite3.connect(f"file:{generation / 'store.sqlite'}?mode=ro", uri=True)
-    lexical = LexicalSettings(**manifest["lexical"]) if manifest.get("lexical") else None
-    settings = manifest["config"]["index"]
-    writer = IndexWriter(target, None, manifest["encoder"]["dim"], settings.get("backend", "faiss"), settings["factory"],
+    lexical = LexicalSettings(**manifest.lexical) if manifest.lexical else None
+    writer = IndexWriter(target, None, manifest.encoder["dim"], manifest.index["backend"], manifest.index["factory"],
                          lexical)
     try:
         columns = "doc_id, path, sha256, n_chars, n_tokens, truncated_tokens, metadata, text, doc_vector"
@@ -140,8 +142,7 @@ def convert_format_1(target: Path, generation: Path, manifest: dict) -> None:
                 np.zeros((0, writer.dim), np.float32)
             vector = np.frombuffer(doc.pop("doc_vector"), np.float32) if doc["doc_vector"] is not None else None
             writer.add(doc, [{"start": s, "end": e, "n_tokens": n} for s, e, n, _ in segments], vectors, vector)
-        kept = {k: v for k, v in manifest.items() if k not in ("faiss", "files")}  # format 1's per-file records
-        writer.commit({**kept, "format_version": 2})
+        writer.commit(manifest)
     except BaseException:
         writer.abort()
         raise
