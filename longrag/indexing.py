@@ -25,9 +25,9 @@ from .documents.headers import header_text, headed_ids
 from .documents.locations import stale_documents
 from .encoders import Encoder
 from .encoders.late_chunking import late_chunk_vectors
-from .errors import InputError
+from .errors import IndexNotFoundError, InputError
 from .index import IndexStore, IndexWriter
-from .index.layout import is_index, live_generation
+from .index.layout import check_target, is_index, live_generation, writing
 from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible
 from .index.store import OldFormatError, read_manifest
 from .index.vectors import BACKENDS, check_vectors
@@ -326,9 +326,48 @@ def last_run(report: IndexReport) -> dict:
             "removed": report.removed, "seconds": round(report.seconds, 2)}
 
 
-def rewrite(target: Path, previous: IndexStore, remove: Sequence[str] = (), optimize: bool = False) -> IndexReport:
-    """Remove documents and/or merge all shards into one (`optimize`), with the settings the index
-    was built with: no encoder is needed (call with the writer lock held)."""
+def build(paths: Sequence[str | Path], target: Path, config: Config, encoder: Callable[[], Encoder], *,
+          rebuild: bool = False, progress: bool = True, wait: bool = False, add: bool = False,
+          follow_links: bool = False, distribute: Callable[[], EncodeAll] | None = None) -> IndexReport:
+    """Index files and folders into `target` (see Pipeline.index). The target is checked before
+    files are looked for (it may be the folder being indexed); `distribute` then gives the
+    per-document work to others (a Ray cluster: distributed.py); `encoder` is called once the
+    writer lock is held, and the settings and the old index are checked before any file is read."""
+    check_target(target)
+    files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
+    encode_all = distribute() if distribute is not None else None
+    return _update(target, config, encoder, lambda: scan_files(files, skipped, progress), skipped, rebuild, progress,
+                   wait, add, encode_all)
+
+
+def build_documents(documents: Sequence[Document], target: Path, config: Config, encoder: Callable[[], Encoder], *,
+                    rebuild: bool = False, progress: bool = True, wait: bool = False, add: bool = False,
+                    skipped: Sequence[Skipped] = ()) -> IndexReport:
+    """Index in-memory Documents (unique doc_ids) into `target` (see Pipeline.index_documents)."""
+    return _update(target, config, encoder, lambda: [Source.of(d) for d in documents], list(skipped), rebuild,
+                   progress, wait, add)
+
+
+def _update(target: Path, config: Config, encoder: Callable[[], Encoder], sources: Callable[[], list[Source]],
+            skipped: list[Skipped], rebuild: bool, progress: bool, wait: bool, add: bool,
+            encode_all: EncodeAll | None = None) -> IndexReport:
+    with writing(target, wait):
+        loaded = encoder()
+        indexer = Indexer(config, loaded, encode_all)  # settings and the old index are checked before any file is read
+        previous = previous_generation(target, config, loaded, rebuild)
+        return indexer.run(sources(), target, previous, progress, skipped, keep_missing=add)
+
+
+def rewrite(target: Path, remove: Sequence[str] = (), optimize: bool = False, wait: bool = False) -> IndexReport:
+    """Remove documents (an id not in the index → InputError, nothing changed) and/or merge all
+    shards into one (`optimize`), with the settings the index was built with: no encoder is needed."""
+    if not is_index(target):
+        raise IndexNotFoundError(f"no longrag index at {target}")
+    with writing(target, wait):
+        return _rewrite(target, IndexStore(target), remove, optimize)
+
+
+def _rewrite(target: Path, previous: IndexStore, remove: Sequence[str], optimize: bool) -> IndexReport:
     started = time.perf_counter()
     unknown = [doc_id for doc_id in remove if doc_id not in previous]
     if unknown:

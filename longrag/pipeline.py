@@ -3,10 +3,8 @@ and the CLI use; it wires the stages together and owns nothing else."""
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -15,16 +13,16 @@ import torch
 
 from . import retrieval
 from .config import Config, load_config, with_overrides
-from .documents.locations import answer_with_locations, with_locations
 from .distributed import connect, ray_encoding
+from .documents.locations import answer_with_locations, with_locations
 from .encoders import Encoder, load_encoder
-from .errors import ConfigError, IndexNotFoundError, InputError, LongragError
+from .errors import ConfigError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
 from .generation.langchain_chat import as_generator
 from .index import IndexStore, resolve_index_dir
-from .index.layout import check_target, is_index, remove_debris, writer_lock
+from .index.layout import is_index
 from .index.manifest import check_compatible
-from .indexing import IndexReport, Indexer, Source, find_files, previous_generation, rewrite, scan_files
+from .indexing import IndexReport, build, build_documents, rewrite
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, make_selector
 from .reasoning.answer import read_answer
 from .reasoning.verdict import quotes_from
@@ -255,17 +253,13 @@ class Pipeline:
         if not paths:
             raise InputError("no paths to index")
         target = Path(index_dir) if index_dir is not None else (self.index_dir or default_index_dir(paths, self.config))
-        check_target(target)  # before looking for files: the target may be the folder being indexed
-        files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
-        encode_all = None
-        if ray is not None:
+
+        def on_ray():
             connect(ray)
-            encode_all = ray_encoding(self.config, self._encoder)  # actors load the model unless one was given
-        with self._writing(target, wait):
-            indexer = Indexer(self.config, self.encoder, encode_all)  # settings and the old index are checked before any file is read
-            previous = previous_generation(target, self.config, self.encoder, rebuild)
-            sources = scan_files(files, skipped, progress)
-            report = indexer.run(sources, target, previous, progress, skipped, keep_missing=add)
+            return ray_encoding(self.config, self._encoder)  # actors load the model unless one was given
+
+        report = build(paths, target, self.config, lambda: self.encoder, rebuild=rebuild, progress=progress, wait=wait,
+                       add=add, follow_links=follow_links, distribute=on_ray if ray is not None else None)
         self.index_dir, self._store = target, None
         return report
 
@@ -275,10 +269,8 @@ class Pipeline:
         """Index in-memory Documents (unique doc_ids); the index then holds exactly these documents
         (with `add`: these added or updated, the others kept)."""
         target = self._target(index_dir)
-        with self._writing(target, wait):
-            previous = previous_generation(target, self.config, self.encoder, rebuild)
-            report = Indexer(self.config, self.encoder).run([Source.of(d) for d in documents], target, previous,
-                                                            progress, skipped, keep_missing=add)
+        report = build_documents(documents, target, self.config, lambda: self.encoder, rebuild=rebuild,
+                                 progress=progress, wait=wait, add=add, skipped=skipped)
         self.index_dir, self._store = target, None
         return report
 
@@ -288,15 +280,12 @@ class Pipeline:
         return self._rewrite(index_dir, wait, remove=list(doc_ids))
 
     def optimize(self, index_dir: str | Path | None = None, wait: bool = False) -> IndexReport:
-        """Merge all shards into one, dropping removed documents for good (one FAISS search per query)."""
+        """Merge all shards into one, dropping removed documents for good (one vector search per query)."""
         return self._rewrite(index_dir, wait, optimize=True)
 
     def _rewrite(self, index_dir, wait: bool, **change) -> IndexReport:
         target = self._target(index_dir)
-        if not is_index(target):
-            raise IndexNotFoundError(f"no longrag index at {target}")
-        with self._writing(target, wait):
-            report = rewrite(target, IndexStore(target), **change)
+        report = rewrite(target, wait=wait, **change)
         self.index_dir, self._store = target, None
         return report
 
@@ -304,21 +293,6 @@ class Pipeline:
         if index_dir is None and self.index_dir is None:
             raise InputError("no index given: pass index_dir, or open one with Pipeline.load(dir)")
         return Path(index_dir) if index_dir is not None else self.index_dir
-
-    @staticmethod
-    @contextmanager
-    def _writing(target: Path, wait: bool):
-        """Only an index, an empty folder or a new path may be written; one writer at a time. A
-        folder this run created is removed again if the run publishes nothing."""
-        check_target(target)
-        created = not os.path.lexists(target)
-        with writer_lock(target, wait):
-            try:
-                remove_debris(target)
-                yield
-            finally:
-                if created and not is_index(target):
-                    shutil.rmtree(target, ignore_errors=True)
 
 
 def _check_device(device: str, key: str) -> None:

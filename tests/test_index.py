@@ -216,3 +216,26 @@ def test_k_must_be_a_positive_whole_number(tmp_path, corpus):
         with pytest.raises(InputError, match="k must be a positive whole number"):
             pipe.search("purr mice", k=bad)
     assert len(pipe.search("purr mice", k=2)) == 2
+
+
+def test_indexing_has_one_entry_point_that_loads_the_encoder_only_once_the_checks_pass(tmp_path, corpus):
+    from longrag.config import load_config
+    from longrag.indexing import build
+
+    loads = []
+
+    def encoder():
+        loads.append(1)
+        return FakeEncoder()
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("not an index")
+    with pytest.raises(InputError, match="not a longrag index"):
+        build([corpus], tmp_path / "taken", load_config(None), encoder, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no supported files"):
+        build([tmp_path / "empty"], tmp_path / "idx", load_config(None), encoder, progress=False)
+    assert loads == [] and not (tmp_path / "idx").exists()
+    report = build([corpus], tmp_path / "idx", load_config(None), encoder, progress=False)
+    assert loads == [1] and report.added == 3
+    assert Pipeline.load(tmp_path / "idx", encoder=FakeEncoder()).search("green tea", k=1)[0].doc_id == "tea.html"

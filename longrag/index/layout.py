@@ -114,6 +114,22 @@ def writer_lock(path: Path, wait: bool = False):
         os.close(fd)  # closing releases the lock
 
 
+@contextmanager
+def writing(path: Path, wait: bool = False):
+    """Hold `path` for one writing run: only an index, an empty folder or a new path may be written;
+    one writer at a time (writer_lock); debris of dead runs goes first. A folder this run created
+    is removed again if the run publishes nothing."""
+    check_target(path)
+    created = not os.path.lexists(path)
+    with writer_lock(path, wait):
+        try:
+            remove_debris(path)
+            yield
+        finally:
+            if created and not is_index(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def new_generation(path: Path) -> Path:
     """A fresh, empty folder for the next generation (call with the writer lock held)."""
     numbers = [int(m.group(1)) for p in path.iterdir() if (m := _GENERATION.match(p.name))]
