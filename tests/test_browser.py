@@ -86,6 +86,11 @@ def test_ask_then_read_the_quote_in_its_document(pipe, page, tmp_path):
 
         expect(page.locator("#document")).to_be_visible()
         expect(page.locator("#doc-title")).to_have_text("Apache-2.0.txt")
+        quote = page.evaluate("answerSpans[0]")  # the clicked quote as the API sent it
+        where = page.locator("#doc-where")
+        expect(where).to_contain_text(f"characters {quote['start']}–{quote['end']}")
+        if quote.get("section"):  # where the index records sections (plain text: numbered clauses)
+            expect(where).to_contain_text("§ " + " › ".join(quote["section"]))
         focus = page.locator("#doc-text mark.focus")
         expect(focus.first).to_be_in_viewport()
         highlighted = "".join(focus.all_text_contents())

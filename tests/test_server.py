@@ -1,12 +1,13 @@
-"""`longrag serve`'s HTTP API on a real uvicorn server on the loopback, over a real index of
-examples/contracts plus one document full of markup (in a subfolder), with the packaged models and
-the default configuration: search, documents, limits, streamed ask, searches while an answer runs,
-and that serving never writes the index."""
+"""`longrag serve`'s HTTP API on a real uvicorn server on the loopback, over an index of
+examples/contracts plus one document full of markup (in a subfolder). Documents, ids, limits, hosts
+and headers with the fake encoder (fast tier); search, streamed ask and searches while an answer
+runs with the packaged models and the default configuration (slow). Serving never writes the index."""
 import json
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -15,9 +16,7 @@ from longrag import Pipeline
 from longrag.index.layout import writer_lock
 from longrag.server import MAX_BODY, MAX_K, running
 
-from tests.helpers import CONTRACTS
-
-pytestmark = pytest.mark.slow  # real packaged models
+from tests.helpers import CONTRACTS, FakeEncoder
 
 MARKUP = ("<script>window.pwned = true</script><img src=x onerror=\"window.pwned = true\">\n"
           "Review notes: the licence terms were checked & approved.\n")
@@ -31,15 +30,40 @@ def snapshot(folder):
             if p.is_file() and p.name != ".lock"}  # .lock: the last test takes the writer lock itself
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
+def build(tmp_path_factory, encoder=None):
     docs = tmp_path_factory.mktemp("served")
     shutil.copytree(CONTRACTS, docs, dirs_exist_ok=True)
     (docs / "notes").mkdir()
     (docs / "notes" / "markup.txt").write_text(MARKUP)
     target = tmp_path_factory.mktemp("indexes") / "served"
-    Pipeline.from_config(None).index([docs], index_dir=target, progress=False)
+    Pipeline.from_config(None, encoder=encoder).index([docs], index_dir=target, progress=False)
     return target
+
+
+@contextmanager
+def client_of(pipe, index_dir):
+    before = snapshot(index_dir)
+    with running(pipe) as url:
+        with httpx.Client(base_url=url, timeout=600) as client:
+            yield client
+    assert snapshot(index_dir) == before  # serving wrote nothing into the index
+
+
+@pytest.fixture(scope="module")
+def fast_index(tmp_path_factory):
+    return build(tmp_path_factory, FakeEncoder())
+
+
+@pytest.fixture(scope="module")
+def fast(fast_index):
+    """The server over an index made with the fake encoder: everything but the models."""
+    with client_of(Pipeline.load(fast_index, encoder=FakeEncoder()), fast_index) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    return build(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -49,82 +73,81 @@ def pipe(index_dir):
 
 @pytest.fixture(scope="module")
 def served(index_dir, pipe):
-    before = snapshot(index_dir)
-    with running(pipe) as url:
-        with httpx.Client(base_url=url, timeout=600) as client:
-            yield client
-    assert snapshot(index_dir) == before  # serving wrote nothing into the index
+    """The server over the packaged models, default configuration."""
+    with client_of(pipe, index_dir) as client:
+        yield client
 
 
-def test_info_describes_the_index_and_the_limits(served, index_dir):
-    info = served.get("/api/info").json()
+def test_info_describes_the_index_and_the_limits(fast, fast_index):
+    info = fast.get("/api/info").json()
     assert info["documents"] == len(list(CONTRACTS.glob("*.txt"))) + 1
-    assert info["description"][0] == f"Index {index_dir}"
+    assert info["description"][0] == f"Index {fast_index}"
     assert info["limits"] == {"max_k": MAX_K, "max_text": 2000, "max_body": MAX_BODY}
     assert info["generator"] == "qwen2.5-0.5b"
 
 
+@pytest.mark.slow
 def test_search_through_the_api_is_the_python_search(served, pipe):
     body = served.get("/api/search", params={"q": PATENTS, "k": 5}).json()
     assert [h["doc_id"] for h in body["hits"]][:1] in (["AGPL-3.0-only.txt"], ["GPL-3.0-only.txt"], ["Apache-2.0.txt"])
     assert body["hits"] == [h.to_dict() for h in pipe.search(PATENTS, k=5)]
 
 
-def test_a_document_is_its_whole_text_from_the_index(served):
-    body = served.get("/api/documents/Apache-2.0.txt").json()
+def test_a_document_is_its_whole_text_from_the_index(fast):
+    body = fast.get("/api/documents/Apache-2.0.txt").json()
     assert body["text"] == (CONTRACTS / "Apache-2.0.txt").read_text(encoding="utf-8")
     assert body["doc_id"] == "Apache-2.0.txt" and body["n_chars"] == len(body["text"])
-    ids = [d["doc_id"] for d in served.get("/api/documents").json()["documents"]]
+    ids = [d["doc_id"] for d in fast.get("/api/documents").json()["documents"]]
     assert "notes/markup.txt" in ids and "Apache-2.0.txt" in ids
 
 
-def test_markup_comes_back_as_text(served):
-    response = served.get("/api/documents/notes/markup.txt")
+def test_markup_comes_back_as_text(fast):
+    response = fast.get("/api/documents/notes/markup.txt")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     assert response.json()["text"] == MARKUP  # the page puts it in text nodes (tests/test_browser.py)
 
 
 @pytest.mark.parametrize("doc_id", ["nope.txt", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "notes/..%2F..%2Fetc%2Fpasswd",
                                     "notes", "notes%2F..%2FMIT.txt"])
-def test_ids_not_in_the_index_are_404(served, doc_id):
-    response = served.get(f"/api/documents/{doc_id}")
+def test_ids_not_in_the_index_are_404(fast, doc_id):
+    response = fast.get(f"/api/documents/{doc_id}")
     assert response.status_code == 404, response.text
     assert "no document" in response.json()["detail"] and "root:" not in response.text
 
 
-def test_the_file_path_of_an_indexed_document_is_not_an_id(served):
-    path = served.get("/api/documents/MIT.txt").json()["path"]  # where the file was when it was indexed
-    assert served.get(f"/api/documents/{path}").status_code == 404
+def test_the_file_path_of_an_indexed_document_is_not_an_id(fast):
+    path = fast.get("/api/documents/MIT.txt").json()["path"]  # where the file was when it was indexed
+    assert fast.get(f"/api/documents/{path}").status_code == 404
 
 
-def test_limits_are_clear_errors(served):
-    too_many = served.get("/api/search", params={"q": "patent", "k": MAX_K + 1})
+def test_limits_are_clear_errors(fast):
+    too_many = fast.get("/api/search", params={"q": "patent", "k": MAX_K + 1})
     assert too_many.status_code == 422 and f"less than or equal to {MAX_K}" in too_many.text
-    assert served.get("/api/search", params={"q": "patent", "k": 0}).status_code == 422
-    assert served.get("/api/search", params={"q": ""}).status_code == 422
-    assert served.get("/api/search", params={"q": "x" * 2001}).status_code == 422
-    blank = served.get("/api/search", params={"q": "   "})
+    assert fast.get("/api/search", params={"q": "patent", "k": 0}).status_code == 422
+    assert fast.get("/api/search", params={"q": ""}).status_code == 422
+    assert fast.get("/api/search", params={"q": "x" * 2001}).status_code == 422
+    blank = fast.get("/api/search", params={"q": "   "})
     assert blank.status_code == 422 and blank.json()["detail"] == "empty query"
-    big = served.post("/api/ask", json={"question": "x" * (MAX_BODY + 1)})
+    big = fast.post("/api/ask", json={"question": "x" * (MAX_BODY + 1)})
     assert big.status_code == 413 and f"over {MAX_BODY} bytes" in big.json()["detail"]
     # no Content-Length (chunked): held to the same limit
-    chunked = served.post("/api/ask", content=iter([b'{"question": "', b"x" * MAX_BODY, b'"}']),
+    chunked = fast.post("/api/ask", content=iter([b'{"question": "', b"x" * MAX_BODY, b'"}']),
                           headers={"content-type": "application/json"})
     assert chunked.status_code == 413
-    assert served.post("/api/ask", json={"question": "   "}).status_code == 422
-    assert served.post("/api/ask", json={"question": "q", "colour": "red"}).status_code == 422
-    unknown = served.post("/api/ask", json={"question": "Does it?", "selector": "magic"})
+    assert fast.post("/api/ask", json={"question": "   "}).status_code == 422
+    assert fast.post("/api/ask", json={"question": "q", "colour": "red"}).status_code == 422
+    unknown = fast.post("/api/ask", json={"question": "Does it?", "selector": "magic"})
     assert unknown.status_code == 422 and "unknown selector 'magic'" in unknown.json()["detail"]
 
 
-def test_other_hosts_are_refused_and_pages_carry_security_headers(served):
-    rebound = served.get("/api/info", headers={"host": "attacker.example:8000"})
+def test_other_hosts_are_refused_and_pages_carry_security_headers(fast):
+    rebound = fast.get("/api/info", headers={"host": "attacker.example:8000"})
     assert rebound.status_code == 400 and "Host" in rebound.json()["detail"]
-    page = served.get("/")
+    page = fast.get("/")
     assert page.status_code == 200 and "<title>longrag</title>" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert served.get("/api/info").headers["x-content-type-options"] == "nosniff"
-    paths = served.get("/api/openapi.json").json()["paths"]
+    assert fast.get("/api/info").headers["x-content-type-options"] == "nosniff"
+    paths = fast.get("/api/openapi.json").json()["paths"]
     assert {"/api/info", "/api/search", "/api/ask", "/api/documents/{doc_id}"} <= set(paths)
 
 
@@ -137,6 +160,7 @@ def _ask(served, payload, events, arrived):
                 arrived[events[-1]["type"]] = time.monotonic()
 
 
+@pytest.mark.slow
 def test_ask_streams_quotes_then_the_answer_while_20_searches_are_served(served, pipe):
     expected = [h.to_dict() for h in pipe.search(PATENTS, k=5)]
     events, arrived = [], {}
@@ -166,6 +190,7 @@ def test_ask_streams_quotes_then_the_answer_while_20_searches_are_served(served,
     assert set(done) >= {"answer", "quotes", "citations", "evidence", "withheld", "reading", "check", "grounded"}
 
 
+@pytest.mark.slow
 def test_an_ask_the_generator_cannot_take_ends_in_an_error_event(served):
     events, arrived = [], {}
     _ask(served, {"question": TRADEMARKS, "budget": 10 ** 6}, events, arrived)
@@ -173,6 +198,6 @@ def test_an_ask_the_generator_cannot_take_ends_in_an_error_event(served):
     assert "does not fit the generator's window" in events[-1]["message"]
 
 
-def test_the_server_holds_no_writer_lock(served, index_dir):
-    with writer_lock(index_dir, wait=False):  # IndexBusyError if the server held it
-        assert served.get("/api/search", params={"q": "warranty", "k": 1}).status_code == 200
+def test_the_server_holds_no_writer_lock(fast, fast_index):
+    with writer_lock(fast_index, wait=False):  # IndexBusyError if the server held it
+        assert fast.get("/api/search", params={"q": "warranty", "k": 1}).status_code == 200

@@ -30,16 +30,15 @@ async function errorOf(response) {
   return `${response.status} ${response.statusText}`;
 }
 
-// Page and section, where the span carries them (PDF pages, headings); else the character offsets.
+// Page and section where the span carries them (`p. 3 · § 6. Trademarks.`, as the CLI prints them);
+// the character offsets always.
 function whereOf(span) {
   const parts = [];
-  if (Array.isArray(span.pages) && span.pages.length) {
-    const [a, b] = [span.pages[0], span.pages[span.pages.length - 1]];
-    parts.push(a === b ? `page ${a}` : `pages ${a}–${b}`);
-  } else if (span.page !== undefined && span.page !== null) {
-    parts.push(`page ${span.page}`);
+  const pages = Array.isArray(span.pages) && span.pages.length ? span.pages : (span.page != null ? [span.page] : []);
+  if (pages.length) parts.push(pages.length === 1 ? `p. ${pages[0]}` : `pp. ${pages[0]}–${pages[pages.length - 1]}`);
+  if (span.section && span.section.length) {
+    parts.push(`§ ${Array.isArray(span.section) ? span.section.join(" › ") : span.section}`);
   }
-  if (span.section) parts.push(`section ${span.section}`);
   parts.push(`characters ${span.start}–${span.end}`);
   return parts.join(" · ");
 }
