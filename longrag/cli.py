@@ -229,10 +229,8 @@ def ask(question, index_name, selector, budget, config_path, as_json):
         click.echo(f"  (the model's reading was: {squash(result.reading)})", err=True)
     elif result.found:
         click.echo(f"Answer: {result.answer}")
-    elif result.reading == NOT_FOUND and result.tokens_in:
-        click.echo(f"Answer: {NOT_FOUND} (the model declined to answer from the evidence)")
     else:
-        click.echo(f"Answer: {NOT_FOUND}")
+        click.echo(f"Answer: {NOT_FOUND} ({result.not_found})")
     for flag in result.flags:
         click.echo(f"! not verified: the answer {flag}", err=True)
     if result.found and not result.withheld and not (result.check.get("method") == "yes/no likelihood"):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 
-from . import retrieval
+from . import answering, retrieval
 from .config import Config, load_config, with_overrides
 from .distributed import connect, ray_encoding
-from .documents.locations import answer_with_locations, with_locations
+from .documents.locations import with_locations
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
@@ -23,13 +21,8 @@ from .index import IndexStore, resolve_index_dir
 from .index.layout import is_index
 from .index.manifest import check_compatible
 from .indexing import IndexReport, build, build_documents, rewrite
-from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, make_selector
-from .reasoning.answer import read_answer
-from .reasoning.verdict import quotes_from
+from .reasoning import Answer, candidates_of, make_selector
 from .types import Document, Hit, Skipped
-
-PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
-
 
 def index_root(config: Config) -> str:
     """Where bare index names live: $LONGRAG_INDEXES, else `index.root`."""
@@ -174,65 +167,10 @@ class Pipeline:
         any other is answered from the evidence and the answer checked against the quotes. A reading
         the quotes do not support is withheld (`Answer.withheld` says why). `stream` receives the
         answer once it is checked. Its text is "not found in the indexed documents" when the
-        documents do not support an answer.
+        documents do not support an answer (`Answer.not_found` says why). The flow is in answering.py.
         """
-        started = time.perf_counter()
-        settings, max_new = self.config.ask, self.config.generator.max_new_tokens
-        name = selector or settings.selector
-        budget = settings.budget if budget is None else budget
-        if not question or not question.strip():
-            raise InputError("empty question")
-        if name not in SELECTORS:
-            raise InputError(f"unknown selector {name!r}; choose one of {', '.join(SELECTORS)}")
-        if budget < 1:
-            raise InputError(f"budget must be a positive number of tokens, got {budget}")
-        store = self.store
-        if not store.documents():
-            raise InputError(f"index {store.path} holds no documents: index some with `longrag index DIR`")
-        generator = self.generator
-        room = generator.window - max_new - PROMPT_ROOM
-        if budget > room:
-            raise InputError(f"budget of {budget} tokens does not fit the generator's window of {generator.window} "
-                             f"tokens ({generator.extension.describe()}; {max_new} kept for the answer, "
-                             f"{PROMPT_ROOM} for the prompt): use at most {room}, or extend the generator's "
-                             "context (generator.extension)")
-        n_question = generator.count_tokens(question)
-        if n_question > budget:
-            raise InputError(f"the question has {n_question} tokens, more than the evidence budget of {budget}; "
-                             "shorten it or raise --budget")
-
-        query = self.encoder.encode_queries([question])[0]
-        hits = retrieval.search(store, question, query, self.config, settings.documents)
-        candidates = [c for hit in hits for c in candidates_of(store, hit.doc_id)]
-        relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
-
-        def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=(), quotes=(),
-                   verdict=None) -> Answer:
-            withheld = verdict.withheld if verdict else None
-            shown = f"no answer shown: {withheld}" if withheld else text
-            if stream:
-                stream(shown)
-            return answer_with_locations(store, Answer(answer=shown, citations=list(cited), selector=name, tokens_in=tokens_in,
-                          seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
-                          found=text != NOT_FOUND, unverified_quotes=list(chosen.unverified) if chosen else [],
-                          relevance=relevance, flags=list(flags), quotes=list(quotes), withheld=withheld,
-                          evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-                          reading=text, check={"method": verdict.method, "margin": verdict.margin} if verdict else {}))
-
-        if not candidates or relevance is None or relevance < settings.min_relevance:
-            return finish(NOT_FOUND, None)
-        parts = dict(count_tokens=generator.count_tokens, encoder=self.encoder, generator=generator,
-                     first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
-                     quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
-        chosen = make_selector(name, **parts).select(question, candidates, budget)
-        if not chosen.evidence:
-            return finish(NOT_FOUND, chosen)
-        ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates)
-        quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
-        text, tokens_in, cited, flags, verdict = read_answer(generator, self.checker, question, chosen.evidence, quotes,
-                                                             max_new, settings.lean, settings.unsure,
-                                                             settings.support_threshold)
-        return finish(text, chosen, tokens_in, cited, flags, quotes, verdict)
+        return answering.ask(answering.Stages(self.store, self.encoder, self.generator, lambda: self.checker,
+                                              self.config), question, selector, budget, stream)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,

@@ -36,11 +36,11 @@ def test_index_search_json_and_info(cli):
     assert re.match(r"Indexed 3 documents into indexes/docs in \d+\.\d s$", out.splitlines()[0])
     assert "added 3, updated 0, unchanged 0, removed 0" in out
     code, out, _ = cli("search", "rockets thrust propellant", "-k", "2")
-    assert code == 0 and re.match(r" 1\. [01]\.\d{3}  rockets\.md  \[\d+:\d+\]$", out.splitlines()[0])
+    assert code == 0 and re.match(r" 1\. [01]\.\d{3}  rockets\.md  \[\d+:\d+\]  § Rockets$", out.splitlines()[0])
     code, out, _ = cli("search", "green tea leaves", "--json", "-k", "3")
     hits = json.loads(out)
     assert [h["doc_id"] for h in hits][0] == "tea.html" and len(hits) == 3
-    assert all(set(h) == {"doc_id", "path", "score", "start", "end", "snippet"} for h in hits)
+    assert all(set(h) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section"} for h in hits)
     code, out, _ = cli("info")
     assert code == 0 and "encoder fake-hash (64 dims" in out and "3 documents" in out
 

@@ -18,6 +18,10 @@ from .verdict import Verdict, check_answer, is_yes_no, read_yes_no, yes_no_messa
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
+# why an answer is NOT_FOUND (Answer.not_found)
+UNRELATED = "no indexed passage is close enough to the question (ask.min_relevance)"
+NO_EVIDENCE = "no evidence was selected"
+DECLINED = "the model read the evidence and said it does not answer the question"
 
 ANSWER_SYSTEM = ("Answer the question from the numbered evidence blocks, in one or two sentences. Cite each "
                  "block you use by its number, like [1]; words copied from a block go in double quotes. If the "
@@ -46,6 +50,7 @@ class Answer:
     seconds: float
     dropped: int  # candidate segments (or quotes) left out to respect the budget
     found: bool = True
+    not_found: str | None = None  # why the answer is NOT_FOUND (UNRELATED, NO_EVIDENCE, DECLINED)
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
     flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
