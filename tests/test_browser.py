@@ -76,7 +76,7 @@ def test_ask_then_read_the_quote_in_its_document(pipe, page, tmp_path):
         expect(answer).not_to_be_empty(timeout=600_000)  # the packaged models on a CPU
         shown = answer.text_content()
         # the clause says no: a shown answer says no; a withheld one says why and the quotes stand
-        assert shown.startswith("No"), shown
+        assert shown == "No." or shown.startswith("No answer shown: "), shown
         expect(page.locator("#answer-meta")).not_to_be_empty()
 
         first = page.locator("#quotes li button").first
