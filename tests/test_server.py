@@ -4,6 +4,8 @@ and headers with the fake encoder (fast tier); search, streamed ask and searches
 runs with the packaged models and the default configuration (slow). Serving never writes the index."""
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +16,10 @@ import pytest
 
 from longrag import Pipeline
 from longrag.index.layout import writer_lock
+from longrag.errors import InputError
 from longrag.server import MAX_BODY, MAX_K, running
+from longrag.server.guard import host_name
+from longrag.server.run import is_loopback, listen
 
 from tests.helpers import CONTRACTS, FakeEncoder
 
@@ -206,3 +211,51 @@ def test_an_ask_the_generator_cannot_take_ends_in_an_error_event(served):
 def test_the_server_holds_no_writer_lock(fast, fast_index):
     with writer_lock(fast_index, wait=False):  # IndexBusyError if the server held it
         assert fast.get("/api/search", params={"q": "warranty", "k": 1}).status_code == 200
+
+
+def test_an_update_while_serving_is_read_from_the_next_request(tmp_path):
+    """The server holds no lock, so an update runs beside it; the next request reads the new generation."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CONTRACTS / "MIT.txt", docs / "MIT.txt")
+    index = tmp_path / "index"
+    Pipeline.from_config(None, encoder=FakeEncoder()).index([docs], index_dir=index, progress=False)
+    with running(Pipeline.load(index, encoder=FakeEncoder())) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/api/documents/Zlib.txt").status_code == 404
+        shutil.copy(CONTRACTS / "Zlib.txt", docs / "Zlib.txt")
+        Pipeline.from_config(None, encoder=FakeEncoder()).index([docs], index_dir=index, progress=False)
+        assert client.get("/api/info").json()["documents"] == 2
+        added = client.get("/api/documents/Zlib.txt")
+        assert added.status_code == 200 and added.json()["text"] == (CONTRACTS / "Zlib.txt").read_text()
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("192.168.1.20", False),
+                                            ("example.org", False)])
+def test_which_hosts_are_the_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("header, name", [("127.0.0.1:8000", "127.0.0.1"), ("localhost", "localhost"),
+                                          ("[::1]:8000", "::1"), ("::1", "::1"), ("evil.example:80", "evil.example")])
+def test_the_host_of_a_host_header(header, name):
+    assert host_name(header) == name
+
+
+def test_a_port_in_use_is_a_clear_error():
+    with listen("127.0.0.1", 0) as taken:
+        with pytest.raises(InputError, match="choose another --port"):
+            listen("127.0.0.1", taken.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_warns_when_it_is_not_on_the_loopback(index_dir):
+    command = [sys.executable, "-m", "longrag.cli", "serve", "--index", str(index_dir), "--host", "0.0.0.0", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        serving = process.stdout.readline()  # printed once it listens
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=60)
+    assert serving.startswith(f"Serving {index_dir}") and "http://0.0.0.0:" in serving
+    assert "warning: listening on 0.0.0.0, not the loopback: anyone who can reach this machine" in errors
