@@ -70,7 +70,7 @@ def run_cell(method: str, n: int, dtype: str, model: str) -> dict:
 
     from longrag.config import EncoderConfig
     from longrag.encoders import load_encoder
-    from longrag.encoders.base import balanced_windows
+    from longrag.encoders.transformer import balanced_windows
     from longrag.encoders.late_chunking import late_chunk_vectors
 
     settings, kind = METHODS[method]

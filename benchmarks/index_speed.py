@@ -23,7 +23,7 @@ import numpy as np
 
 from longrag import Pipeline
 from longrag.config import EncoderConfig
-from longrag.encoders.base import resolve_dtype
+from longrag.encoders.transformer import resolve_dtype
 from longrag.indexing import library_versions
 
 from readme_tables import RESULTS, machine, markdown_table, replace_block, runs_per_machine, stamp
@@ -87,8 +87,8 @@ def measure_langchain(name: str, folder: Path, questions: list[str], n_queries: 
         from langchain_community.vectorstores import FAISS
 
     from longrag.config import EncoderConfig
-    from longrag.encoders.base import token_counter
-    from longrag.encoders.models import resolve_encoder
+    from longrag.encoders.transformer import token_counter
+    from longrag.encoders.weights import resolve_encoder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = EncoderConfig()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from longrag import Pipeline  # noqa: E402
 from longrag.evaluation.contract_questions import QUESTIONS  # noqa: E402
 from longrag.generation.llama_cpp import requantised  # noqa: E402
-from longrag.generation.models import gguf_file, llama_cpp_type  # noqa: E402
+from longrag.generation.weights import gguf_file, llama_cpp_type  # noqa: E402
 from longrag.generation.openai_server import OpenAIGenerator  # noqa: E402
 from longrag.indexing import library_versions  # noqa: E402
 from longrag.reasoning import candidates_of, generate_answer, make_selector  # noqa: E402

@@ -11,7 +11,7 @@ import click
 
 from .config import load_config
 from .errors import LongragError
-from .encoders.base import token_counter
+from .encoders.transformer import token_counter
 from .encoders.tuning import TuneSettings, tune_positions as run_tuning
 from .evaluation.compare import compare as run_compare
 from .evaluation.conditions import CONDITIONS, DEFAULT_CONDITIONS, parse_conditions

@@ -12,25 +12,25 @@ from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .encoders.base import DOCUMENT_METHODS, WINDOW_METHODS
+from .encoders.transformer import DOCUMENT_METHODS, WINDOW_METHODS
 from .errors import ConfigError
 from .generation.backends import BACKENDS
 from .generation.generator import DTYPES
-from .generation.rope import METHODS as EXTENSIONS
+from .generation.context_extension import METHODS as EXTENSIONS
 from .index.vectors import BACKENDS as VECTOR_BACKENDS
 from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
 from .retrieval import FUSIONS, MODES, RANKINGS
 
 # The names a key may take come from the registry that acts on them; these lists only read them.
 # encoder.document_method: truncate | windows, then pi/gp/rp (learned absolute positions, encoders/positions.py)
-# and ntk/dynamic/selfextend (rotary positions, encoders/rope.py)
+# and ntk/dynamic/selfextend (rotary positions, encoders/rope_extension.py)
 INDEX_MODES = tuple(MODES)  # retrieval.MODES
 FUSION_RANKINGS = tuple(RANKINGS)  # what hybrid search may fuse: retrieval.RANKINGS
 FUSION_METHODS = tuple(FUSIONS)  # retrieval.FUSIONS
-GENERATOR_EXTENSIONS = EXTENSIONS  # generation/rope.py
+GENERATOR_EXTENSIONS = EXTENSIONS  # generation/context_extension.py
 GENERATOR_DTYPES = ("auto", *DTYPES)  # auto + generation/generator.py's DTYPES
 GENERATOR_BACKENDS = ("auto", *BACKENDS)  # auto + generation/backends.py's BACKENDS
-# the encoder's own choices (branches of encoders/base.py, no registry)
+# the encoder's own choices (branches of encoders/transformer.py, no registry)
 ENCODER_DTYPES = ("float32", "bfloat16", "auto")
 ENCODER_RUNTIMES = ("auto", "torch", "onnx")
 
@@ -107,8 +107,8 @@ class GeneratorConfig:
     threads: int | None = None  # llama.cpp threads (default: the physical cores this process may use)
     extension: str = "none"  # RoPE context extension: none | linear | dynamic | yarn | selfextend
     factor: float = 1.0  # linear / dynamic / yarn scale
-    window: int = 512  # selfextend neighbour window W
-    group: int = 8  # selfextend group size G
+    selfextend_window: int = 512  # SelfExtend neighbour window W (not the context length: that is the model's)
+    selfextend_group: int = 8  # SelfExtend group size G
     dtype: str = "auto"  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
     device: str = "cpu"
     max_new_tokens: int = 128
@@ -177,6 +177,10 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
     raise ConfigError(f"config key {key!r} must be {names}, got {value!r}")
 
 
+# keys an earlier longrag read, and their names now
+RENAMED = {"generator.window": "generator.selfextend_window", "generator.group": "generator.selfextend_group"}
+
+
 def _section(cls: type, key: str, values: Mapping[str, Any]) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"config section {key!r} must be a mapping, got {values!r}")
@@ -187,6 +191,8 @@ def _section(cls: type, key: str, values: Mapping[str, Any]) -> Any:
         if name not in known:
             close = difflib.get_close_matches(str(name), known, n=1)
             hint = f"; did you mean {key}.{close[0]}?" if close else f"; valid keys: {', '.join(known)}"
+            if f"{key}.{name}" in RENAMED:
+                hint = f"; it is now {RENAMED[f'{key}.{name}']}"
             raise ConfigError(f"unknown config key {key}.{name}{hint}")
         out[name] = _check_type(f"{key}.{name}", value, hints[name])
     return cls(**out)
@@ -294,7 +300,8 @@ def _validate_ask(config: Config) -> None:
     need(gen.extension in GENERATOR_EXTENSIONS,
          f"generator.extension must be one of {', '.join(GENERATOR_EXTENSIONS)}, got {gen.extension!r}")
     need(gen.factor >= 1.0, f"generator.factor must be >= 1, got {gen.factor}")
-    need(gen.window >= 1 and gen.group >= 1, f"generator.window and generator.group must be >= 1, got {gen.window}, {gen.group}")
+    need(gen.selfextend_window >= 1 and gen.selfextend_group >= 1, "generator.selfextend_window and "
+         f"generator.selfextend_group must be >= 1, got {gen.selfextend_window}, {gen.selfextend_group}")
     need(gen.backend in GENERATOR_BACKENDS,
          f"generator.backend must be one of {', '.join(GENERATOR_BACKENDS)}, got {gen.backend!r}")
     need(gen.threads is None or gen.threads >= 1, f"generator.threads must be a positive integer, got {gen.threads}")

@@ -14,6 +14,7 @@ def test_defaults_and_shipped_configs_load():
 @pytest.mark.parametrize("data, message", [
     ({"encodr": {}}, "did you mean encoder"),
     ({"encoder": {"modle": "x"}}, "encoder.modle; did you mean encoder.model"),
+    ({"generator": {"window": 512}}, "generator.window; it is now generator.selfextend_window"),
     ({"index": {"mode": "pages"}}, "index.mode must be one of"),
     ({"search": {"k": "ten"}}, "'search.k' must be int"),
     ({"search": {"k": 0}}, "search.k must be positive"),

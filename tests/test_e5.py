@@ -14,7 +14,7 @@ from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
 from longrag.encoders import e5_package
 from longrag.encoders.late_chunking import late_chunk_vectors
-from longrag.encoders.models import packaged_names, resolve_encoder
+from longrag.encoders.weights import packaged_names, resolve_encoder
 from longrag.errors import ModelNotFoundError
 from tests.helpers import CONTRACTS
 from tests.test_real_encoder import PATENT_RETALIATION

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from longrag.config import EncoderConfig, load_config
-from longrag.encoders import base, load_encoder
+from longrag.encoders import load_encoder, transformer as base
 from longrag.types import balanced_windows
 from longrag.encoders.late_chunking import late_chunk_vectors
 from longrag.errors import ConfigError

@@ -12,11 +12,11 @@ from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
 from longrag.errors import ConfigError, InputError, ModelNotFoundError
 from longrag.generation import ContextExtension, Generator, effective_window
-from longrag.generation import rope
+from longrag.generation import context_extension as rope
 from longrag.generation.base import REPEAT_TOKENS, TextPieces
 from longrag.generation.generator import _Streamer, _StopOnLoop
-from longrag.generation.models import file_sha256
-from longrag.generation.rope import enable_selfextend, scale_rope
+from longrag.generation.weights import file_sha256
+from longrag.generation.context_extension import enable_selfextend, scale_rope
 
 
 @pytest.fixture(scope="module")

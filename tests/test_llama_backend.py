@@ -7,8 +7,8 @@ from transformers import AutoTokenizer
 from longrag.config import GENERATOR_BACKENDS, load_config, with_overrides
 from longrag.errors import ConfigError, InputError
 from longrag.generation import BACKENDS, ContextExtension, chosen_backend, load_generator
-from longrag.generation.models import gguf_file
-from longrag.reasoning.xl3m import RerankSelector
+from longrag.generation.weights import gguf_file
+from longrag.reasoning.cascade import RerankSelector
 from longrag.types import Candidate
 
 MODEL = "qwen2.5-0.5b"

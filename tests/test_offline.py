@@ -9,7 +9,7 @@ from pytest_socket import SocketConnectBlockedError
 
 from longrag.config import EncoderConfig
 from longrag.errors import ModelNotFoundError
-from longrag.encoders.models import resolve_encoder
+from longrag.encoders.weights import resolve_encoder
 from longrag.files import cache_dir
 
 

@@ -356,7 +356,7 @@ def served(tmp_path_factory):
     pytest.importorskip("llama_cpp")
     pytest.importorskip("uvicorn", reason="llama-cpp-python[server] (extra llama) is not installed")
     from longrag.generation.llama_cpp import requantised
-    from longrag.generation.models import gguf_file, llama_cpp_type
+    from longrag.generation.weights import gguf_file, llama_cpp_type
 
     model = requantised(gguf_file("qwen2.5-0.5b"), llama_cpp_type("qwen2.5-0.5b"))
     port = free_port()

@@ -6,7 +6,7 @@ import pytest
 
 from longrag.errors import ModelNotFoundError
 from longrag.files import package_file
-from longrag.generation.models import PACKAGED_GENERATORS, PackagedGGUF, reassembled
+from longrag.generation.weights import PACKAGED_GENERATORS, PackagedGGUF, reassembled
 
 CHUNKS = [b"GGUF" + bytes(range(256)) * 3, b"second part " * 50, b"tail"]
 

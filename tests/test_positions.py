@@ -9,7 +9,7 @@ from longrag.config import EncoderConfig
 from longrag.encoders import load_encoder
 from longrag.encoders.long_model import build_long_model
 from longrag.encoders.positions import extend_positions
-from longrag.encoders.rope import _selfextend_attention, extend_rope_model, ntk_lambda
+from longrag.encoders.rope_extension import _selfextend_attention, extend_rope_model, ntk_lambda
 from longrag.encoders.temperature import apply_temperature, log_scale
 from longrag.errors import ConfigError
 from tests.helpers import assert_same_vectors
@@ -241,7 +241,7 @@ def test_selfextend_attention_matches_explicit_positions():
     q, k, v = (torch.randn(1, heads, n, d) for _ in range(3))
     pos = torch.arange(n)
     module = torch.nn.Module()
-    from longrag.encoders.rope import _SelfExtend
+    from longrag.encoders.rope_extension import _SelfExtend
 
     holder = torch.nn.Module()
     holder.inv_freq = inv_freq

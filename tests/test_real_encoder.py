@@ -97,7 +97,7 @@ def test_the_harness_cache_reuses_segment_vectors_of_the_same_encoder_only(encod
 def test_long_texts_are_tokenized_in_slices_with_the_same_tokens(encoder, monkeypatch):
     text = (CONTRACTS / "GPL-3.0-only.txt").read_text() * 2
     whole = encoder.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    monkeypatch.setattr("longrag.encoders.base.TOKENIZE_CHARS", 500)  # 140 slices instead of one
+    monkeypatch.setattr("longrag.encoders.transformer.TOKENIZE_CHARS", 500)  # 140 slices instead of one
     sliced = encoder.tokenize(text)
     assert sliced.ids.tolist() == whole["input_ids"]
     assert sliced.offsets.tolist() == [list(o) for o in whole["offset_mapping"]]  # WordPiece: offsets too

@@ -15,8 +15,8 @@ from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
 from longrag.errors import ConfigError
 from longrag.generation import ContextExtension, Generator
-from longrag.generation import rope
-from longrag.generation.rope import enable_selfextend
+from longrag.generation import context_extension as rope
+from longrag.generation.context_extension import enable_selfextend
 
 FAMILIES = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
             "qwen3": (Qwen3Config, Qwen3ForCausalLM)}

@@ -1,5 +1,5 @@
 """Sentence encoders that read long documents: windows, extended positions, late chunking."""
-from .base import TransformerEncoder, load_encoder
+from .transformer import TransformerEncoder, load_encoder
 from ..types import TokenizedText
 from .interface import Encoder
 

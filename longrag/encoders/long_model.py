@@ -6,7 +6,7 @@ import copy
 from torch import nn
 
 from .positions import POSITION_METHODS, extend_positions
-from .rope import ROPE_METHODS, extend_rope_model
+from .rope_extension import ROPE_METHODS, extend_rope_model
 from .temperature import apply_temperature
 from .tuned import tuned_rows
 

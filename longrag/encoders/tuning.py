@@ -46,7 +46,7 @@ from ..config import EncoderConfig
 from ..documents.loaders import UnreadableFile, discover, load_file
 from ..errors import InputError
 from ..files import atomic_directory, cache_dir
-from .base import load_encoder
+from .transformer import load_encoder
 from .heldout import format_metrics, heldout_metrics, heldout_queries
 from .positions import extend_positions
 from .tuned import FORMAT, ROWS_FILE, TUNING_FILE, model_fingerprint, tuned_rows, tuning_info

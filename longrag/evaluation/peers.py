@@ -11,7 +11,7 @@ import time
 import warnings
 
 from ..errors import InputError
-from ..encoders.models import resolve_encoder
+from ..encoders.weights import resolve_encoder
 from .results import DEPTH, RunResult
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from ..encoders.base import token_counter
+from ..encoders.transformer import token_counter
 from ..errors import InputError
 from .compare import compare
 from .conditions import parse_conditions

@@ -4,8 +4,8 @@ SelfExtend), used to answer from selected evidence and to score segments; two ba
 from .backends import BACKENDS, chosen_backend, load_generator
 from .base import Certainty, GeneratorBackend
 from .generator import Generator
-from .models import packaged_generators, resolve_generator
-from .rope import ContextExtension, effective_window
+from .weights import packaged_generators, resolve_generator
+from .context_extension import ContextExtension, effective_window
 
 __all__ = ["Generator", "GeneratorBackend", "Certainty", "ContextExtension", "effective_window", "resolve_generator",
            "packaged_generators", "BACKENDS", "chosen_backend", "load_generator"]

@@ -14,8 +14,8 @@ from .base import GeneratorBackend
 from .generator import Generator
 from .llama_cpp import EXTENSIONS as LLAMA_CPP_EXTENSIONS, LlamaCppGenerator
 from .openai_server import OpenAIGenerator  # imports the openai client only when a server is used
-from .models import is_gguf
-from .rope import ContextExtension
+from .weights import is_gguf
+from .context_extension import ContextExtension
 
 
 def _transformers(settings, extension: ContextExtension) -> GeneratorBackend:
@@ -56,5 +56,5 @@ def chosen_backend(settings) -> str:
 
 def load_generator(settings) -> GeneratorBackend:
     """The generator a `generator` config section describes."""
-    extension = ContextExtension(settings.extension, settings.factor, settings.window, settings.group)
+    extension = ContextExtension(settings.extension, settings.factor, settings.selfextend_window, settings.selfextend_group)
     return BACKENDS[chosen_backend(settings)](settings, extension)

@@ -13,8 +13,8 @@ from transformers.generation.streamers import BaseStreamer
 
 from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
-from .models import resolve_generator
-from .rope import ContextExtension, effective_window, enable_selfextend, scale_rope
+from .weights import resolve_generator
+from .context_extension import ContextExtension, effective_window, enable_selfextend, scale_rope
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -15,8 +15,8 @@ import psutil
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..files import cache_dir
 from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
-from .models import file_sha256, gguf_file, llama_cpp_type
-from .rope import ContextExtension
+from .weights import file_sha256, gguf_file, llama_cpp_type
+from .context_extension import ContextExtension
 
 INSTALL = ("pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: a C/C++ compiler and cmake are needed; "
            "see README, Models), or set generator.backend: transformers")

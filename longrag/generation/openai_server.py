@@ -30,7 +30,7 @@ from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, Message, TextPieces, looped, require
 from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
 from .replies import backoff, error_text, is_transport_error, loads
-from .rope import ContextExtension
+from .context_extension import ContextExtension
 
 NO_KEY = "not-needed"  # what is sent as the key when generator.api_key_env is not set (local servers ignore it)
 TOP_LOGPROBS = 20  # the most alternatives the OpenAI API returns per position

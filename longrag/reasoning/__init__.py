@@ -19,10 +19,10 @@ from .baselines import FirstTokensSelector, RandomSelector
 from .candidates import candidates_of
 from .evidence import Candidate, Evidence, Selection, covers, fit_budget, fit_budget_sentences, sentence_bounds
 from .fusion import HybridSelector
-from .lexical import BM25Selector
+from .bm25_selector import BM25Selector
 from .sentences import SentenceSelector, split_sentences
 from .similarity import EmbeddingSelector
-from .xl3m import CERTAINTIES, GeneratorCascade, RerankSelector, XL3MSelector
+from .cascade import CERTAINTIES, GeneratorCascade, RerankSelector, XL3MSelector
 
 # embedding / bm25 / hybrid widen each kept segment to whole sentences by at most this many tokens
 # per side (docs/results.md, "Ask", has the measurements behind 64)

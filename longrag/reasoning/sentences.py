@@ -18,7 +18,7 @@ from ..ranking import fused_order
 from ..types import Candidate
 from .base import RankingSelector
 from .evidence import SENTENCE_END, Selection, TokenCounter, fit_budget_sentences
-from .lexical import STEMMED
+from .bm25_selector import STEMMED
 from .similarity import query_vector
 from ..lexical import bm25_scores
 

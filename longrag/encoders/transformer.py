@@ -29,10 +29,10 @@ from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
 from .long_model import build_long_model
-from .models import resolve_encoder
+from .weights import resolve_encoder
 from .onnx_runtime import check_onnx, onnx_available, onnx_model
 from .positions import POSITION_METHODS
-from .rope import ROPE_METHODS
+from .rope_extension import ROPE_METHODS
 from .tuned import tuning_info
 
 # `EncoderConfig` in annotations is longrag.config's; not imported, as config.py reads DOCUMENT_METHODS from here
