@@ -88,10 +88,15 @@ def grade(question: dict, row: dict) -> dict:
     return out
 
 
-def regrade(row: dict, unsure: float, support: float) -> dict:
-    """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run)."""
+def regrade(row: dict, unsure: float, support: float, answerable: float | None = None) -> dict:
+    """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run).
+    `answerable` can only be raised above the run's own (a question it kept from the generator has
+    no answer to re-read)."""
     row = dict(row)
     check = row.get("check") or {}
+    if answerable is not None and check.get("answerable") is not None and check["answerable"] < answerable:
+        row.update(found=False, withheld=None, answer="not found in the indexed documents")
+        return row
     if not row["found"] or check.get("margin") is None:  # not found, or withheld for an invented figure
         return row
     if check["method"] == "yes/no likelihood":
@@ -216,6 +221,7 @@ def run(args) -> dict:
             save_json(OUT, results)
     run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
                                 "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
+                                "answerable": config.ask.answerable,
                                 "checker": config.ask.checker,
                                 "generator": f"{config.generator.model} ({generator.backend})"},
                      "peak_rss_mb": max(run_rows.get("peak_rss_mb", 0), memory.peak_mb),
@@ -227,14 +233,15 @@ def run(args) -> dict:
 def report(results: dict, split: str) -> str:
     questions = load_questions(split)
     lines = ["| run | questions | quote holds the gold clause | evidence holds it | wrong shown | right of shown (n) "
-             "| withheld | unanswerable → not found (not shown) | median s (p90) | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| withheld | answerable → not found | unanswerable → not found (not shown) | median s (p90) | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, run_rows in results["runs"].items():
         s = summary(questions, run_rows["rows"])
         if not s["questions"]:
             continue
         lines.append(f"| {key} | {s['questions']} | {s['quote_hit']}% | {s['evidence_hit']}% | {s['wrong_shown']}% | "
-                     f"{s['right_of_shown']}% ({s['shown']}) | {s['withheld']}% | {s['unanswerable_not_found']}% "
+                     f"{s['right_of_shown']}% ({s['shown']}) | {s['withheld']}% | {s['answerable_not_found']}% | "
+                     f"{s['unanswerable_not_found']}% "
                      f"({s['unanswerable_not_shown']}%) | {s['median_seconds']} ({s['p90_seconds']}) | "
                      f"{round(run_rows['peak_rss_mb']) if 'peak_rss_mb' in run_rows else ''} |")
     return "\n".join(lines)
@@ -244,13 +251,15 @@ def tune(results: dict, key: str) -> None:
     """Re-grade the saved dev answers of run `key` over a grid of thresholds."""
     questions = load_questions("dev")
     base = results["runs"][key]["rows"]
-    print("unsure support | wrong_shown right_of_shown (shown) withheld quote_hit unanswerable_not_shown")
-    for unsure in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
-        for support in (-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
-            rows = {q["id"]: regrade(base[q["id"]], unsure, support) for q in questions if q["id"] in base}
-            s = summary(questions, rows)
-            print(f"{unsure:4.1f} {support:4.1f} | {s['wrong_shown']!s:5} {s['right_of_shown']!s:5} ({s['shown']}) "
-                  f"{s['withheld']!s:5} {s['quote_hit']} {s['unanswerable_not_shown']}")
+    print("unsure support answerable | wrong_shown right_of_shown (shown) withheld answerable_not_found "
+          "unanswerable_not_found")
+    for unsure in (0.0, 0.5, 1.0, 1.5, 2.0):
+        for support in (-1.0, 0.0, 1.0, 2.0, 3.0):
+            for answerable in (None, 0.0, 0.25, 0.5, 0.75, 1.0):
+                rows = {q["id"]: regrade(base[q["id"]], unsure, support, answerable) for q in questions if q["id"] in base}
+                s = summary(questions, rows)
+                print(f"{unsure:4.1f} {support:4.1f} {answerable!s:5} | {s['wrong_shown']!s:5} {s['right_of_shown']!s:5} "
+                      f"({s['shown']}) {s['withheld']!s:5} {s['answerable_not_found']!s:5} {s['unanswerable_not_found']}")
 
 
 def main() -> None:

@@ -91,7 +91,8 @@ def ask(stages: Stages, question: str, selector: str | None = None, budget: int 
             unverified_quotes=list(chosen.unverified) if chosen else [], relevance=relevance, flags=list(flags),
             quotes=list(quotes), withheld=withheld, reading=text,
             evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-            check={"method": verdict.method, "margin": verdict.margin} if verdict else {}))
+            check={"method": verdict.method, "margin": verdict.margin,
+                   **({"answerable": verdict.answerable} if verdict.answerable is not None else {})} if verdict else {}))
 
     if not candidates or relevance is None or relevance < settings.min_relevance:
         return finish(NOT_FOUND, None, not_found=UNRELATED)
@@ -105,6 +106,6 @@ def ask(stages: Stages, question: str, selector: str | None = None, budget: int 
     quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
     text, tokens_in, cited, flags, verdict = read_answer(
         generator, stages.checker(), question, chosen.evidence, quotes, stages.config.generator.max_new_tokens,
-        settings.lean, settings.unsure, settings.support_threshold)
-    return finish(text, chosen, tokens_in, cited, flags, quotes, verdict,
-                  not_found=DECLINED if text == NOT_FOUND else None)
+        settings.lean, settings.unsure, settings.support_threshold, settings.answerable)
+    not_found = (verdict.not_found if verdict and verdict.not_found else DECLINED) if text == NOT_FOUND else None
+    return finish(text, chosen, tokens_in, cited, flags, quotes, verdict, not_found=not_found)

@@ -17,7 +17,7 @@ from longrag.pipeline import Pipeline
 from longrag.reasoning import (NOT_FOUND, Candidate, candidates_of, covers, fit_budget,
                                fit_budget_sentences, make_selector, parse_quotes, sentence_bounds,
                                verified_evidence)
-from longrag.reasoning.answer import answer_messages, says_not_found
+from longrag.reasoning.answer import UNRELATED, answer_messages, says_not_found
 from longrag.types import Evidence
 
 from tests.helpers import CONTRACTS
@@ -245,8 +245,9 @@ def test_sentence_evidence_fills_the_budget_with_sentences_and_neighbours(pipe, 
 
 def test_unrelated_question_is_not_found(pipe):
     answer = pipe.ask("Who scored the winning goal in the football final last night?", selector="bm25")
-    assert answer.answer == NOT_FOUND and not answer.found
+    assert answer.answer == NOT_FOUND and not answer.found and answer.not_found == UNRELATED
     assert answer.tokens_in == 0 and answer.citations == []
+
 
 
 def test_budget_beyond_the_generator_window_is_an_error(pipe):
@@ -273,11 +274,12 @@ def test_cli_json_shape(index_dir, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"answer", "quotes", "citations", "evidence", "withheld", "reading", "check", "selector", "tokens_in",
-            "seconds", "dropped", "grounded", "flags", "support"} <= set(data)
+            "seconds", "dropped", "grounded", "flags", "support", "not_found"} <= set(data)
     assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
     assert isinstance(data["answer"], str) and data["answer"]
     for cite in data["citations"] + data["quotes"] + ([data["support"]] if data["support"] else []):
-        assert set(cite) == {"doc_id", "path", "start", "end", "text", "block"} and cite["block"] >= 1
+        assert set(cite) == {"doc_id", "path", "start", "end", "text", "block", "page", "pages", "section"}
+        assert cite["block"] >= 1
         assert Path(cite["path"]).read_text()[cite["start"]:cite["end"]] == cite["text"]
 
 

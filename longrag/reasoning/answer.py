@@ -9,12 +9,13 @@ generator runs), or (3) the generator itself says it cannot find the answer.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
 from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
-from .verdict import Verdict, check_answer, is_yes_no, read_yes_no, yes_no_messages
+from .verdict import (UNANSWERED, Verdict, answerability, answers_messages, check_answer, is_yes_no, read_yes_no,
+                      yes_no_messages)
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
@@ -120,26 +121,31 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
 
 
 def read_answer(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
-                max_new_tokens: int, lean: float, unsure: float, support_threshold: float
-                ) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
+                max_new_tokens: int, lean: float, unsure: float, support_threshold: float,
+                answerable: float | None = None) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
     """(answer text, prompt tokens, citations, flags, verdict): a yes/no question is read from the
     quotes by the likelihood of Yes against No of the checker and the generator (one model when they
-    are the same; `read_yes_no`); any other question is answered from the
-    evidence blocks by the `generator`, and that answer checked against the quotes by the `checker`
-    (`check_answer`). `verdict.withheld` says why an answer must not be shown as one; None when the
-    generator declined (NOT_FOUND)."""
+    are the same; `read_yes_no`); any other question is first put to the `checker` (do the quotes
+    answer it? below `answerable`: NOT_FOUND, `verdict.not_found` says so; None: not asked), then
+    answered from the evidence blocks by the `generator`, and that answer checked against the quotes
+    by the `checker` (`check_answer`). `verdict.withheld` says why an answer must not be shown as
+    one; the verdict is None when the generator declined (NOT_FOUND)."""
     if is_yes_no(question) and quotes:
         # the lean was measured for the pair (checker, generator); one model reading alone is taken as it is
         readers = [checker] if checker is generator else [checker, generator]
         verdict = read_yes_no(readers, question, quotes, lean if len(readers) > 1 else 0.0, unsure)
         tokens_in = checker.count_chat(yes_no_messages(checker, question, quotes))
         return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
+    margin = answerability(checker, question, quotes) if quotes and answerable is not None else None
+    if margin is not None and margin < answerable:
+        return (NOT_FOUND, checker.count_chat(answers_messages(checker, question, quotes)), [], [],
+                Verdict("", margin, "answerability", not_found=UNANSWERED, answerable=margin))
     text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)
     if text == NOT_FOUND:
         return text, tokens_in, cited, flags, None
     read = "\n".join(e.text for e in evidence)
-    return text, tokens_in, cited, flags, check_answer(checker, question, text, quotes or cited, read,
-                                                       support_threshold)
+    verdict = check_answer(checker, question, text, quotes or cited, read, support_threshold)
+    return text, tokens_in, cited, flags, replace(verdict, answerable=margin)
 
 
 def citations(evidence: Sequence[Evidence], blocks: Iterable[int]) -> list[Citation]:

@@ -30,6 +30,10 @@ YES_NO_SYSTEM = ("Answer the user's yes/no question from the quoted blocks alone
 CHECK_SYSTEM = ("You check a proposed answer against quoted blocks from documents. Reply Yes if the blocks state "
                 "what the proposed answer says, No if they say otherwise or say nothing about it. " + UNTRUSTED_RULE)
 
+ANSWERS_SYSTEM = ("You decide whether quoted blocks from documents answer the user's question. Reply Yes if the "
+                  "blocks state the answer, No if they do not contain it. " + UNTRUSTED_RULE)
+UNANSWERED = "the quoted sentences do not answer the question"
+
 WITHHELD_CONTRADICTED = "the model's reading does not match the quoted clause; read the quote"
 WITHHELD_UNSURE = "the model cannot tell yes from no from the quoted clause; read the quote"
 WITHHELD_UNSUPPORTED = "the quoted text does not support the model's answer; read the quote"
@@ -43,6 +47,8 @@ class Verdict:
     margin: float | None  # log p(Yes) − log p(No) of the deciding comparison
     method: str  # "yes/no likelihood" | "support check"
     withheld: str | None = None
+    not_found: str | None = None  # why the question is taken as not answered by the documents (None: it is)
+    answerable: float | None = None  # the `answerability` margin, when it was asked
 
 
 def is_yes_no(question: str) -> bool:
@@ -83,6 +89,18 @@ def check_messages(generator, question: str, answer: str, quotes: Sequence[Citat
             "Do the blocks support the proposed answer? Answer Yes or No.")
     return [{"role": "system", "content": CHECK_SYSTEM},
             {"role": "user", "content": user_message(generator, question, _as_blocks(quotes), tail)}]
+
+
+def answers_messages(generator, question: str, quotes: Sequence[Citation]) -> list[Message]:
+    return [{"role": "system", "content": ANSWERS_SYSTEM},
+            {"role": "user", "content": user_message(generator, question, _as_blocks(quotes),
+                                                     "\nDo the blocks answer the question? Answer Yes or No.")}]
+
+
+def answerability(checker, question: str, quotes: Sequence[Citation]) -> float:
+    """The checker's log p(Yes) − log p(No) that the quotes answer the question (asked before any
+    answer is written, so a question the documents do not answer costs no generation)."""
+    return yes_minus_no(checker, answers_messages(checker, question, quotes))
 
 
 NO_SCORES_MARGIN = 99.0  # the margin of a plain Yes / No reply (a backend without log-probabilities)
