@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import threading
 import time
-from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from typing import Any, Callable, Sequence
@@ -26,19 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, LongragError
+from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Message, TextPieces, looped, require
 from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
-from .replies import backoff, error_text, is_transport_error, loads
+from .replies import ServerError, ServerFailures, backoff, error_text, loads
 from .context_extension import ContextExtension
 
 NO_KEY = "not-needed"  # what is sent as the key when generator.api_key_env is not set (local servers ignore it)
 TOP_LOGPROBS = 20  # the most alternatives the OpenAI API returns per position
-_TOO_LONG = re.compile(r"context|too long|maximum.*length|exceed", re.I)
-
-
-class ServerError(LongragError):
-    """The generator server could not be reached, or did not answer as an OpenAI-compatible server does."""
 
 
 def api_root(base_url: str) -> str:
@@ -80,6 +73,8 @@ class OpenAIGenerator:
         self.root, self.url = api_root(self.base_url), shown_url(self.base_url)
         self.timeout, self.max_retries, self._configured_window = float(timeout), int(max_retries), context_window
         self._key = self._read_key()
+        self._failures = ServerFailures(openai, self.url, self.name, api_key_env, self._key, self.timeout,
+                                        self.max_retries)
         self.client = openai.OpenAI(base_url=self.base_url, api_key=self._key or NO_KEY, timeout=self.timeout,
                                     max_retries=0)
         self._lock = threading.RLock()
@@ -217,10 +212,10 @@ class OpenAIGenerator:
         pieces = TextPieces("".join, stream, hold=REPEAT_TOKENS) if stream else None
         answer: list[str] = []
         finished = False
-        reply = self._retrying(lambda: self.client.chat.completions.create(
+        reply = self._failures.retrying(lambda: self.client.chat.completions.create(
             model=self.name, messages=body, max_tokens=max_new_tokens, temperature=0.0, stream=True))
         try:
-            with self._errors(streaming=True):
+            with self._failures.caught(streaming=True):
                 for chunk in reply:
                     if not getattr(chunk, "choices", None):
                         continue  # e.g. a usage-only chunk
@@ -271,7 +266,7 @@ class OpenAIGenerator:
         return out
 
     def _top_logprobs(self, messages: list[dict]) -> list[tuple[str, float]]:
-        reply = self._retrying(lambda: self.client.chat.completions.create(
+        reply = self._failures.retrying(lambda: self.client.chat.completions.create(
             model=self.name, messages=messages, max_tokens=1, temperature=0.0, logprobs=True,
             top_logprobs=TOP_LOGPROBS, stream=False))
         try:
@@ -279,7 +274,7 @@ class OpenAIGenerator:
             first = content[0] if content else None
             top = [(t.token, float(t.logprob)) for t in (first.top_logprobs or [])] if first else []
         except (AttributeError, IndexError, TypeError, ValueError):
-            raise self._malformed("chat completion") from None
+            raise self._failures.malformed("chat completion") from None
         return [(token, lp) for token, lp in top if isinstance(token, str) and math.isfinite(lp)]
 
     # -- transport and errors -------------------------------------------------------------------
@@ -291,87 +286,6 @@ class OpenAIGenerator:
             raise ConfigError(f"generator.api_key_env names {self.api_key_env}, which is not set in the environment: "
                               f"export {self.api_key_env}=<your key>")
         return key
-
-    def _redact(self, text: Any) -> str:
-        """One line of a server's message, at most 200 characters, the key replaced."""
-        line = (str(text).strip().splitlines() or [""])[0]
-        if self._key:
-            line = line.replace(self._key, "***")
-        return line[:200]
-
-    def _malformed(self, what: str) -> ServerError:
-        return ServerError(f"the generator server at {self.url} sent a {what} reply that is not valid JSON of the "
-                           "OpenAI API: is generator.base_url an OpenAI-compatible API root (usually ending in /v1)?")
-
-    def _status_error(self, status: int, detail: str, retried: int) -> LongragError:
-        detail = f": {detail}" if detail else ""
-        if status in (401, 403):
-            if self.api_key_env:
-                return ConfigError(f"the generator server at {self.url} refused the API key in ${self.api_key_env} "
-                                   f"(HTTP {status}): check that environment variable")
-            return ConfigError(f"the generator server at {self.url} needs an API key (HTTP {status}): set "
-                               "generator.api_key_env to the name of the environment variable that holds it")
-        if status == 404:
-            return ConfigError(f"the generator server at {self.url} answered 404 for model {self.name!r}{detail}: set "
-                               "generator.model to a model it serves (GET <base_url>/models lists them) and "
-                               "generator.base_url to its OpenAI API root (usually ending in /v1)")
-        after = f" after {retried} retries" if retried else ""
-        if status == 429:
-            return ServerError(f"the generator server at {self.url} is rate limiting (HTTP 429){after}{detail}")
-        if status >= 500:
-            return ServerError(f"the generator server at {self.url} failed with HTTP {status}{after}{detail}")
-        if _TOO_LONG.search(detail):
-            return InputError(f"the generator server at {self.url} refused the prompt as too long (HTTP {status}"
-                              f"{detail}): lower --budget or generator.context_window")
-        return InputError(f"the generator server at {self.url} refused the request (HTTP {status}){detail}")
-
-    def _translate(self, exc: BaseException, retried: int = 0, streaming: bool = False) -> LongragError:
-        openai = self._openai
-        if isinstance(exc, LongragError):
-            return exc
-        if isinstance(exc, openai.APITimeoutError) or isinstance(exc, (TimeoutError,)) or "Timeout" in type(exc).__name__:
-            return ServerError(f"the generator server at {self.url} did not answer within {self.timeout:g} s "
-                               "(generator.timeout)")
-        if streaming and (isinstance(exc, openai.APIConnectionError) or is_transport_error(exc)):
-            return ServerError(f"the generator server at {self.url} ended its reply before it finished (the "
-                               "connection broke): see the server's log")
-        if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc) or isinstance(exc, OSError):
-            cause = exc.__cause__ or exc.__context__ or exc
-            why = "connection refused" if "refused" in str(cause).lower() or isinstance(
-                cause, ConnectionRefusedError) else self._redact(cause) or type(cause).__name__
-            return ServerError(f"cannot reach the generator server at {self.url} ({why}): is the server running?")
-        if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc.status_code, self._redact(error_text(exc.body, exc.message)), retried)
-        if isinstance(exc, openai.APIError):  # an error event inside a stream
-            return ServerError(f"the generator server at {self.url} reported an error: {self._redact(exc.message)}")
-        if isinstance(exc, (ValueError, TypeError, AttributeError, KeyError)):  # JSON that is not JSON, or not a reply
-            return self._malformed("streamed" if streaming else "chat completion")
-        return ServerError(f"the generator server at {self.url} failed: {type(exc).__name__}: {self._redact(exc)}")
-
-    @contextmanager
-    def _errors(self, streaming: bool = False):
-        """Any failure inside becomes one LongragError (one line for the CLI)."""
-        try:
-            yield
-        except LongragError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - each is translated
-            raise self._translate(exc, streaming=streaming) from None
-
-    def _retrying(self, call: Callable[[], Any]) -> Any:
-        """`call()`, retried on connection failures, 429 and 5xx; every failure becomes one LongragError."""
-        openai = self._openai
-        for attempt in range(self.max_retries + 1):
-            try:
-                return call()
-            except Exception as exc:  # noqa: BLE001 - each is translated below
-                status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
-                retry = (status == 429 or (status or 0) >= 500 or (isinstance(exc, openai.APIConnectionError)
-                                                                     and not isinstance(exc, openai.APITimeoutError)))
-                if not retry or attempt == self.max_retries:
-                    raise self._translate(exc, retried=attempt) from None
-                response = getattr(exc, "response", None)
-                time.sleep(backoff(attempt, response.headers.get("retry-after") if response is not None else None))
 
     def _request(self, method: str, url: str, body: dict | None = None, absent_ok: bool = False) -> Any:
         """A JSON request (llama.cpp's own endpoints, /models); None when `absent_ok` and the server
@@ -391,24 +305,25 @@ class OpenAIGenerator:
                     time.sleep(backoff(attempt, exc.headers.get("retry-after")))
                     continue
                 detail = exc.read().decode("utf-8", "replace") if exc.fp else ""
-                raise self._status_error(exc.code, self._redact(error_text(loads(detail), detail)), attempt) from None
+                detail = self._failures.redact(error_text(loads(detail), detail))
+                raise self._failures.status_error(exc.code, detail, attempt) from None
             except urllib.error.URLError as exc:
                 reason = exc.reason
                 if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                    raise self._translate(TimeoutError()) from None
+                    raise self._failures.translate(TimeoutError()) from None
                 if attempt < self.max_retries:
                     time.sleep(backoff(attempt, None))
                     continue
-                why = "connection refused" if isinstance(reason, ConnectionRefusedError) else self._redact(reason)
-                raise ServerError(f"cannot reach the generator server at {self.url} ({why}): is the server running?") from None
+                why = "connection refused" if isinstance(reason, ConnectionRefusedError) else self._failures.redact(reason)
+                raise self._failures.unreachable(why) from None
             except (TimeoutError, OSError) as exc:
-                raise self._translate(TimeoutError() if isinstance(exc, TimeoutError) else exc) from None
+                raise self._failures.translate(TimeoutError() if isinstance(exc, TimeoutError) else exc) from None
         try:
             return json.loads(text)
         except ValueError:
             if absent_ok:  # e.g. a web UI's HTML page at that path
                 return None
-            raise self._malformed(urlsplit(url).path) from None
+            raise self._failures.malformed(urlsplit(url).path) from None
 
     def _get_json(self, path: str) -> Any:
         """GET a path at the server's root (absent → None)."""
