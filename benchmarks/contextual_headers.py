@@ -126,14 +126,12 @@ def evidence(count, limit: int) -> dict:
 
 
 def compare_run(folder: Path) -> dict:
-    """nDCG@10 (CUAD: span_hit@10, its headline) per dataset of the two conditions of a compare run."""
-    cells = json.loads((folder / "results.json").read_text())["cells"]
+    """Per dataset, the two conditions' nDCG@10, CUAD's headline span_hit@10 and index bytes, from a
+    compare run's results.json (one cell per condition × dataset)."""
     out = {}
-    for cell in cells:
-        metric = "span_hit@10" if cell["dataset"].startswith("cuad") else "nDCG@10"
+    for cell in json.loads((folder / "results.json").read_text()):
         name = "on" if "headers" in cell["condition"] else "off"
-        out.setdefault(cell["dataset"], {})[name] = {"metric": metric, "value": cell["metrics"].get(metric),
-                                                    "ndcg": cell["metrics"].get("nDCG@10")}
+        out.setdefault(cell["dataset"], {})[name] = {k: cell.get(k) for k in ("ndcg@10", "span_hit@10", "index_bytes")}
     return out
 
 
@@ -161,10 +159,13 @@ def table(results: dict) -> str:
         lines += [markdown_table(["evidence recall (gold document's segments)", "questions", "recall@1024 off → on",
                                   "recall@2048 off → on"], rows), ""]
     if results.get("compare"):
-        rows = [[dataset, cells["off"]["metric"], f"{100 * cells['off']['value']:.1f}", f"{100 * cells['on']['value']:.1f}"]
-                for dataset, cells in sorted(results["compare"].items()) if "off" in cells and "on" in cells]
+        rows = []
+        for dataset, cells in sorted(results["compare"].items()):
+            metric = "span_hit@10" if dataset.startswith("cuad") else "ndcg@10"
+            rows.append([dataset, metric, f"{100 * cells['off'][metric]:.1f}", f"{100 * cells['on'][metric]:.1f}",
+                         f"×{cells['on']['index_bytes'] / cells['off']['index_bytes']:.3f}"])
         lines += [markdown_table(["document search (`longrag compare`)", "metric", "headers off (hybrid_convex)",
-                                  "headers on"], rows), ""]
+                                  "headers on", "index bytes on/off"], rows), ""]
     lines.append(stamp(results.get("versions", {})))
     return "\n".join(lines)
 
