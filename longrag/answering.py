@@ -102,7 +102,9 @@ def ask(stages: Stages, question: str, selector: str | None = None, budget: int 
     chosen = make_selector(name, **parts).select(question, candidates, budget)
     if not chosen.evidence:
         return finish(NOT_FOUND, chosen, not_found=NO_EVIDENCE)
-    ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates)
+    # the selector's own ranking of the candidates, when it is the first stage's (default: hybrid): not ranked twice
+    first = chosen.notes.get("ranking", {}).get(settings.first_stage)
+    ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates, first)
     quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
     text, tokens_in, cited, flags, verdict = read_answer(
         generator, stages.checker(), question, chosen.evidence, quotes, stages.config.generator.max_new_tokens,

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from longrag.cli import main
 from longrag.errors import InputError
 from longrag.pipeline import Pipeline
-from longrag.reasoning import (NOT_FOUND, candidates_of, fit_budget, make_selector, parse_quotes,
-                               verified_evidence)
+from longrag.reasoning import (NOT_FOUND, HybridSelector, SentenceSelector, candidates_of, fit_budget,
+                               make_selector, parse_quotes, verified_evidence)
 from longrag.reasoning.answer import UNRELATED, answer_messages, says_not_found
 from longrag.types import Evidence
 
@@ -179,6 +179,21 @@ def test_sentence_evidence_fills_the_budget_with_sentences_and_neighbours(pipe, 
         assert _text(pipe, e.doc_id)[e.start:e.end] == e.text and pipe.generator.count_tokens(e.text) == e.tokens
     best = chosen.notes["sentences"][0][0]
     assert any(e.doc_id == best.doc_id and e.start <= best.start and best.end <= e.end for e in chosen.evidence)
+
+
+def test_the_quotes_reuse_the_selections_hybrid_ranking(pipe, monkeypatch):
+    """The default ask (selector and first stage hybrid) ranks the candidate segments once; its
+    quotes are those of ranking them a second time for the sentences, as before."""
+    calls = []
+    hybrid_rank, sentence_rank = HybridSelector.rank, SentenceSelector.rank
+    monkeypatch.setattr(HybridSelector, "rank", lambda self, q, c: calls.append(len(c)) or hybrid_rank(self, q, c))
+    once = pipe.ask(PATENT_FACT_QUESTION, selector="hybrid", budget=384)
+    assert len(calls) == 1 and calls[0] > 1
+    # as before: the sentence ranker ranks the segments again through its own first stage
+    monkeypatch.setattr(SentenceSelector, "rank", lambda self, q, c, segments=None: sentence_rank(self, q, c))
+    twice = pipe.ask(PATENT_FACT_QUESTION, selector="hybrid", budget=384)
+    assert len(calls) == 3
+    assert once.quotes and once.quotes == twice.quotes
 
 
 def test_unrelated_question_is_not_found(pipe):

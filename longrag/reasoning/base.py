@@ -37,7 +37,11 @@ class RankingSelector:
         check_request(question, candidates, budget_tokens, self.count_tokens)
         if not candidates:
             return Selection([])
-        return self.fit(self.rank(question, candidates), budget_tokens)
+        ranked = self.rank(question, candidates)
+        chosen = self.fit(ranked, budget_tokens)
+        # kept by name, so a later stage that ranks the same candidates alike reuses it (ask: the quotes)
+        chosen.notes.setdefault("ranking", {})[self.name] = ranked
+        return chosen
 
     def fit(self, ranked: list[tuple[Candidate, float]], budget_tokens: int) -> Selection:
         """A ranking from `rank` fitted into `budget_tokens`, in document order."""

@@ -97,9 +97,13 @@ class SentenceSelector(RankingSelector):
         self.known = known or {}  # question → its vector, when the caller has encoded it already
         self._split: dict[tuple[str, int], list[tuple[int, int]]] = {}  # a document's sentences, split once
 
-    def rank(self, question: str, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
-        """Sentences (as Candidates of their document, with `document` set) best first."""
-        segments = [c for c, _ in self.first_stage.rank(question, candidates)[: self.pool]]
+    def rank(self, question: str, candidates: Sequence[Candidate],
+             segments: list[tuple[Candidate, float]] | None = None) -> list[tuple[Candidate, float]]:
+        """Sentences (as Candidates of their document, with `document` set) best first. `segments`:
+        the first stage's ranking of `candidates` when the caller has it (not ranked again)."""
+        if segments is None:
+            segments = self.first_stage.rank(question, candidates)
+        segments = [c for c, _ in segments[: self.pool]]
         sentences = []
         seen: set[tuple[str, int]] = set()
         for segment in segments:
