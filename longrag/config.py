@@ -144,7 +144,7 @@ class AskConfig:
     # dev questions for the default pair); |margin| below `unsure` → withheld as unsure
     lean: float = 0.5
     unsure: float = 0.5
-    support_threshold: float = 2.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
+    support_threshold: float = 3.0  # other answers: log p(Yes) − log p(No) of "do the quotes support it?" below → withheld
     # other questions, before any answer is written: the checker's log p(Yes) − log p(No) of "do the quotes
     # answer the question?" below this → not found (null: not asked)
     answerable: float | None = 0.5

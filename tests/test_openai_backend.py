@@ -311,8 +311,10 @@ def fake_index(tmp_path_factory):
 def ask(index: Path, tmp_path: Path, generator_section: dict, *extra: str):
     """`longrag ask` with a config file holding `generator_section`: (exit code, stdout, stderr)."""
     config = tmp_path / "server.yaml"
+    # answerable null: these tests are about the request that writes the answer, which the check that the
+    # quotes answer the question (a short prompt of its own) would otherwise stop first
     config.write_text(json.dumps({"generator": {"backend": "openai", "max_new_tokens": 32, **generator_section},
-                                  "ask": {"min_relevance": -1.0}}))
+                                  "ask": {"min_relevance": -1.0, "answerable": None}}))
     result = CliRunner().invoke(main, ["ask", QUESTION, "--index", str(index), "--config", str(config), *extra])
     return result.exit_code, result.stdout, result.stderr
 
