@@ -42,12 +42,9 @@ def _friendly(func):
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was changed; the previous index is intact", err=True)
             sys.exit(130)
-        except OSError as exc:  # the disk, not the input: full, read-only, permissions
-            where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or exc}{where}; nothing was changed", err=True)
-            sys.exit(2)
-        except sqlite3.OperationalError as exc:  # "database or disk is full" comes from SQLite itself
-            click.echo(f"error: {exc}; nothing was changed", err=True)
+        except (OSError, sqlite3.OperationalError) as exc:  # the disk, not the input (SQLite reports a full disk itself)
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            click.echo(f"error: {getattr(exc, 'strerror', None) or exc}{where}; nothing was changed", err=True)
             sys.exit(2)
 
     return wrapper
@@ -63,6 +60,12 @@ def _pick_index(name: str | None, config) -> Path:
     if not available:
         raise LongragError(f"no index in {root}/: build one with `longrag index DIR`")
     raise LongragError(f"several indexes in {root}/ ({', '.join(available)}): choose one with --index NAME")
+
+
+def _open(index_name: str | None, config_path: Path | None) -> Pipeline:
+    """The pipeline over the chosen index, with the settings of --config when given (else the defaults)."""
+    config = load_config(config_path)
+    return Pipeline.load(_pick_index(index_name, config), config=config_path and config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,8 +177,7 @@ def search(query, index_name, k, config_path, as_json, rerank):
     generator reads the top ask.candidates segments of those documents, judges each relevant or
     not, and documents are re-ordered by their best segment.
     """
-    config = load_config(config_path)
-    pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
+    pipe = _open(index_name, config_path)
     hits = pipe.search(query, k=k, rerank=rerank)
     _note_locations(pipe)
     if as_json:
@@ -212,8 +214,7 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     "not verified". When the documents do not support an answer it says "not found in the indexed
     documents".
     """
-    config = load_config(config_path)
-    pipe = Pipeline.load(_pick_index(index_name, config), config=config_path and config)
+    pipe = _open(index_name, config_path)
     result = pipe.ask(question, selector=selector, budget=budget)
     _note_locations(pipe)
     if as_json:
@@ -264,8 +265,7 @@ def info(index_name):
 
 def _where(span) -> str:
     """'  p. 3 · § 6. Trademarks.' beside a citation, when its document records that."""
-    location = shown(span)
-    return f"  {location}" if location else ""
+    return f"  {shown(span)}" if shown(span) else ""
 
 
 def _note_locations(pipe) -> None:
@@ -291,8 +291,7 @@ def serve(index_name, host, port, config_path):
     """
     from .server import serve as run_server  # fastapi and uvicorn load only for this command
 
-    config = load_config(config_path)
-    run_server(Pipeline.load(_pick_index(index_name, config), config=config_path and config), host, port, log=click.echo)
+    run_server(_open(index_name, config_path), host, port, log=click.echo)
 
 
 @main.command()
