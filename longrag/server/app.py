@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-import anyio
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,18 +102,18 @@ def create_app(pipeline, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "lo
             raise HTTPException(422, "the question is empty")
         if request.selector is not None and request.selector not in SELECTORS:
             raise HTTPException(422, f"unknown selector {request.selector!r}; choose one of {', '.join(SELECTORS)}")
-        documents = pipeline.config.ask.documents
+        read = pipeline.config.ask.documents  # the documents ask reads: shown first
 
         async def events():
             started = time.perf_counter()
             yield _line({"type": "started", "question": question, "queued": ask_lock.locked()})
             try:
-                hits = await anyio.to_thread.run_sync(lambda: pipeline.search(question, k=documents))
+                hits = await run_in_threadpool(pipeline.search, question, k=read)
                 yield _line({"type": "hits", "hits": [h.to_dict() for h in hits]})
                 async with ask_lock:
                     # a worker thread: the event loop keeps serving searches while the model reads
-                    answer = await anyio.to_thread.run_sync(
-                        lambda: pipeline.ask(question, selector=request.selector, budget=request.budget))
+                    answer = await run_in_threadpool(pipeline.ask, question, selector=request.selector,
+                                                     budget=request.budget)
             except LongragError as exc:
                 yield _line({"type": "error", "message": str(exc)})
                 return

@@ -27,6 +27,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def exposed(host: str, port: int) -> str | None:
+    """The warning for an address other machines can reach; None on the loopback."""
+    if is_loopback(host):
+        return None
+    return (f"warning: listening on {host}, not the loopback: anyone who can reach this machine on port {port} "
+            "can read every document of the index and run the model. Use --host 127.0.0.1 to keep it local.")
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free one); a clear error when it cannot be had."""
     try:
@@ -60,10 +68,8 @@ def serve(pipeline, host: str = "127.0.0.1", port: int = 8000, log: Callable[[st
           warm: bool = True) -> None:
     """Serve `pipeline` until interrupted. The encoder and store are loaded before the first
     request; with `warm` the generator and checker load in the background meanwhile."""
-    if not is_loopback(host):
-        print(f"warning: listening on {host}, not the loopback: anyone who can reach this machine on port "
-              f"{port} can read every document of the index and run the model. Use --host 127.0.0.1 to keep it "
-              "local.", file=sys.stderr)
+    if exposed(host, port):
+        print(exposed(host, port), file=sys.stderr)
     sock = listen(host, port)
     pipeline.encoder, pipeline.store  # noqa: B018 (loaded now: the first search should not wait for them)
     if warm:
