@@ -68,9 +68,10 @@ def serve(pipeline, host: str = "127.0.0.1", port: int = 8000, log: Callable[[st
           warm: bool = True) -> None:
     """Serve `pipeline` until interrupted. The encoder and store are loaded before the first
     request; with `warm` the generator and checker load in the background meanwhile."""
-    if exposed(host, port):
-        print(exposed(host, port), file=sys.stderr)
     sock = listen(host, port)
+    warning = exposed(host, sock.getsockname()[1])  # the port it got, where --port 0 asked for any
+    if warning:
+        print(warning, file=sys.stderr)
     pipeline.encoder, pipeline.store  # noqa: B018 (loaded now: the first search should not wait for them)
     if warm:
         threading.Thread(target=_warm, args=(pipeline,), daemon=True, name="longrag-warm").start()
