@@ -16,7 +16,7 @@ from tests.helpers import CONTRACTS
 pytestmark = pytest.mark.slow
 TRADEMARKS = "Can I use the licensor's trademarks under the Apache License?"
 QUOTED_BAR = 8  # measured 9 (AMD EPYC, 2026-12-04)
-NOT_ANSWERED = "What is the notice period for rent increases?"  # the licences say nothing about rent
+NOT_ANSWERED = "What is the annual licence fee for the Apache License?"  # it has none
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,8 @@ def test_every_answer_is_whole_and_its_citations_are_true_spans(answers):
 
 
 def test_a_question_the_quotes_do_not_answer_is_not_found_before_any_answer_is_written(answers):
-    # the checker, asked whether the quotes answer it, says No (margin about -0.8 on the AMD dev run,
-    # against ask.answerable 0.5): nothing is generated, the quotes are still shown
+    # close enough to pass the relevance gate (0.52), but the checker, asked whether the quotes answer it,
+    # says No (margin -1.75 on AMD EPYC, against ask.answerable 0.5): nothing is generated, the quotes stand
     answer = answers[NOT_ANSWERED]
     assert answer.answer == NOT_FOUND and not answer.found and answer.not_found == UNANSWERED
     assert answer.quotes and answer.check["method"] == "answerability" and answer.check["margin"] < 0.5
