@@ -66,15 +66,17 @@ def _allowed_hosts(host: str):
 
 def serve(pipeline, host: str = "127.0.0.1", port: int = 8000, log: Callable[[str], None] = print,
           warm: bool = True) -> None:
-    """Serve `pipeline` until interrupted. The encoder and store are loaded before the first
-    request; with `warm` the generator and checker load in the background meanwhile."""
+    """Serve `pipeline` until interrupted. The encoder and store, and with `warm` the generator and
+    checker, are loaded before it listens: in the foreground, because llama.cpp points this process's
+    stdout and stderr at /dev/null while it loads a model (a URL printed meanwhile would be lost)."""
     sock = listen(host, port)
     warning = exposed(host, sock.getsockname()[1])  # the port it got, where --port 0 asked for any
     if warning:
         print(warning, file=sys.stderr)
-    pipeline.encoder, pipeline.store  # noqa: B018 (loaded now: the first search should not wait for them)
+    log(f"Loading {pipeline.store.path}" + (" and its models" if warm else "") + " …")
+    pipeline.encoder, pipeline.store  # noqa: B018 (the first search should not wait for them)
     if warm:
-        threading.Thread(target=_warm, args=(pipeline,), daemon=True, name="longrag-warm").start()
+        _warm(pipeline)
     app = create_app(pipeline, allowed_hosts=_allowed_hosts(host))
     log(f"Serving {pipeline.store.path} ({len(pipeline.store)} documents) at {url_of(sock)}/ "
         f"(API: {url_of(sock)}/api/openapi.json); Ctrl-C stops")
