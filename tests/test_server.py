@@ -3,7 +3,11 @@ examples/contracts plus one document full of markup (in a subfolder). Documents,
 and headers with the fake encoder (fast tier); search, streamed ask and searches while an answer
 runs with the packaged models and the default configuration (slow). Serving never writes the index."""
 import json
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -250,3 +254,21 @@ def test_an_address_off_the_loopback_is_warned_about():
     assert exposed("127.0.0.1", 8000) is None and exposed("::1", 8000) is None
     assert exposed("0.0.0.0", 8000).startswith("warning: listening on 0.0.0.0, not the loopback: anyone who can "
                                                "reach this machine on port 8000 can read every document")
+
+
+@pytest.mark.slow
+def test_longrag_serve_prints_its_url_serves_and_stops_on_ctrl_c(index_dir, tmp_path):
+    command = [sys.executable, "-m", "longrag.cli", "serve", "--index", str(index_dir), "--port", "0"]
+    log = tmp_path / "stderr.txt"  # a file: nobody reads stderr while the test waits on stdout
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
+        try:
+            loading, serving = process.stdout.readline(), process.stdout.readline()
+            url = re.search(r"at (http://127\.0\.0\.1:\d+)/ ", serving).group(1)
+            assert httpx.get(f"{url}/api/info").json()["documents"] == len(list(CONTRACTS.glob("*.txt"))) + 1
+        finally:
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=60)
+    assert loading.startswith(f"Loading {index_dir}") and serving.startswith(f"Serving {index_dir}")
+    assert rest.splitlines()[-1] == "stopped" and process.returncode == 0  # after the access log
+    assert "warning" not in log.read_text()  # on the loopback: nothing to warn about
