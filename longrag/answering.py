@@ -91,8 +91,7 @@ def ask(stages: Stages, question: str, selector: str | None = None, budget: int 
             unverified_quotes=list(chosen.unverified) if chosen else [], relevance=relevance, flags=list(flags),
             quotes=list(quotes), withheld=withheld, reading=text,
             evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-            check={"method": verdict.method, "margin": verdict.margin,
-                   **({"answerable": verdict.answerable} if verdict.answerable is not None else {})} if verdict else {}))
+            check=verdict.record() if verdict else {}))
 
     if not candidates or relevance is None or relevance < settings.min_relevance:
         return finish(NOT_FOUND, None, not_found=UNRELATED)

@@ -50,6 +50,11 @@ class Verdict:
     not_found: str | None = None  # why the question is taken as not answered by the documents (None: it is)
     answerable: float | None = None  # the `answerability` margin, when it was asked
 
+    def record(self) -> dict:
+        """How the reading was checked, as `Answer.check` keeps it."""
+        kept = {"method": self.method, "margin": self.margin}
+        return kept if self.answerable is None else {**kept, "answerable": self.answerable}
+
 
 def is_yes_no(question: str) -> bool:
     """A question answered by yes or no ("Does …?", "Under X, may I …?"), not an either-or one."""
