@@ -54,11 +54,11 @@ def cli(built, tmp_path, monkeypatch):
 def test_search_text_and_json(cli):
     code, text, _ = cli("search", "patent litigation terminates the licence", "-k", "2")
     assert code == 0
-    assert re.match(r" 1\. [01]\.\d{3}  Apache-2\.0\.txt  \[\d+:\d+\]$", text.splitlines()[0]), text
+    assert re.match(r" 1\. [01]\.\d{3}  Apache-2\.0\.txt  \[\d+:\d+\]  § \d+\. [A-Z]", text.splitlines()[0]), text
     code, out, _ = cli("search", "patent litigation", "--json", "-k", "3")
     hits = json.loads(out)
     assert len(hits) == 3
-    assert set(hits[0]) == {"doc_id", "path", "score", "start", "end", "snippet"}
+    assert set(hits[0]) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section"}
     assert hits[0]["doc_id"] == "Apache-2.0.txt" and hits[0]["start"] < hits[0]["end"]
     apache = (cli.work / "contracts" / "Apache-2.0.txt").read_text()
     assert hits[0]["snippet"][:40] in re.sub(r"\s+", " ", apache[hits[0]["start"]:hits[0]["end"]])
