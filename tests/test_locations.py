@@ -143,6 +143,8 @@ def test_numbered_clauses_of_a_real_licence():
                       "9. Accepting Warranty or Additional Liability."]
     lgpl = [title for _, _, title in numbered_clauses((CONTRACTS / "LGPL-2.1-only.txt").read_text())]
     assert lgpl[0].startswith("0. This License Agreement") and not any("Franklin" in t for t in lgpl)  # an address
+    eupl = [title for _, _, title in numbered_clauses((CONTRACTS / "EUPL-1.2.txt").read_text())]
+    assert eupl[-1] == "15. Applicable Law" and len(eupl) == 15  # written "15.Applicable Law", no space
     cddl = numbered_clauses((CONTRACTS / "CDDL-1.0.txt").read_text())
     assert [1, "1. Definitions."] == cddl[0][1:] and cddl[1][1] == 2 and cddl[1][2].startswith("1.1. “Contributor”")
 

@@ -26,8 +26,9 @@ LOCATIONS_VERSION = 1
 
 # "6. Trademarks.", "1.1. “Contributor” means …", "3.2 When the Program …": a number at a line's start
 # (components below 1000, so years and amounts are not clauses), then a capital or a quote; a lone
-# number needs its dot ("51 Franklin Street" is an address, not clause 51)
-_CLAUSE = re.compile(r"^[ \t]{0,4}((?:\d{1,3}\.)+\d{1,3}\.?|\d{1,3}\.)[ \t]+(?=[A-Z\"“‘'(])(.+)$", re.M)
+# number needs its dot ("51 Franklin Street" is an address, not clause 51), which may touch the title
+# ("15.Applicable Law", as the EUPL writes it)
+_CLAUSE = re.compile(r"^[ \t]{0,4}((?:\d{1,3}\.)+\d{1,3}(?:\.[ \t]*|[ \t]+)|\d{1,3}\.[ \t]*)(?=[A-Z\"“‘'(])(.+)$", re.M)
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
@@ -49,7 +50,7 @@ def numbered_clauses(text: str) -> list[list]:
     (a list restarting at 1 inside clause 4 is not a new clause 1)."""
     out, last = [], {}
     for match in _CLAUSE.finditer(text):
-        number = match.group(1).rstrip(".")
+        number = match.group(1).strip().rstrip(".")
         parts = [int(p) for p in number.split(".")]
         level = len(parts)
         previous = last.get(level)
