@@ -125,21 +125,23 @@ def missing(metadata: dict) -> bool:
     return "format" in metadata and "bytes" in metadata and "locations" not in metadata
 
 
-def with_locations(store, spans: Iterable) -> list:
+def with_locations(store, spans: Iterable, cache: dict[str, dict] | None = None) -> list:
     """The spans (Hits, Citations: anything with doc_id, start, end and the location fields) with
-    page, pages and section filled in from their documents' stored metadata."""
-    cache: dict[str, dict] = {}
+    page, pages and section filled in from their documents' stored metadata (read once per
+    document into `cache`)."""
+    cache = {} if cache is None else cache
     out = []
     for span in spans:
         if span.doc_id not in cache:
-            cache[span.doc_id] = store.document_row(span.doc_id)["metadata"] if span.doc_id in store else {}
+            cache[span.doc_id] = store.document_metadata(span.doc_id) if span.doc_id in store else {}
         out.append(replace(span, **locate(cache[span.doc_id], span.start, span.end)))
     return out
 
 
 def answer_with_locations(store, answer):
     """An Answer whose quotes, citations and evidence carry their locations."""
-    return replace(answer, **{name: with_locations(store, getattr(answer, name))
+    cache: dict[str, dict] = {}
+    return replace(answer, **{name: with_locations(store, getattr(answer, name), cache)
                               for name in ("quotes", "citations", "evidence")})
 
 

@@ -160,6 +160,11 @@ class IndexStore:
         row["metadata"] = json.loads(row["metadata"])
         return row
 
+    def document_metadata(self, doc_id: str) -> dict:
+        """The document's metadata alone (its text is not read)."""
+        shard, ordinal = self.locate(doc_id)
+        return json.loads(shard.document_rows([ordinal], columns=("metadata",))[0][1])
+
     def segments_of(self, doc_id: str) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """(start, end, n_tokens) of every segment of a document, in order, and their vectors."""
         shard, ordinal = self.locate(doc_id)
