@@ -13,7 +13,7 @@ from longrag.types import Candidate, Evidence
 from tests.helpers import CONTRACTS, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from trust import grade, holds_words, load_questions, overlaps, polarity, right  # noqa: E402
+from trust import corpus_texts, gold_span, grade, holds_words, load_questions, overlaps, polarity, right  # noqa: E402
 
 
 def _visible(text: str) -> str:
@@ -122,3 +122,35 @@ def test_question_set_is_written_and_split():
     for q in questions:
         if q["corpus"] == "contracts" and q["gold"]:
             assert q["gold"] in (CONTRACTS / q["doc"]).read_text(), q["id"]
+
+
+# ---- the questions over long meetings and stories (issue 34) --------------------------------------
+
+@pytest.mark.parametrize("qid, wrong", [
+    ("m15", "$85.8 million."),                  # the Auditor General's 2014-15 spend, one turn earlier
+    ("m21", "Sixty or seventy hours."),         # the gender-dependent share, the very next turn
+    ("s09", "18,000,000 miles from the sun."),  # how close the ships fell before the rescue
+    ("s15", "He is an ore-sled dispatcher."),   # the narrator's lie to the spy
+])
+def test_long_document_questions_reject_the_wrong_answer_found_nearby(qid, wrong):
+    question = next(q for q in load_questions() if q["id"] == qid)
+    assert right(question, question["answer"])
+    assert not right(question, wrong)
+
+
+def test_question_ids_are_unique_and_each_long_corpus_is_split_evenly():
+    questions = load_questions()
+    assert len({q["id"] for q in questions}) == len(questions)
+    for corpus in ("qmsum", "squality"):
+        facts = [q["split"] for q in questions if q["corpus"] == corpus and q["kind"] == "fact"]
+        assert len(facts) >= 20 and facts.count("dev") == facts.count("test"), corpus
+        assert {q["split"] for q in questions if q["corpus"] == corpus and q["kind"] == "unanswerable"} == {"dev", "test"}
+
+
+def test_every_gold_passage_is_in_its_document_as_the_index_holds_it():
+    questions = [q for q in load_questions() if q["gold"] and q["corpus"] != "contracts"]
+    for corpus in sorted({q["corpus"] for q in questions}):
+        texts = corpus_texts(corpus)
+        for q in (q for q in questions if q["corpus"] == corpus):
+            start, end = gold_span(q, texts)
+            assert texts[q["doc"]][start:end].split() == q["gold"].split(), q["id"]
