@@ -127,7 +127,7 @@ def test_question_set_is_written_and_split():
 # ---- the questions over long meetings and stories (issue 34) --------------------------------------
 
 @pytest.mark.parametrize("qid, wrong", [
-    ("m15", "$85.8 million."),                  # the Auditor General's 2014-15 spend, one turn earlier
+    ("m15", "$85.8 million."),                  # the Auditor General's 2014-15 spend, his previous answer
     ("m21", "Sixty or seventy hours."),         # the gender-dependent share, the very next turn
     ("s09", "18,000,000 miles from the sun."),  # how close the ships fell before the rescue
     ("s15", "He is an ore-sled dispatcher."),   # the narrator's lie to the spy
