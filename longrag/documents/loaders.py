@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
-import logging
 import os
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -17,10 +16,21 @@ from ..errors import InputError
 from ..files import sha256_file
 from ..types import Document, Skipped
 from .locations import LOCATIONS_VERSION, markdown_headings, numbered_clauses
+from .pdf import Unreadable, read_pdf
 
 
 class UnreadableFile(Exception):
     """Raised by a reader; the message becomes the Skipped reason."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read: `ocr` (index.ocr: auto | off | force, for PDFs), `progress` bars on long
+    work (OCR), `name` the file shown in them."""
+
+    ocr: str = "auto"
+    progress: bool = False
+    name: str = ""
 
 
 def discover(paths: Iterable[str | Path], follow_links: bool = False) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
@@ -97,7 +107,7 @@ def content_sha256(path: Path) -> str:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
 
 
-def load_file(path: Path, root: Path) -> Document:
+def load_file(path: Path, root: Path, options: ReadOptions = ReadOptions()) -> Document:
     """Read one file; raises UnreadableFile with a reason a user can act on."""
     try:
         data = path.read_bytes()
@@ -107,10 +117,10 @@ def load_file(path: Path, root: Path) -> Document:
         raise UnreadableFile("empty file")
     suffix = path.suffix.lower()
     metadata: dict = {"format": suffix.lstrip("."), "bytes": len(data), "locations": LOCATIONS_VERSION}
-    text = LOADERS[suffix](data, metadata)
+    doc_id = path.relative_to(root).as_posix()
+    text = LOADERS[suffix](data, metadata, replace(options, name=options.name or doc_id))
     if not text.strip():
         raise UnreadableFile("no text content")
-    doc_id = path.relative_to(root).as_posix()
     sha = hashlib.sha256(data).hexdigest()
     return Document(doc_id=doc_id, path=str(path.resolve()), text=text, sha256=sha, metadata=metadata)
 
@@ -147,7 +157,7 @@ def _decode(data: bytes, metadata: dict) -> str:
 _HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
 
 
-def _html_text(data: bytes, metadata: dict) -> str:
+def _html_text(data: bytes, metadata: dict, options: ReadOptions) -> str:
     """The text `soup.get_text("\n")` gives, one stripped line per line, and the offsets of the
     h1–h6 headings in it: both from one pass over the strings, so they agree."""
     from bs4 import BeautifulSoup, CData, NavigableString
@@ -176,30 +186,22 @@ def _html_text(data: bytes, metadata: dict) -> str:
     return "\n".join(lines)
 
 
-def _pdf_text(data: bytes, metadata: dict) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are reported as a skip reason instead
+def _pdf_text(data: bytes, metadata: dict, options: ReadOptions) -> str:
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata or {}).get("/Title")
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise UnreadableFile(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
-    metadata["pages"] = len(pages)
-    # every page keeps its place (an empty one too), so the pages after a scanned one keep their numbers
-    metadata["page_starts"] = list(itertools.accumulate((len(p) + 2 for p in pages[:-1]), initial=0))
-    metadata["pages_without_text"] = [n for n, page in enumerate(pages, 1) if not page.strip()]
-    if isinstance(title, str) and title.strip():
-        metadata["title"] = " ".join(title.split())
-    text = "\n\n".join(pages)
+        text = read_pdf(data, metadata, options.ocr, options.progress, options.name)
+    except Unreadable as exc:
+        raise UnreadableFile(str(exc)) from None
     if not text.strip():
-        raise UnreadableFile("PDF has no extractable text (scanned images? run OCR first)")
+        pages = metadata.get("pages", 0)
+        if options.ocr == "off":
+            raise UnreadableFile(f"PDF has no text layer on any of its {pages} pages (a scan?) and index.ocr is off: "
+                                 "set index.ocr: auto to read it by OCR")
+        raise UnreadableFile(f"PDF has no readable text on any of its {pages} pages: "
+                             + "; ".join(metadata.get("notes", ["OCR found no legible text"])))
     return text
 
 
-def _docx_text(data: bytes, metadata: dict) -> str:
+def _docx_text(data: bytes, metadata: dict, options: ReadOptions) -> str:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -236,13 +238,13 @@ def _docx_heading_level(paragraph) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _markdown_text(data: bytes, metadata: dict) -> str:
+def _markdown_text(data: bytes, metadata: dict, options: ReadOptions) -> str:
     text = _decode(data, metadata)
     metadata["headings"] = markdown_headings(text)
     return text
 
 
-def _plain_text(data: bytes, metadata: dict) -> str:
+def _plain_text(data: bytes, metadata: dict, options: ReadOptions) -> str:
     text = _decode(data, metadata)
     metadata["headings"] = numbered_clauses(text)
     return text
