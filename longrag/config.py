@@ -13,6 +13,7 @@ from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .encoders.transformer import DOCUMENT_METHODS, WINDOW_METHODS
+from .documents.pdf import OCR_MODES
 from .errors import ConfigError
 from .generation.backends import BACKENDS
 from .generation.generator import DTYPES
@@ -77,6 +78,9 @@ class IndexConfig:
     backend: str = "faiss"  # the vector index library: a name in index/vectors.py's BACKENDS
     factory: str = "auto"  # what the backend builds (faiss: a factory string), or auto (sized from the corpus)
     root: str = "indexes"
+    # PDF pages without a text layer (scans): auto = read them by OCR (Tesseract) | off = leave them out, listed |
+    # force = OCR every page, ignoring any text layer (a bad one). documents/pdf.py's OCR_MODES
+    ocr: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ def _validate(config: Config) -> Config:
     need(idx.mode in INDEX_MODES, f"index.mode must be one of {', '.join(INDEX_MODES)}, got {idx.mode!r}")
     need(idx.backend in VECTOR_BACKENDS,  # read when checked: a backend registered later counts
          f"index.backend must be one of {', '.join(VECTOR_BACKENDS)}, got {idx.backend!r}")
+    need(idx.ocr in OCR_MODES, f"index.ocr must be one of {', '.join(OCR_MODES)}, got {idx.ocr!r}")
     need(isinstance(enc.temperature, float) and enc.temperature > 0 or enc.temperature == "log",
          f"encoder.temperature must be a positive number or 'log', got {enc.temperature!r}")
     need(enc.dtype in ENCODER_DTYPES, f"encoder.dtype must be one of {', '.join(ENCODER_DTYPES)}, got {enc.dtype!r}")

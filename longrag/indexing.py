@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import retrieval
 from .config import Config
 from .documents import discover, load_file, segment_document
-from .documents.loaders import SUPPORTED_SUFFIXES, UnreadableFile, content_sha256
+from .documents.loaders import SUPPORTED_SUFFIXES, ReadOptions, UnreadableFile, content_sha256
 from .documents.headers import header_text, headed_ids
 from .documents.locations import stale_documents
 from .encoders import Encoder
@@ -97,9 +97,11 @@ class Source:
         return cls(document.doc_id, document.sha256, document.path, lambda: document)
 
 
-def scan_files(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progress: bool) -> list[Source]:
-    """Each file as a Source (id from its path, hash of its bytes; text extracted later); files that
-    cannot be read are added to `skipped`, never fatal — unless none can be read."""
+def scan_files(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progress: bool,
+               ocr: str = "auto") -> list[Source]:
+    """Each file as a Source (id from its path, hash of its bytes; text extracted later, by OCR
+    where `ocr` says: index.ocr); files that cannot be read are added to `skipped`, never fatal —
+    unless none can be read."""
     sources, seen = [], set()
     for path, root in tqdm(files, desc="scanning", unit="file", disable=not progress, leave=False):
         doc_id = path.relative_to(root).as_posix()
@@ -112,7 +114,8 @@ def scan_files(files: Sequence[tuple[Path, Path]], skipped: list[Skipped], progr
             skipped.append(Skipped(str(path), f"duplicate document id {doc_id!r} (same relative path)"))
             continue
         seen.add(doc_id)
-        sources.append(Source(doc_id, sha, str(path), lambda path=path, root=root: load_file(path, root)))
+        options = ReadOptions(ocr, progress, doc_id)
+        sources.append(Source(doc_id, sha, str(path), lambda path=path, root=root, o=options: load_file(path, root, o)))
     if not sources:
         raise nothing_readable(len(files), skipped)
     return sources
@@ -270,7 +273,9 @@ class Indexer:
         """The sources' documents, read as the encoder asks for them; what fails is skipped and noted."""
         for source in sources:
             try:
-                yield source.read()
+                document = source.read()
+                report.notes += [f"{source.doc_id}: {note}" for note in document.metadata.get("notes", ())]
+                yield document
             except UnreadableFile as exc:
                 report.skipped.append(Skipped(source.path, str(exc)))
                 unreadable.add(source.doc_id)
@@ -336,7 +341,8 @@ def build(paths: Sequence[str | Path], target: Path, config: Config, encoder: Ca
     check_target(target)
     files, skipped = find_files(paths, exclude=target, follow_links=follow_links)
     encode_all = distribute() if distribute is not None else None
-    return _update(target, config, encoder, lambda: scan_files(files, skipped, progress), skipped, rebuild, progress,
+    return _update(target, config, encoder, lambda: scan_files(files, skipped, progress, config.index.ocr), skipped,
+                   rebuild, progress,
                    wait, add, encode_all)
 
 
