@@ -39,56 +39,13 @@ QUESTIONS = ROOT / "benchmarks" / "questions" / "trust.jsonl"
 OUT = ROOT / "benchmarks" / "results" / "trust.json"
 INDEXES = ROOT / "runs" / "trust"
 
-# ---- grading (pure: tests/test_trust_grading.py checks it on answers known to be wrong) -------------
+# ---- grading: the lenient grader is longrag/evaluation/answer_grading.py (tests/test_trust.py checks it) ----
 
-_POLARITY = re.compile(r"^\W*(yes|no)\b", re.I)
-_NEGATION = re.compile(r"\b(not|no|never|neither|nor|cannot|without)\b|n't\b", re.I)
-
-
-def polarity(text: str) -> str | None:
-    """"yes" / "no" for an answer that starts with that word, else None."""
-    m = _POLARITY.match(text or "")
-    return m.group(1).lower() if m else None
+from longrag.evaluation.answer_grading import grade, holds_words, overlaps, polarity, right  # noqa: E402,F401
 
 
-def holds_words(text: str, groups: list[list[str]]) -> bool:
-    """Every group has an alternative that occurs in the text at a word start (case-insensitive)."""
-    low = (text or "").lower()
-    return all(any(re.search(rf"\b{re.escape(w.lower())}", low) for w in group) for group in groups)
-
-
-def overlaps(spans, gold: tuple[str, int, int]) -> bool:
-    """A span of the gold document overlapping the gold span by at least half of the shorter of the two."""
-    d, a, b = gold
-    return any(doc == d and min(e, b) - max(s, a) >= 0.5 * min(e - s, b - a) for doc, s, e in spans)
-
-
-def right(question: dict, answer: str) -> bool:
-    """The answer agrees with the hand-written expectation (lenient, but never fooled by a "not")."""
-    if question["kind"] == "unanswerable":
-        return False
-    if question["kind"] == "yesno":
-        return polarity(answer) == question["polarity"]
-    negated = bool(_NEGATION.search(answer)) and not _NEGATION.search(question["answer"])
-    return holds_words(answer, question["words"]) and not negated
-
-
-def grade(question: dict, row: dict) -> dict:
-    """Per-question grades from a saved ask result (`row`)."""
-    shown = row["found"] and not row["withheld"]
-    out = {"shown": shown, "withheld": bool(row["found"] and row["withheld"]), "not_found": not row["found"]}
-    if question["kind"] == "unanswerable":
-        out.update(right=not shown, wrong_shown=shown)
-        return out
-    gold = (question["doc"], *row["gold_span"]) if row.get("gold_span") else None
-    out["quote_hit"] = bool(gold) and overlaps([(q["doc_id"], q["start"], q["end"]) for q in row["quotes"]], gold)
-    out["evidence_hit"] = bool(gold) and overlaps([tuple(e) for e in row["evidence"]], gold)
-    good = right(question, row["answer"])
-    out.update(right=shown and good, wrong_shown=shown and not good)
-    return out
-
-
-def regrade(row: dict, unsure: float, support: float, answerable: float | None = None) -> dict:
+def regrade(row: dict, unsure: float, support: float, answerable: float | None = None,
+            aligned: float | None = None) -> dict:
     """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run).
     `answerable` can only be raised above the run's own (a question it kept from the generator has
     no answer to re-read)."""
@@ -101,9 +58,12 @@ def regrade(row: dict, unsure: float, support: float, answerable: float | None =
         return row
     if check["method"] == "yes/no likelihood":
         row["withheld"] = "unsure" if abs(check["margin"]) < unsure else None
+    elif aligned is not None and check.get("aligned", 1.0) < aligned:
+        row["withheld"] = "unaligned"
     else:
         row["withheld"] = "unsupported" if check["margin"] < support else None
-    row["answer"] = f"no answer shown: {row['withheld']}" if row["withheld"] else row["reading"]
+    shown = row["answer_span"]["text"] if row.get("answer_span") else row["reading"]
+    row["answer"] = f"no answer shown: {row['withheld']}" if row["withheld"] else shown
     return row
 
 
@@ -112,6 +72,8 @@ def summary(questions: list[dict], rows: dict) -> dict:
     answerable = [g for q, g in graded if q["kind"] != "unanswerable"]
     unanswerable = [g for q, g in graded if q["kind"] == "unanswerable"]
     shown = [g for g in answerable if g["shown"]]
+    facts = [g for q, g in graded if q["kind"] == "fact"]
+    facts_shown = [g for g in facts if g["shown"]]
     seconds = sorted(rows[q["id"]]["seconds"] for q, _ in graded)
 
     def share(items, key):
@@ -121,6 +83,8 @@ def summary(questions: list[dict], rows: dict) -> dict:
             "quote_hit": share(answerable, "quote_hit"), "evidence_hit": share(answerable, "evidence_hit"),
             "wrong_shown": share([g for _, g in graded], "wrong_shown"),
             "right_of_shown": share(shown, "right"), "shown": len(shown),
+            "answerable_shown": share(answerable, "shown"), "facts": len(facts),
+            "facts_shown": share(facts, "shown"), "facts_right_of_shown": share(facts_shown, "right"),
             "withheld": share(answerable, "withheld"), "answerable_not_found": share(answerable, "not_found"),
             "unanswerable_not_found": share(unanswerable, "not_found"),
             "unanswerable_not_shown": share(unanswerable, "right"),
@@ -211,6 +175,8 @@ def run(args) -> dict:
                 "question": q["question"], "split": q["split"], "answer": answer.answer, "reading": answer.reading,
                 "found": answer.found, "withheld": answer.withheld, "check": answer.check, "flags": answer.flags,
                 "quotes": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in answer.quotes],
+                "answer_span": answer.answer_span and {"doc_id": answer.answer_span.doc_id, "start": answer.answer_span.start,
+                                                       "end": answer.answer_span.end, "text": answer.answer_span.text},
                 "evidence": [[e.doc_id, e.start, e.end] for e in answer.evidence], "tokens_in": answer.tokens_in, "seconds": answer.seconds, "relevance": answer.relevance,
                 "gold_span": gold_span(q, texts[corpus])}
             g = grade(q, rows[q["id"]])
@@ -221,7 +187,8 @@ def run(args) -> dict:
             save_json(OUT, results)
     run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
                                 "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
-                                "answerable": config.ask.answerable,
+                                "answerable": config.ask.answerable, "read": config.ask.read,
+                                "aligned": config.ask.aligned,
                                 "checker": config.ask.checker,
                                 "generator": f"{config.generator.model} ({generator.backend})"},
                      "peak_rss_mb": max(run_rows.get("peak_rss_mb", 0), memory.peak_mb),
@@ -232,15 +199,17 @@ def run(args) -> dict:
 
 def report(results: dict, split: str) -> str:
     questions = load_questions(split)
-    lines = ["| run | questions | quote holds the gold clause | evidence holds it | wrong shown | right of shown (n) "
-             "| withheld | answerable → not found | unanswerable → not found (not shown) | median s (p90) | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | questions | quote holds the gold clause | evidence holds it | answerable shown | wrong shown "
+             "| right of shown (n) | facts shown (right of them) | withheld | answerable → not found "
+             "| unanswerable → not found (not shown) | median s (p90) | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, run_rows in results["runs"].items():
         s = summary(questions, run_rows["rows"])
         if not s["questions"]:
             continue
-        lines.append(f"| {key} | {s['questions']} | {s['quote_hit']}% | {s['evidence_hit']}% | {s['wrong_shown']}% | "
-                     f"{s['right_of_shown']}% ({s['shown']}) | {s['withheld']}% | {s['answerable_not_found']}% | "
+        lines.append(f"| {key} | {s['questions']} | {s['quote_hit']}% | {s['evidence_hit']}% | {s['answerable_shown']}% | "
+                     f"{s['wrong_shown']}% | {s['right_of_shown']}% ({s['shown']}) | {s['facts_shown']}% "
+                     f"({s['facts_right_of_shown']}%) | {s['withheld']}% | {s['answerable_not_found']}% | "
                      f"{s['unanswerable_not_found']}% "
                      f"({s['unanswerable_not_shown']}%) | {s['median_seconds']} ({s['p90_seconds']}) | "
                      f"{round(run_rows['peak_rss_mb']) if 'peak_rss_mb' in run_rows else ''} |")
@@ -251,15 +220,18 @@ def tune(results: dict, key: str) -> None:
     """Re-grade the saved dev answers of run `key` over a grid of thresholds."""
     questions = load_questions("dev")
     base = results["runs"][key]["rows"]
-    print("unsure support answerable | wrong_shown right_of_shown (shown) withheld answerable_not_found "
+    print("unsure support answerable aligned | wrong_shown right_of_shown (shown) withheld answerable_not_found "
           "unanswerable_not_found")
     for unsure in (0.0, 0.5, 1.0, 1.5, 2.0):
-        for support in (-1.0, 0.0, 1.0, 2.0, 3.0):
+        for support in (-3.0, -1.0, 0.0, 1.0, 2.0, 3.0):
             for answerable in (None, 0.0, 0.25, 0.5, 0.75, 1.0):
-                rows = {q["id"]: regrade(base[q["id"]], unsure, support, answerable) for q in questions if q["id"] in base}
-                s = summary(questions, rows)
-                print(f"{unsure:4.1f} {support:4.1f} {answerable!s:5} | {s['wrong_shown']!s:5} {s['right_of_shown']!s:5} "
-                      f"({s['shown']}) {s['withheld']!s:5} {s['answerable_not_found']!s:5} {s['unanswerable_not_found']}")
+                for aligned in (0.5, 0.6, 0.75, 0.9, 1.0):
+                    rows = {q["id"]: regrade(base[q["id"]], unsure, support, answerable, aligned)
+                            for q in questions if q["id"] in base}
+                    s = summary(questions, rows)
+                    print(f"{unsure:4.1f} {support:4.1f} {answerable!s:5} {aligned:4.2f} | {s['wrong_shown']!s:5} "
+                          f"{s['right_of_shown']!s:5} ({s['shown']}) {s['withheld']!s:5} {s['answerable_not_found']!s:5} "
+                          f"{s['unanswerable_not_found']}")
 
 
 def main() -> None:

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import retrieval
 from .config import Config
-from .documents.locations import answer_with_locations
+from .documents.locations import answer_with_locations, with_locations
 from .encoders import Encoder
 from .errors import InputError
 from .generation import GeneratorBackend
 from .index import IndexStore
 from .reasoning import NOT_FOUND, SELECTORS, Answer, Selection, candidates_of, citations, make_selector
-from .reasoning.answer import DECLINED, NO_EVIDENCE, UNRELATED, read_answer
+from .reasoning.answer import NO_EVIDENCE, UNRELATED, Reading, read_answer
 from .reasoning.verdict import quotes_from
 
 PROMPT_ROOM = 64  # generator tokens kept for the chat template and instructions beyond the evidence budget
@@ -63,9 +63,12 @@ def check_request(stages: Stages, question: str, selector: str, budget: int) -> 
                          "shorten it or raise --budget")
 
 
-def ask(stages: Stages, question: str, selector: str | None = None, budget: int | None = None,
-        stream: Callable[[str], None] | None = None) -> Answer:
-    """Answer `question` (see `Pipeline.ask`)."""
+def ask_events(stages: Stages, question: str, selector: str | None = None,
+               budget: int | None = None) -> Iterator[tuple[str, Any]]:
+    """Answer `question` (see `Pipeline.ask`) stage by stage: yields ("documents", hits) once the
+    documents are retrieved, ("quotes", quotes) once they are chosen (before any model reads them),
+    then ("answer", Answer); the last event is always ("done", Answer). A server streams these; `ask`
+    returns the last."""
     started = time.perf_counter()
     settings = stages.config.ask
     name = selector or settings.selector
@@ -75,38 +78,54 @@ def ask(stages: Stages, question: str, selector: str | None = None, budget: int 
 
     query = encoder.encode_queries([question])[0]  # the one encoding of the question
     hits = retrieval.search(store, question, query, stages.config, settings.documents)
+    yield "documents", hits
     candidates = [c for hit in hits for c in candidates_of(store, hit.doc_id)]
     relevance = max((float(np.dot(c.vector, query)) for c in candidates if c.vector is not None), default=None)
 
-    def finish(text: str, chosen: Selection | None, tokens_in: int = 0, cited=(), flags=(), quotes=(),
-               verdict=None, not_found: str | None = None) -> Answer:
+    def finish(chosen: Selection | None, quotes=(), reading: Reading | None = None,
+               not_found: str | None = None) -> Answer:
+        verdict = reading.verdict if reading else None
         withheld = verdict.withheld if verdict else None
-        shown = f"no answer shown: {withheld}" if withheld else text
-        if stream:
-            stream(shown)
-        return answer_with_locations(store, Answer(
-            answer=shown, citations=list(cited), selector=name, tokens_in=tokens_in,
+        text = reading.text if reading else NOT_FOUND
+        answer = answer_with_locations(store, Answer(
+            answer=f"no answer shown: {withheld}" if withheld else text,
+            citations=list(reading.cited) if reading else [], selector=name,
+            tokens_in=reading.tokens_in if reading else 0,
             seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
             found=not_found is None, not_found=not_found,
-            unverified_quotes=list(chosen.unverified) if chosen else [], relevance=relevance, flags=list(flags),
-            quotes=list(quotes), withheld=withheld, reading=text,
+            unverified_quotes=list(chosen.unverified) if chosen else [], relevance=relevance,
+            flags=list(reading.flags) if reading else [], quotes=list(quotes), withheld=withheld,
+            reading=reading.reading if reading else text,
             evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
-            check=verdict.record() if verdict else {}))
+            check=verdict.record() if verdict else {}, answer_span=reading.span if reading else None))
+        return answer
 
     if not candidates or relevance is None or relevance < settings.min_relevance:
-        return finish(NOT_FOUND, None, not_found=UNRELATED)
-    parts = dict(count_tokens=generator.count_tokens, encoder=encoder, generator=generator,
-                 first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
-                 quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
-    chosen = make_selector(name, **parts).select(question, candidates, budget)
-    if not chosen.evidence:
-        return finish(NOT_FOUND, chosen, not_found=NO_EVIDENCE)
-    # the selector's own ranking of the candidates, when it is the first stage's (default: hybrid): not ranked twice
-    first = chosen.notes.get("ranking", {}).get(settings.first_stage)
-    ranked = chosen.notes.get("sentences") or make_selector("sentences", **parts).rank(question, candidates, first)
-    quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
-    text, tokens_in, cited, flags, verdict = read_answer(
-        generator, stages.checker(), question, chosen.evidence, quotes, stages.config.generator.max_new_tokens,
-        settings.lean, settings.unsure, settings.support_threshold, settings.answerable)
-    not_found = (verdict.not_found if verdict and verdict.not_found else DECLINED) if text == NOT_FOUND else None
-    return finish(text, chosen, tokens_in, cited, flags, quotes, verdict, not_found=not_found)
+        answer = finish(None, not_found=UNRELATED)
+    else:
+        parts = dict(count_tokens=generator.count_tokens, encoder=encoder, generator=generator,
+                     first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
+                     quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
+        chosen = make_selector(name, **parts).select(question, candidates, budget)
+        if not chosen.evidence:
+            answer = finish(chosen, not_found=NO_EVIDENCE)
+        else:
+            # the sentence ranking the selector made, or one from its first-stage ranking (never ranked twice)
+            ranked = (chosen.rankings.get("sentences")
+                      or make_selector("sentences", **parts).rank(question, candidates,
+                                                                 chosen.rankings.get(settings.first_stage)))
+            quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
+            yield "quotes", with_locations(store, quotes)
+            documents = {c.doc_id: c.document for c in candidates if c.document is not None}
+            reading = read_answer(generator, stages.checker(), question, chosen.evidence, quotes, documents, settings)
+            answer = finish(chosen, quotes, reading, reading.not_found)
+    yield "answer", answer
+    yield "done", answer
+
+
+def ask(stages: Stages, question: str, selector: str | None = None, budget: int | None = None) -> Answer:
+    """Answer `question` (see `Pipeline.ask`): the last event of `ask_events`."""
+    answer = None
+    for _, answer in ask_events(stages, question, selector, budget):
+        pass
+    return answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -156,21 +156,29 @@ class Pipeline:
         return with_locations(self.store, ranked)
 
     # -- ask ------------------------------------------------------------------------------------
-    def ask(self, question: str, selector: str | None = None, budget: int | None = None,
-            stream: Callable[[str], None] | None = None) -> Answer:
+    def ask(self, question: str, selector: str | None = None, budget: int | None = None) -> Answer:
         """Answer a question from the indexed documents, citing the exact spans used.
 
         The top `ask.documents` documents are retrieved; `selector` (embedding | bm25 | hybrid | xl3m |
         alr2, sentences, default `ask.selector`) picks the evidence that fits `budget` generator tokens
         (default `ask.budget`). The quotes are its best `ask.quotes` sentences for the question. A
-        yes/no question is read from the quotes (Yes or No by the generator's likelihood of each);
-        any other is answered from the evidence and the answer checked against the quotes. A reading
-        the quotes do not support is withheld (`Answer.withheld` says why). `stream` receives the
-        answer once it is checked. Its text is "not found in the indexed documents" when the
+        yes/no question is read from the quotes (Yes or No by the models' likelihood of each); for any
+        other the generator points at the words of the quotes that answer it, and the answer is that
+        span of the document (`Answer.answer_span`, with page and section). A reading that aligns to
+        no span, or that the checker does not take to answer the question, is withheld
+        (`Answer.withheld` says why). Its text is "not found in the indexed documents" when the
         documents do not support an answer (`Answer.not_found` says why). The flow is in answering.py.
         """
-        return answering.ask(answering.Stages(self.store, self.encoder, self.generator, lambda: self.checker,
-                                              self.config), question, selector, budget, stream)
+        return answering.ask(self._stages(), question, selector, budget)
+
+    def ask_events(self, question: str, selector: str | None = None,
+                   budget: int | None = None) -> Iterator[tuple[str, Any]]:
+        """`ask` stage by stage, for a reader who should see each part as soon as it is known:
+        ("documents", hits), ("quotes", quotes), ("answer", Answer), ("done", Answer)."""
+        return answering.ask_events(self._stages(), question, selector, budget)
+
+    def _stages(self) -> answering.Stages:
+        return answering.Stages(self.store, self.encoder, self.generator, lambda: self.checker, self.config)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path] | str | Path, index_dir: str | Path | None = None,

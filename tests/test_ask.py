@@ -133,8 +133,8 @@ def test_alr2_end_to_end_only_keeps_verified_text(pipe, candidates):
                              first_stage="bm25")
     selector.max_new_tokens = 40
     chosen = selector.select(PATENT_QUESTION, candidates, 200)
-    read = chosen.notes["read"]
-    assert read and chosen.notes["raw_quotes"]
+    read = chosen.read
+    assert read and chosen.raw_quotes
     for e in chosen:
         assert _text(pipe, e.doc_id)[e.start:e.end] == e.text
         assert any(d == e.doc_id and a <= e.start and e.end <= b for d, a, b in read)  # inside what it read
@@ -176,10 +176,10 @@ def test_sentence_evidence_fills_the_budget_with_sentences_and_neighbours(pipe, 
     selector = make_selector("sentences", count_tokens=pipe.generator.count_tokens, encoder=pipe.encoder,
                              first_stage="hybrid", pool=6)
     chosen = selector.select(PATENT_QUESTION, candidates, 200)
-    assert chosen.evidence and chosen.tokens <= 200 and chosen.notes["sentences"]
+    assert chosen.evidence and chosen.tokens <= 200 and chosen.rankings["sentences"]
     for e in chosen.evidence:
         assert _text(pipe, e.doc_id)[e.start:e.end] == e.text and pipe.generator.count_tokens(e.text) == e.tokens
-    best = chosen.notes["sentences"][0][0]
+    best = chosen.rankings["sentences"][0][0]
     assert any(e.doc_id == best.doc_id and e.start <= best.start and best.end <= e.end for e in chosen.evidence)
 
 

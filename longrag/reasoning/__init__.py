@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import ConfigError
 
 from .alr2 import ALR2Selector, parse_quotes, verified_evidence, verify_quote
-from .answer import NOT_FOUND, Answer, Citation, citations, generate_answer, read_answer
+from .answer import NOT_FOUND, READ_ORDERS, Answer, Citation, citations, generate_answer, read_answer
 from .base import RankingSelector, Selector
 from .baselines import FirstTokensSelector, RandomSelector
 from .candidates import candidates_of
@@ -83,4 +83,4 @@ __all__ = ["Selector", "RankingSelector", "Candidate", "Evidence", "Selection", 
            "RandomSelector", "SentenceSelector", "split_sentences", "make_selector", "candidates_of", "fit_budget", "fit_budget_sentences",
            "sentence_bounds", "EXTEND_TOKENS", "covers", "generate_answer", "read_answer", "citations", "parse_quotes",
            "verify_quote", "verified_evidence", "SELECTORS", "BASELINES", "CERTAINTIES", "FIRST_STAGES",
-           "REGISTRY", "SelectorParts"]
+           "REGISTRY", "SelectorParts", "READ_ORDERS"]

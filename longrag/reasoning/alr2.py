@@ -115,4 +115,4 @@ class ALR2Selector:
         evidence, unverified = verified_evidence(parse_quotes(raw), read.evidence, self.threshold, self.count_tokens)
         return Selection(evidence, dropped=read.dropped, dropped_tokens=read.dropped_tokens,
                          considered=len(candidates), unverified=unverified,
-                         notes={"read": [(e.doc_id, e.start, e.end) for e in read.evidence], "raw_quotes": raw})
+                         read=[(e.doc_id, e.start, e.end) for e in read.evidence], raw_quotes=raw)

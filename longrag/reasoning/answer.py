@@ -14,8 +14,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
-from .verdict import (UNANSWERED, Verdict, answerability, answers_messages, check_answer, is_yes_no, read_yes_no,
-                      yes_no_messages)
+from .pointing import point, point_messages, reading_blocks
+from .sentences import split_sentences
+from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_UNALIGNED, Verdict, answerability, answers_messages,
+                      check_answer, is_yes_no, read_yes_no, yes_no_messages)
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
@@ -34,7 +36,7 @@ _MODEL_NOT_FOUND = re.compile(
     r"not found in the indexed documents"
     r"|\b(blocks?|evidence|documents?|context|texts?|passages?|they)\b[^.]{0,60}?"
     r"\b(do(es)? not|don't|doesn't|did not)\s+(say|contain|mention|provide|specify|state|address|include)"
-    r"|\bno (information|mention)\b|\bcannot (find|answer)\b", re.I)
+    r"|\bno (information|mention)\b|\bcannot (find|answer)\b|^\W*not stated\b", re.I)
 _CITE = re.compile(r"\[(\d+)\]")
 _QUOTE = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
 QUOTE_MATCH = 90.0  # rapidfuzz partial ratio a quoted phrase needs in a cited block (as ALR²'s default)
@@ -60,6 +62,8 @@ class Answer:
     withheld: str | None = None  # why the generator's reading is not shown as an answer (None: it is shown)
     reading: str = ""  # the generator's reading, also when withheld
     check: dict[str, Any] = field(default_factory=dict)  # how the reading was checked: method, margin
+    # the span of a document the (fact) answer is, with its page and section; None for yes/no and unshown readings
+    answer_span: Citation | None = None
 
     @property
     def grounded(self) -> bool:
@@ -120,32 +124,81 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
     return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
 
 
+READ_ORDERS = ("quotes_first", "evidence")  # ask.read: what the generator points into for a fact question
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the generator and the checker read the quotes: the text to show (or NOT_FOUND), what it
+    rests on, and how it was checked (`verdict.withheld`: why it must not be shown as an answer)."""
+
+    text: str
+    reading: str  # the model's own words (the text shown may be the document's span they point at)
+    tokens_in: int
+    cited: list[Citation]
+    verdict: Verdict | None = None
+    span: Citation | None = None
+    flags: list[str] = field(default_factory=list)
+    not_found: str | None = None  # why the text is NOT_FOUND
+
+
 def read_answer(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
-                max_new_tokens: int, lean: float, unsure: float, support_threshold: float,
-                answerable: float | None = None) -> tuple[str, int, list[Citation], list[str], Verdict | None]:
-    """(answer text, prompt tokens, citations, flags, verdict): a yes/no question is read from the
-    quotes by the likelihood of Yes against No of the checker and the generator (one model when they
-    are the same; `read_yes_no`); any other question is first put to the `checker` (do the quotes
-    answer it? below `answerable`: NOT_FOUND, `verdict.not_found` says so; None: not asked), then
-    answered from the evidence blocks by the `generator`, and that answer checked against the quotes
-    by the `checker` (`check_answer`). `verdict.withheld` says why an answer must not be shown as
-    one; the verdict is None when the generator declined (NOT_FOUND)."""
+                documents: dict[str, str], settings) -> Reading:
+    """Read the quotes (`settings`: the ask section). A yes/no question is answered by the likelihood
+    of Yes against No of the checker and the generator (`read_yes_no`). Any other question is first
+    put to the checker (do the quotes answer it? below `settings.answerable`: not found); then the
+    generator answers with words copied from the quotes and their neighbouring sentences (and, with
+    `settings.read` = quotes_first, from the whole evidence when those do not align), and the
+    answer is the span of the document its new words align to. No span with at least
+    `settings.aligned` of them: withheld; a span the checker does not take to answer the question
+    (`settings.support_threshold`): withheld."""
     if is_yes_no(question) and quotes:
         # the lean was measured for the pair (checker, generator); one model reading alone is taken as it is
         readers = [checker] if checker is generator else [checker, generator]
-        verdict = read_yes_no(readers, question, quotes, lean if len(readers) > 1 else 0.0, unsure)
+        lean = settings.lean if len(readers) > 1 else 0.0
+        verdict = read_yes_no(readers, question, quotes, lean, settings.unsure)
         tokens_in = checker.count_chat(yes_no_messages(checker, question, quotes))
-        return verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})), [], verdict
-    margin = answerability(checker, question, quotes) if quotes and answerable is not None else None
-    if margin is not None and margin < answerable:
-        return (NOT_FOUND, checker.count_chat(answers_messages(checker, question, quotes)), [], [],
-                Verdict("", margin, "answerability", not_found=UNANSWERED, answerable=margin))
-    text, tokens_in, cited, flags = generate_answer(generator, question, evidence, max_new_tokens)
-    if text == NOT_FOUND:
-        return text, tokens_in, cited, flags, None
-    read = "\n".join(e.text for e in evidence)
-    verdict = check_answer(checker, question, text, quotes or cited, read, support_threshold)
-    return text, tokens_in, cited, flags, replace(verdict, answerable=margin)
+        return Reading(verdict.answer, verdict.answer, tokens_in, citations(evidence, sorted({q.block for q in quotes})),
+                       verdict)
+    margin = answerability(checker, question, quotes) if quotes and settings.answerable is not None else None
+    tokens_in = checker.count_chat(answers_messages(checker, question, quotes)) if margin is not None else 0
+    if margin is not None and margin < settings.answerable:
+        return Reading(NOT_FOUND, "", tokens_in, [], Verdict("", margin, "answerability", answerable=margin),
+                       not_found=UNANSWERED)
+    tries = [evidence] if settings.read == "evidence" or not quotes else [
+        reading_blocks(quotes, documents, generator.count_tokens), evidence]
+    pointed = None
+    for blocks in tries:
+        tokens_in += generator.count_chat(point_messages(generator, question, blocks))
+        attempt = point(generator, question, blocks)
+        if pointed is None or (attempt.aligned, attempt.span is not None) > (pointed.aligned, pointed.span is not None):
+            pointed = attempt
+        if pointed.span is not None and pointed.aligned >= settings.aligned:
+            break
+    if says_not_found(pointed.reading) and pointed.span is None:
+        return Reading(NOT_FOUND, pointed.reading, tokens_in, [], None, not_found=DECLINED)
+    record = dict(answerable=margin, aligned=round(pointed.aligned, 3))
+    if pointed.span is None or pointed.aligned < settings.aligned:
+        verdict = Verdict(pointed.reading, None, SPAN_METHOD, WITHHELD_UNALIGNED, **record)
+        return Reading(pointed.reading, pointed.reading, tokens_in, [], verdict)
+    span = pointed.span
+    holder = next((e for e in evidence if e.doc_id == span.doc_id and e.start <= span.start and span.end <= e.end), None)
+    cited = citations(evidence, [evidence.index(holder) + 1]) if holder else []
+    span = replace(span, block=cited[0].block if cited else 0)
+    sentence = _sentence_of(span, documents)
+    verdict = check_answer(checker, question, span.text, [sentence], sentence.text, settings.support_threshold)
+    return Reading(span.text, pointed.reading, tokens_in, cited, replace(verdict, method=SPAN_METHOD, **record), span)
+
+
+def _sentence_of(span: Citation, documents: dict[str, str]) -> Citation:
+    """The sentence of its document that holds the span (the span itself when the text is unknown)."""
+    text = documents.get(span.doc_id)
+    if text is None:
+        return span
+    bounds = split_sentences(text, max(0, span.start - 2000), min(len(text), span.end + 2000))
+    a, b = next(((a, b) for a, b in bounds if a <= span.start < b), (span.start, span.end))
+    b = max(b, span.end)
+    return replace(span, start=a, end=b, text=text[a:b])
 
 
 def citations(evidence: Sequence[Evidence], blocks: Iterable[int]) -> list[Citation]:

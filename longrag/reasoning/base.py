@@ -39,8 +39,7 @@ class RankingSelector:
             return Selection([])
         ranked = self.rank(question, candidates)
         chosen = self.fit(ranked, budget_tokens)
-        # kept by name, so a later stage that ranks the same candidates alike reuses it (ask: the quotes)
-        chosen.notes.setdefault("ranking", {})[self.name] = ranked
+        chosen.rankings[self.name] = ranked
         return chosen
 
     def fit(self, ranked: list[tuple[Candidate, float]], budget_tokens: int) -> Selection:

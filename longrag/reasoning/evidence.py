@@ -29,7 +29,11 @@ class Selection:
     dropped_tokens: int = 0
     considered: int = 0  # candidates the selector looked at
     unverified: list[str] = field(default_factory=list)  # ALR²: quotes not found in the source
-    notes: dict = field(default_factory=dict)
+    # the rankings this selection was fitted from, by selector name (a later stage ranking the same
+    # candidates alike reuses them: ask's quotes come from the "sentences" ranking)
+    rankings: dict[str, list[tuple[Candidate, float]]] = field(default_factory=dict)
+    read: list[tuple[str, int, int]] = field(default_factory=list)  # ALR²: the spans the generator quoted from
+    raw_quotes: str = ""  # ALR²: the generator's quoting reply as written
 
     def __iter__(self) -> Iterator[Evidence]:
         return iter(self.evidence)

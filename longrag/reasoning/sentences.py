@@ -4,7 +4,7 @@ segments, and fill the budget with the best sentences plus their immediate neigh
 A 256-token segment is mostly text that does not bear on the question; a small generator reads
 every token of it. Ranking sentences instead lets the same budget hold the clauses that matter
 (measured in docs/results.md, "Sentence-level evidence"). The ranked sentences are also where the
-quotes shown first under `ask` come from (`Selection.notes["sentences"]`).
+quotes shown first under `ask` come from (`Selection.rankings["sentences"]`).
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class SentenceSelector(RankingSelector):
             return spans[max(0, i - self.neighbours)][0], spans[min(len(spans) - 1, i + self.neighbours)][1]
 
         chosen = fit_budget_sentences(ranked, budget_tokens, self.count_tokens, widen=widen)
-        chosen.notes["sentences"] = ranked
+        chosen.rankings[self.name] = ranked
         return chosen
 
     def select(self, question, candidates, budget_tokens):

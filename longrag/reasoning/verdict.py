@@ -37,6 +37,8 @@ UNANSWERED = "the quoted sentences do not answer the question"
 WITHHELD_CONTRADICTED = "the model's reading does not match the quoted clause; read the quote"
 WITHHELD_UNSURE = "the model cannot tell yes from no from the quoted clause; read the quote"
 WITHHELD_UNSUPPORTED = "the quoted text does not support the model's answer; read the quote"
+WITHHELD_UNALIGNED = "the model's answer is not in the documents' words; read the quote"
+SPAN_METHOD = "span check"  # a fact answer pointed at in the documents, then checked
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,12 @@ class Verdict:
     withheld: str | None = None
     not_found: str | None = None  # why the question is taken as not answered by the documents (None: it is)
     answerable: float | None = None  # the `answerability` margin, when it was asked
+    aligned: float | None = None  # share of a fact answer's new words found in order in one sentence
 
     def record(self) -> dict:
         """How the reading was checked, as `Answer.check` keeps it."""
-        kept = {"method": self.method, "margin": self.margin}
-        return kept if self.answerable is None else {**kept, "answerable": self.answerable}
+        kept = {"method": self.method, "margin": self.margin, "answerable": self.answerable, "aligned": self.aligned}
+        return {k: v for k, v in kept.items() if v is not None or k == "margin"}
 
 
 def is_yes_no(question: str) -> bool:
