@@ -21,6 +21,7 @@ from .evaluation.report import table
 from .evaluation.suite import build_datasets
 from .index import IndexStore, list_indexes, resolve_index_dir
 from .documents.locations import blank_pages, location_notes, shown
+from .documents.pdf import ocr_summary
 from .index.manifest import describe
 from .pipeline import Pipeline, default_index_dir, index_root
 from .reasoning import NOT_FOUND, SELECTORS
@@ -157,6 +158,8 @@ def _print_report(report) -> None:
         click.echo(f"  skipped {len(report.skipped)} files:")
         for item in report.skipped:
             click.echo(f"    {item.path}: {item.reason}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
 
 
 @main.command()
@@ -259,8 +262,10 @@ def info(index_name):
         click.echo(f"  {note}")
     blank = blank_pages(store)
     if blank:
-        click.echo(f"  pages without extractable text (scanned? run OCR first): {'; '.join(blank[:10])}"
+        click.echo(f"  pages without text (scans not read by OCR: see index.ocr): {'; '.join(blank[:10])}"
                    + (f"; and {len(blank) - 10} more documents" if len(blank) > 10 else ""))
+    for line in ocr_summary(store):
+        click.echo(f"  {line}")
 
 
 def _where(span) -> str:

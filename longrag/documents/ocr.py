@@ -6,8 +6,8 @@ bundled Chinese+English model dropped the spaces between words and a third of th
 
 The binary is run on each page image (its TSV output gives every word's box and confidence), one
 process per core at a time and one thread each. A page that yields no confident word is tried
-again upright as Tesseract's orientation detection sees it (a scan fed in sideways), and failing
-that is reported unreadable, never fatal. Results are cached per file content hash under
+again upright as Tesseract's orientation detection sees it (a scan fed in sideways or upside down),
+and failing that is reported unreadable, never fatal. Results are cached per file content hash under
 `cache_dir()/ocr/<sha256>.json`, words with their boxes included (`cached_pages`), so indexing an
 unchanged file again never OCRs it again.
 """
@@ -44,7 +44,7 @@ class OcrUnavailable(Exception):
 class PageText:
     """One page image read by OCR: its lines (boxes in page points), its words as [text, x0, top,
     x1, bottom, confidence] (the same coordinates), the mean word confidence, the quarter turns
-    clockwise the image was read at, and whether anything could be read at all."""
+    counter-clockwise the image was read at (its boxes are then those of the turned image), and whether anything could be read at all."""
 
     lines: list[Line] = field(default_factory=list)
     words: list[list] = field(default_factory=list)
@@ -77,12 +77,20 @@ def read_image(image, scale: float, origin: tuple[float, float] = (0.0, 0.0)) ->
     """OCR of a PIL image of (part of) a page rendered at `scale` pixels per point, whose top-left
     corner is at `origin` (points) on the page."""
     best = _read(image, scale, origin, 0)
-    if not best.readable:
+    if not best.readable or _sideways(best):
         turn = _orientation(image)
         if turn:
-            turned = _read(image.rotate(-90 * turn, expand=True), scale, origin, turn)
-            best = turned if len(turned.words) and turned.confidence > best.confidence else best
+            turned = _read(image.rotate(90 * turn, expand=True), scale, origin, turn)
+            if turned.readable and (not best.readable or _sideways(best) or turned.confidence > best.confidence):
+                best = turned
     return best
+
+
+def _sideways(page: PageText) -> bool:
+    """Whether most longer words are taller than wide: a page scanned a quarter turn off (Tesseract
+    still reads its words, but not its lines in order)."""
+    long = [w for w in page.words if len(w[0]) >= 4]
+    return bool(long) and sum(w[4] - w[2] > w[3] - w[1] for w in long) * 2 > len(long)
 
 
 def _png(image) -> bytes:
@@ -92,8 +100,8 @@ def _png(image) -> bytes:
 
 
 def _orientation(image) -> int:
-    """Quarter turns clockwise that make the page upright, as Tesseract's orientation detection
-    sees it (0 when it cannot tell)."""
+    """Quarter turns counter-clockwise that make the page upright, as Tesseract's orientation
+    detection sees it ("Rotate: 90"; 0 when it cannot tell)."""
     try:
         found = re.search(r"Rotate: (\d+)", _tesseract(_png(image), "--psm", "0"))
     except subprocess.TimeoutExpired:

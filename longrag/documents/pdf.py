@@ -115,7 +115,7 @@ def _ocr(document, jobs, data: bytes, progress: bool, name: str, notes: list[str
         metadata["ocr"] = {"engine": _engine_name(), "pages": numbers,
                            "confidence": confidence, "unreadable": unreadable}
         if unreadable:
-            notes.append(f"{_pages_named(unreadable)} could not be read by OCR (no legible text); the rest is indexed")
+            notes.append(f"{_pages_named(unreadable)} could not be read by OCR (no legible text)")
     return {job: page for job, page in read.items() if page.readable}
 
 
@@ -144,8 +144,9 @@ def _renderer(document, job):
     return render
 
 
-def _pages_named(pages: Sequence[int]) -> str:
-    return f"page{'s' if len(pages) > 1 else ''} {', '.join(map(str, pages))}"
+def _pages_named(pages: Sequence) -> str:
+    many = len(pages) > 1 or any("–" in str(p) for p in pages)
+    return f"page{'s' if many else ''} {', '.join(map(str, pages))}"
 
 
 def _assemble(pages: list[list[Line]], heights: list[float], metadata: dict, notes: list[str]) -> str:
@@ -216,3 +217,32 @@ def headings(text: str, styled: list[tuple[int, Line]]) -> list[list]:
     out = [[start, styles.index(style) + 1, short_title(title)] for start, title, style in merged]
     out += [[start, level + len(styles), title] for start, level, title in clauses]
     return sorted(out)
+
+
+def ocr_summary(store) -> list[str]:
+    """'scan.pdf: pages 1–4 read by OCR, mean confidence 91.2; page 3 unreadable' for each
+    document of the index with pages read by OCR (`longrag info`)."""
+    from .locations import _metadata  # the one reader of stored metadata by document
+
+    out = []
+    for doc_id, metadata in _metadata(store, lambda text: '"ocr"' in text):
+        read = metadata.get("ocr")
+        if not read or not read.get("pages"):
+            continue
+        confidence = statistics.mean(read["confidence"].values())
+        line = f"{doc_id}: {_pages_named(_ranges(read['pages']))} read by OCR, mean confidence {confidence:.1f}"
+        if read.get("unreadable"):
+            line += f"; {_pages_named(_ranges(read['unreadable']))} unreadable"
+        out.append(line)
+    return out
+
+
+def _ranges(numbers: Sequence[int]) -> list[str]:
+    """[1, 2, 3, 5] → ['1–3', '5']."""
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return [f"{a}–{b}" if b > a else str(a) for a, b in out]
