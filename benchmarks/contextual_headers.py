@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from longrag.config import load_config  # noqa: E402
-from longrag.generation import Generator  # noqa: E402
+from longrag.generation import TransformersGenerator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import candidates_of, covers, make_selector  # noqa: E402
 
@@ -179,7 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     if not args.table_only:
-        count = Generator.from_settings("SmolLM2-135M-Instruct").count_tokens
+        count = TransformersGenerator.from_settings("SmolLM2-135M-Instruct").count_tokens
         parts = args.parts.split(",")
         if "named" in parts:
             results["named"] = named_documents(count)

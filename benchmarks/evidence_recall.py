@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from longrag.config import load_config, with_overrides  # noqa: E402
 from longrag.evaluation.datasets import cuad, qmsum  # noqa: E402
-from longrag.generation import Generator, load_generator  # noqa: E402
+from longrag.generation import TransformersGenerator, load_generator  # noqa: E402
 from longrag.pipeline import Pipeline  # noqa: E402
 from longrag.reasoning import (EXTEND_TOKENS, RerankSelector, XL3MSelector, candidates_of, covers, fit_budget,  # noqa: E402
                                make_selector)
@@ -91,7 +91,7 @@ def run(args) -> dict:
     results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"records": {}}
     config = load_config(None)
     pipe = Pipeline(config)
-    generator = Generator.from_settings("SmolLM2-135M-Instruct")
+    generator = TransformersGenerator.from_settings("SmolLM2-135M-Instruct")
     reranker = None
     if "rerank" in args.selectors.split(","):
         reranker = load_generator(with_overrides(config, generator={"model": args.reranker}).generator)

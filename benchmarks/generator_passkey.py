@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from longrag.generation import ContextExtension, Generator, effective_window
+from longrag.generation import ContextExtension, TransformersGenerator, effective_window
 
 from generation_reports import passkey_report, passkey_table
 from readme_tables import RESULTS, machine, replace_block
@@ -57,7 +57,7 @@ def extension_for(method: str, length: int, trained: int, window: int) -> Contex
 class Haystacks:
     """Prose tokenised once with character offsets, so a filler of exactly n tokens is one slice."""
 
-    def __init__(self, generator: Generator, stories_file: Path):
+    def __init__(self, generator: TransformersGenerator, stories_file: Path):
         stories = [json.loads(line)["document"] for line in stories_file.read_text().splitlines()]
         self.text = " ".join(" ".join(story.split()) for story in stories)
         self.offsets = generator.tokenizer(self.text, add_special_tokens=False,
@@ -87,7 +87,7 @@ class Haystacks:
         return self.generator.chat_prompt(SYSTEM, INTRO + haystack + needle + QUESTION) + ANSWER_START
 
 
-def run_cell(generator: Generator, haystacks: Haystacks, length: int, trials: int, seed: int,
+def run_cell(generator: TransformersGenerator, haystacks: Haystacks, length: int, trials: int, seed: int,
              max_new_tokens: int) -> dict:
     beyond = length > generator.window
     rows = []
@@ -127,7 +127,7 @@ def main() -> None:
     lengths = [int(n) for n in args.lengths.split(",")]
     methods = args.methods.split(",")
 
-    base = Generator.from_settings(args.model, dtype=args.dtype, device=args.device)
+    base = TransformersGenerator.from_settings(args.model, dtype=args.dtype, device=args.device)
     trained = base.max_positions
     haystacks = Haystacks(base, args.stories)
     del base
@@ -145,7 +145,7 @@ def main() -> None:
     for method in methods:
         for length in lengths:
             extension = extension_for(method, length, trained, args.selfextend_window)
-            generator = Generator.from_settings(args.model, extension, dtype=args.dtype, device=args.device)
+            generator = TransformersGenerator.from_settings(args.model, extension, dtype=args.dtype, device=args.device)
             haystacks.generator = generator
             cell = {"method": method, "length": length, "extension": extension.describe(),
                     "effective_window": effective_window(trained, extension)}

@@ -20,7 +20,7 @@ import time
 import psutil
 
 from longrag.generation import ContextExtension
-from longrag.generation.generator import Generator
+from longrag.generation.generator import TransformersGenerator
 from longrag.indexing import library_versions
 
 from readme_tables import REPO, RESULTS, machine, markdown_table, replace_block, save_json, stamp
@@ -38,7 +38,7 @@ def load(model: str, run: str):
         from longrag.generation.llama_cpp import LlamaCppGenerator
 
         return LlamaCppGenerator.from_settings(model)
-    return Generator.from_settings(model, ContextExtension(), dtype=dtype)
+    return TransformersGenerator.from_settings(model, ContextExtension(), dtype=dtype)
 
 
 def cell(generator, prose_ids: list[int], offset: int, length: int, decode: int) -> dict:

@@ -26,6 +26,7 @@ from .index.manifest import describe
 from .pipeline import Pipeline, default_index_dir, index_root
 from .reasoning import NOT_FOUND, SELECTORS
 from .reasoning.evidence import squash
+from .server.command import serve_command
 
 INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
 
@@ -280,26 +281,6 @@ def _note_locations(pipe) -> None:
 
 
 @main.command()
-@click.option("--index", "index_name", help=INDEX_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but the loopback lets others on the network read the documents.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path),
-              help="YAML settings (search, generator and ask sections); must match the index's encoder.")
-@_friendly
-def serve(index_name, host, port, config_path):
-    """A local web app and HTTP API over an index: search, ask, and read the cited passages in place.
-
-    Open the printed URL: ask a question and click a quote to see the whole document with the cited
-    spans highlighted. The API is under /api (OpenAPI description at /api/openapi.json). The server
-    only reads the index.
-    """
-    from .server import serve as run_server  # fastapi and uvicorn load only for this command
-
-    run_server(_open(index_name, config_path), host, port, log=click.echo)
-
-
-@main.command()
 @click.option("--dataset", "dataset_names",
               help="Comma-separated: qmsum, squality, cuad, passkey, needle, or a folder holding "
                    "queries.jsonl and qrels.tsv beside corpus.jsonl (BEIR) or beside your documents "
@@ -400,6 +381,8 @@ def tune_positions(folder, base, length, out_dir, steps, batch_docs, lr, objecti
     click.echo(f"  saved to {report.out}")
     click.echo(f"  use it: encoder: {{model: {report.out}, document_method: pi, target_length: {length}}}")
 
+
+main.add_command(serve_command(INDEX_HELP, _open, _friendly))  # longrag/server/command.py
 
 if __name__ == "__main__":
     main()

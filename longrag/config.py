@@ -5,19 +5,16 @@ Every key is checked: an unknown key or a bad value raises ConfigError naming `s
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .encoders.transformer import DOCUMENT_METHODS, WINDOW_METHODS
+from .encoders.choices import DOCUMENT_METHODS, DTYPES as ENCODER_DTYPES, RUNTIMES as ENCODER_RUNTIMES, WINDOW_METHODS
 from .documents.pdf import OCR_MODES
 from .errors import ConfigError
-from .generation.backends import BACKENDS
-from .generation.generator import DTYPES
-from .generation.context_extension import METHODS as EXTENSIONS
+from .generation.backends import check_settings as check_generator
 from .index.vectors import BACKENDS as VECTOR_BACKENDS
 from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
 from .retrieval import FUSIONS, MODES, RANKINGS
@@ -28,12 +25,6 @@ from .retrieval import FUSIONS, MODES, RANKINGS
 INDEX_MODES = tuple(MODES)  # retrieval.MODES
 FUSION_RANKINGS = tuple(RANKINGS)  # what hybrid search may fuse: retrieval.RANKINGS
 FUSION_METHODS = tuple(FUSIONS)  # retrieval.FUSIONS
-GENERATOR_EXTENSIONS = EXTENSIONS  # generation/context_extension.py
-GENERATOR_DTYPES = ("auto", *DTYPES)  # auto + generation/generator.py's DTYPES
-GENERATOR_BACKENDS = ("auto", *BACKENDS)  # auto + generation/backends.py's BACKENDS
-# the encoder's own choices (branches of encoders/transformer.py, no registry)
-ENCODER_DTYPES = ("float32", "bfloat16", "auto")
-ENCODER_RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -247,6 +238,7 @@ def _validate(config: Config) -> Config:
          f"search.fusion_method must be one of {', '.join(FUSION_METHODS)}, got {search.fusion_method!r}")
     need(bool(search.fusion) and set(search.fusion) <= set(FUSION_RANKINGS) and len(set(search.fusion)) == len(search.fusion),
          f"search.fusion must be a list of distinct names from {', '.join(FUSION_RANKINGS)}, got {list(search.fusion)}")
+    check_generator(config.generator)
     _validate_ask(config)
     return config
 
@@ -298,24 +290,13 @@ def with_overrides(config: Config, **sections: Mapping[str, Any]) -> Config:
 
 
 def _validate_ask(config: Config) -> None:
-    """Checks of the generator and ask sections (kept apart from the retrieval checks above)."""
-    gen, ask = config.generator, config.ask
+    """Checks of the ask section (the generator section is checked by its backends: check_generator)."""
+    ask = config.ask
 
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
 
-    need(gen.extension in GENERATOR_EXTENSIONS,
-         f"generator.extension must be one of {', '.join(GENERATOR_EXTENSIONS)}, got {gen.extension!r}")
-    need(gen.factor >= 1.0, f"generator.factor must be >= 1, got {gen.factor}")
-    need(gen.selfextend_window >= 1 and gen.selfextend_group >= 1, "generator.selfextend_window and "
-         f"generator.selfextend_group must be >= 1, got {gen.selfextend_window}, {gen.selfextend_group}")
-    need(gen.backend in GENERATOR_BACKENDS,
-         f"generator.backend must be one of {', '.join(GENERATOR_BACKENDS)}, got {gen.backend!r}")
-    need(gen.threads is None or gen.threads >= 1, f"generator.threads must be a positive integer, got {gen.threads}")
-    need(gen.dtype in GENERATOR_DTYPES, f"generator.dtype must be one of {', '.join(GENERATOR_DTYPES)}, got {gen.dtype!r}")
-    need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
-    _validate_server(gen, need)
     need(ask.selector in SELECTORS, f"ask.selector must be one of {', '.join(SELECTORS)}, got {ask.selector!r}")
     need(ask.budget >= 16, f"ask.budget must be >= 16 tokens, got {ask.budget}")
     need(ask.documents >= 1, f"ask.documents must be >= 1, got {ask.documents}")
@@ -328,32 +309,6 @@ def _validate_ask(config: Config) -> None:
     need(ask.pool >= 1, f"ask.pool must be >= 1 segments, got {ask.pool}")
     need(1 <= ask.quotes <= 10, f"ask.quotes must be 1 to 10 sentences, got {ask.quotes}")
     need(ask.unsure >= 0.0, f"ask.unsure must be >= 0 (a log-probability margin), got {ask.unsure}")
-
-
-def _validate_server(gen: GeneratorConfig, need) -> None:
-    """Checks of the keys of generator.backend openai (an OpenAI-compatible server)."""
-    remote = gen.backend == "openai"
-    for key in ("base_url", "api_key_env", "context_window"):
-        need(remote or getattr(gen, key) is None,
-             f"generator.{key} is for generator.backend: openai, but the backend is {gen.backend!r}: set "
-             f"generator.backend: openai or remove generator.{key}")
-    need(not remote or bool(gen.base_url), "generator.backend 'openai' needs generator.base_url, the server's OpenAI "
-         "API root (e.g. http://127.0.0.1:8080/v1)")
-    need(gen.base_url is None or re.match(r"https?://[^/\s]+", gen.base_url) is not None,
-         "generator.base_url must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
-    need(not remote or gen.extension == "none",
-         f"generator.extension {gen.extension!r} is not available with generator.backend 'openai' (the server "
-         "sets its own context): set generator.extension: none")
-    need(not remote or gen.threads is None, "generator.threads sets llama.cpp's threads in this process; with "
-         "generator.backend 'openai' the server's own settings decide: remove generator.threads")
-    # the value is never echoed: a key pasted here by mistake must not reach a terminal or a log
-    need(gen.api_key_env is None or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", gen.api_key_env) is not None,
-         "generator.api_key_env must be the NAME of an environment variable (letters, digits, _), not the key "
-         "itself: export MY_KEY=<key> and set generator.api_key_env: MY_KEY")
-    need(gen.context_window is None or gen.context_window >= 1,
-         f"generator.context_window must be a positive number of tokens, got {gen.context_window}")
-    need(gen.timeout > 0, f"generator.timeout must be > 0 seconds, got {gen.timeout}")
-    need(gen.max_retries >= 0, f"generator.max_retries must be >= 0, got {gen.max_retries}")
 
 
 __all__ = ["Config", "EncoderConfig", "SegmenterConfig", "IndexConfig", "SearchConfig", "GeneratorConfig", "AskConfig",

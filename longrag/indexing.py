@@ -30,7 +30,7 @@ from .index import IndexStore, IndexWriter
 from .index.layout import check_target, is_index, live_generation, writing
 from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible
 from .index.store import OldFormatError, read_manifest
-from .index.vectors import BACKENDS, check_vectors
+from .index.vectors import BACKENDS, backend, check_vectors
 from .index.writer import convert_format_1
 from .lexical import LexicalSettings
 from .memory import give_back_freed_memory
@@ -59,7 +59,7 @@ class IndexReport:
 
 def library_versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    backends = dict.fromkeys(b.package for b in BACKENDS.values())  # each vector backend names its package
+    backends = dict.fromkeys(backend(name).package for name in BACKENDS)  # each vector backend names its package
     for name in ("longrag", "torch", "transformers", "sentence-transformers", *backends, "numpy", "onnxruntime",
                  "llama-cpp-python"):
         try:

@@ -4,7 +4,7 @@ do not depend on what was read before, and the errors a user can hit."""
 import pytest
 from transformers import AutoTokenizer
 
-from longrag.config import GENERATOR_BACKENDS, load_config, with_overrides
+from longrag.config import load_config, with_overrides
 from longrag.errors import ConfigError, InputError
 from longrag.generation import BACKENDS, ContextExtension, chosen_backend, load_generator
 from longrag.generation.weights import gguf_file
@@ -25,8 +25,12 @@ def qwen():
     return load_generator(settings)
 
 
-def test_backend_names_agree_with_the_config():
-    assert set(GENERATOR_BACKENDS) == {"auto", *BACKENDS}
+def test_the_config_takes_every_registered_backend_and_names_them_all():
+    for name in ("auto", *BACKENDS):
+        gen = {"backend": name, **({"base_url": "http://127.0.0.1:8080/v1"} if name == "openai" else {})}
+        assert load_config({"generator": gen}).generator.backend == name
+    with pytest.raises(ConfigError, match=f"generator.backend must be one of {', '.join(('auto', *BACKENDS))}"):
+        load_config({"generator": {"backend": "vllm"}})
 
 
 def test_auto_picks_llama_cpp_for_a_packaged_gguf_on_the_cpu():

@@ -5,8 +5,9 @@ import copy
 
 from torch import nn
 
-from .positions import POSITION_METHODS, extend_positions
-from .rope_extension import ROPE_METHODS, extend_rope_model
+from .choices import POSITION_METHODS, ROPE_METHODS
+from .positions import extend_positions
+from .rope_extension import extend_rope_model
 from .temperature import apply_temperature
 from .tuned import tuned_rows
 

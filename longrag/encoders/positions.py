@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .choices import POSITION_METHODS
 
-POSITION_METHODS = ("pi", "gp", "rp")
 MAX_TARGET_LENGTH = 131072
 
 
@@ -151,4 +151,4 @@ class _Router(_LengthGuard):
         return args, {**kwargs, "position_ids": ids}
 
 
-__all__ = ["extend_positions", "POSITION_METHODS", "MAX_TARGET_LENGTH"]
+__all__ = ["extend_positions", "MAX_TARGET_LENGTH"]

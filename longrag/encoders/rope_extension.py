@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .choices import ROPE_METHODS
 
-ROPE_METHODS = ("ntk", "dynamic", "selfextend")
 SELFEXTEND_ATTENTION = "longrag_selfextend"
 
 
@@ -210,4 +210,4 @@ def _selfextend_attention(module, query, key, value, attention_mask, scaling=Non
     return out.transpose(1, 2).contiguous(), None
 
 
-__all__ = ["extend_rope_model", "is_rotary", "ntk_lambda", "ntk_inv_freq", "ROPE_METHODS"]
+__all__ = ["extend_rope_model", "is_rotary", "ntk_lambda", "ntk_inv_freq"]

@@ -25,22 +25,15 @@ from transformers.utils import logging as hf_logging
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
 
+from ..config import EncoderConfig
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
 from .long_model import build_long_model
 from .weights import resolve_encoder
 from .onnx_runtime import check_onnx, onnx_available, onnx_model
-from .positions import POSITION_METHODS
-from .rope_extension import ROPE_METHODS
+from .choices import POSITION_METHODS, WINDOW_METHODS
 from .tuned import tuning_info
-
-# `EncoderConfig` in annotations is longrag.config's; not imported, as config.py reads DOCUMENT_METHODS from here
-
-# encoder.document_method: truncate and windows read the document in the encoder's own window
-# (encode_document below); the others extend its positions to encoder.target_length (long_model.py)
-WINDOW_METHODS = ("truncate", "windows")
-DOCUMENT_METHODS = (*WINDOW_METHODS, *POSITION_METHODS, *ROPE_METHODS)
 
 TOKENIZE_CHARS = 1 << 20  # characters tokenized per call
 

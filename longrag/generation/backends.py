@@ -7,22 +7,24 @@ openai (an OpenAI-compatible server: generation/openai_server.py) is used only w
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 from ..errors import ConfigError
 from .base import GeneratorBackend
-from .generator import Generator
-from .llama_cpp import EXTENSIONS as LLAMA_CPP_EXTENSIONS, LlamaCppGenerator
-from .openai_server import OpenAIGenerator  # imports the openai client only when a server is used
+from .settings import DTYPES, METHODS as EXTENSIONS, ContextExtension
+from .llama_cpp import EXTENSIONS as LLAMA_CPP_EXTENSIONS, LlamaCppGenerator  # imports llama_cpp only when loading
+from .openai_server import OpenAIGenerator, check_settings as check_server  # imports openai only when loading
 from .weights import is_gguf
-from .context_extension import ContextExtension
 
 
 def _transformers(settings, extension: ContextExtension) -> GeneratorBackend:
     if settings.threads is not None:
         raise ConfigError("generator.threads sets llama.cpp's threads; the transformers backend uses torch's "
                           "(OMP_NUM_THREADS): remove generator.threads or set generator.backend: llama.cpp")
-    return Generator.from_settings(settings.model, extension, settings.dtype, settings.device)
+    # torch and transformers are imported here, when this backend is chosen: reading a config never needs them
+    generator = importlib.import_module(".generator", __package__)
+    return generator.TransformersGenerator.from_settings(settings.model, extension, settings.dtype, settings.device)
 
 
 def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
@@ -33,16 +35,30 @@ def _llama_cpp(settings, extension: ContextExtension) -> GeneratorBackend:
 
 
 def _openai(settings, extension: ContextExtension) -> GeneratorBackend:
-    if not getattr(settings, "base_url", None):
-        raise ConfigError("generator.backend 'openai' needs generator.base_url, the server's OpenAI API root "
-                          "(e.g. http://127.0.0.1:8080/v1)")
-    if extension.method != "none":
-        raise ConfigError(f"generator.extension {extension.method!r} is not available with generator.backend 'openai' "
-                          "(the server sets its own context): set generator.extension: none")
-    return OpenAIGenerator.from_settings(settings)
+    return OpenAIGenerator.from_settings(settings)  # its settings are checked there (check_server), once
 
 
 BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp, "openai": _openai}
+
+
+def check_settings(gen) -> None:
+    """The one check of a `generator` config section (config.py runs it on every load); the server
+    keys are the openai backend's own (openai_server.check_settings)."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    choices = ("auto", *BACKENDS)
+    need(gen.backend in choices, f"generator.backend must be one of {', '.join(choices)}, got {gen.backend!r}")
+    need(gen.extension in EXTENSIONS,
+         f"generator.extension must be one of {', '.join(EXTENSIONS)}, got {gen.extension!r}")
+    need(gen.factor >= 1.0, f"generator.factor must be >= 1, got {gen.factor}")
+    need(gen.selfextend_window >= 1 and gen.selfextend_group >= 1, "generator.selfextend_window and "
+         f"generator.selfextend_group must be >= 1, got {gen.selfextend_window}, {gen.selfextend_group}")
+    need(gen.threads is None or gen.threads >= 1, f"generator.threads must be a positive integer, got {gen.threads}")
+    need(gen.dtype in ("auto", *DTYPES), f"generator.dtype must be one of {', '.join(('auto', *DTYPES))}, got {gen.dtype!r}")
+    need(gen.max_new_tokens >= 1, f"generator.max_new_tokens must be >= 1, got {gen.max_new_tokens}")
+    check_server(gen)
 
 
 def chosen_backend(settings) -> str:

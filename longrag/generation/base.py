@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 from ..errors import ConfigError
+from .settings import ContextExtension
 
 REPEAT_TOKENS = 8  # an answer whose last 8 tokens already occurred in it has started to loop: stop there
 

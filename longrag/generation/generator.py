@@ -14,12 +14,13 @@ from transformers.generation.streamers import BaseStreamer
 from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
 from .weights import resolve_generator
-from .context_extension import ContextExtension, effective_window, enable_selfextend, scale_rope
+from .context_extension import enable_selfextend, scale_rope
+from .settings import DTYPES as DTYPE_NAMES, ContextExtension, effective_window
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # torch.float32, ...
 
 
-class Generator(LocalChat):
+class TransformersGenerator(LocalChat):
     """Greedy generation and scoring with one transformers causal LM whose RoPE context is extended."""
 
     backend = "transformers"
@@ -33,7 +34,7 @@ class Generator(LocalChat):
 
     @classmethod
     def from_settings(cls, name: str = "SmolLM2-135M-Instruct", extension: ContextExtension = ContextExtension(),
-                      dtype: str = "auto", device: str = "cpu") -> "Generator":
+                      dtype: str = "auto", device: str = "cpu") -> "TransformersGenerator":
         """Load a packaged name, local folder or cached hub id; dtype auto = float32 on CPU, bfloat16 on CUDA."""
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "bfloat16"

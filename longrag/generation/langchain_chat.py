@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, InputError, LongragError
 from .base import REPEAT_TOKENS, GeneratorBackend, Message, TextPieces, looped, require
-from .context_extension import ContextExtension
+from .settings import ContextExtension
 from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
 
 DEFAULT_WINDOW = 8192  # a chat model's context when the caller does not say (most current models have more)

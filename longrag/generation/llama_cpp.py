@@ -16,7 +16,7 @@ from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..files import cache_dir
 from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
 from .weights import file_sha256, gguf_file, llama_cpp_type
-from .context_extension import ContextExtension
+from .settings import ContextExtension
 
 INSTALL = ("pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: a C/C++ compiler and cmake are needed; "
            "see README, Models), or set generator.backend: transformers")
@@ -32,7 +32,7 @@ def _llama_cpp():
 
 
 class LlamaCppGenerator(LocalChat):
-    """Greedy generation and scoring with llama.cpp; the same interface as the transformers Generator."""
+    """Greedy generation and scoring with llama.cpp; the same interface as TransformersGenerator."""
 
     backend = "llama.cpp"
 

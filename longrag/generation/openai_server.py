@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -28,10 +29,45 @@ from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Message, TextPieces, looped, require
 from .estimate import COMMON_SPECIALS, estimate_chat, estimate_tokens
 from .replies import ServerError, ServerFailures, backoff, error_text, loads
-from .context_extension import ContextExtension
+from .settings import ContextExtension
 
 NO_KEY = "not-needed"  # what is sent as the key when generator.api_key_env is not set (local servers ignore it)
 TOP_LOGPROBS = 20  # the most alternatives the OpenAI API returns per position
+
+
+SERVER_KEYS = ("base_url", "api_key_env", "context_window")  # generator keys only this backend reads
+
+
+def check_settings(gen) -> None:
+    """The one check of a `generator` section's server keys (config.py runs it on every load): they
+    belong to generator.backend openai, which needs base_url and leaves extension and threads to the server."""
+    remote = gen.backend == "openai"
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    for key in SERVER_KEYS:
+        need(remote or getattr(gen, key) is None,
+             f"generator.{key} is for generator.backend: openai, but the backend is {gen.backend!r}: set "
+             f"generator.backend: openai or remove generator.{key}")
+    need(not remote or bool(gen.base_url), "generator.backend 'openai' needs generator.base_url, the server's OpenAI "
+         "API root (e.g. http://127.0.0.1:8080/v1)")
+    need(gen.base_url is None or re.match(r"https?://[^/\s]+", gen.base_url) is not None,
+         "generator.base_url must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+    need(not remote or gen.extension == "none",
+         f"generator.extension {gen.extension!r} is not available with generator.backend 'openai' (the server "
+         "sets its own context): set generator.extension: none")
+    need(not remote or gen.threads is None, "generator.threads sets llama.cpp's threads in this process; with "
+         "generator.backend 'openai' the server's own settings decide: remove generator.threads")
+    # the value is never echoed: a key pasted here by mistake must not reach a terminal or a log
+    need(gen.api_key_env is None or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", gen.api_key_env) is not None,
+         "generator.api_key_env must be the NAME of an environment variable (letters, digits, _), not the key "
+         "itself: export MY_KEY=<key> and set generator.api_key_env: MY_KEY")
+    need(gen.context_window is None or gen.context_window >= 1,
+         f"generator.context_window must be a positive number of tokens, got {gen.context_window}")
+    need(gen.timeout > 0, f"generator.timeout must be > 0 seconds, got {gen.timeout}")
+    need(gen.max_retries >= 0, f"generator.max_retries must be >= 0, got {gen.max_retries}")
 
 
 def api_root(base_url: str) -> str:
@@ -86,12 +122,7 @@ class OpenAIGenerator:
 
     @classmethod
     def from_settings(cls, settings) -> "OpenAIGenerator":
-        if not settings.base_url:
-            raise ConfigError("generator.backend 'openai' needs generator.base_url, the server's OpenAI API root "
-                              "(e.g. http://127.0.0.1:8080/v1)")
-        if settings.extension != "none":
-            raise ConfigError(f"generator.extension {settings.extension!r} is not available with backend 'openai': "
-                              "the server sets its own context; set generator.extension: none")
+        check_settings(settings)
         return cls(settings.base_url, settings.model, settings.api_key_env, settings.context_window,
                    settings.timeout, settings.max_retries)
 

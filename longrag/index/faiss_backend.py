@@ -11,8 +11,6 @@ import numpy as np
 
 from ..errors import ConfigError
 
-faiss.omp_set_num_threads(max(1, faiss.omp_get_max_threads()))
-
 # search breadth of the approximate indexes: FAISS's defaults (efSearch 16, nprobe 1) found 88% and
 # 27% of the exact top 10 on real segment vectors (docs/results.md, "Index growth")
 HNSW_EF_SEARCH = 128

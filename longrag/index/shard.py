@@ -95,7 +95,7 @@ class Shard:
         if record["backend"] not in BACKENDS:
             raise ShardFileError(f"{self.name}/{record['file']} was written by vector backend {record['backend']!r}, "
                                  f"which this longrag does not have (it has {', '.join(BACKENDS)})")
-        return BACKENDS[record["backend"]].load(self.folder / record["file"])
+        return backend(record["backend"]).load(self.folder / record["file"])
 
     @property
     def live_documents(self) -> int:

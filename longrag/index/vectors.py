@@ -1,18 +1,19 @@
 """Vector indexes: the `VectorIndex` interface shards build, save, load and search, and `BACKENDS`,
 the registry `index.backend` names (config validation reads its names from here).
 
-A new backend is one module with a class of these members and one line in `BACKENDS`; a shard
+A new backend is one module with a class of these members and one line in `BACKENDS` (the class, or
+"module:Class" to import it on first use: FAISS loads only when an index is built or read); a shard
 records the backend and file of each vector index it wrote (shard.py), so shards written by
 different backends are read side by side."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
 
 from ..errors import ConfigError
-from .faiss_backend import FaissIndex
 
 
 class VectorIndex(Protocol):
@@ -43,15 +44,19 @@ class VectorIndex(Protocol):
         allowed rows (tombstones are skipped inside the search, not after it)."""
 
 
-BACKENDS: dict[str, type[VectorIndex]] = {"faiss": FaissIndex}
+BACKENDS: dict[str, type[VectorIndex] | str] = {"faiss": "longrag.index.faiss_backend:FaissIndex"}
 
 
 def backend(name: str) -> type[VectorIndex]:
-    """The backend registered as `name`; an unknown one is a ConfigError naming the choices."""
+    """The backend registered as `name` (imported on first use); an unknown one is a ConfigError naming the choices."""
     try:
-        return BACKENDS[name]
+        entry = BACKENDS[name]
     except KeyError:
         raise ConfigError(f"index.backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        entry = BACKENDS[name] = getattr(importlib.import_module(module), attribute)
+    return entry
 
 
 def check_vectors(name: str, factory: str, dim: int) -> None:

@@ -1,8 +1,9 @@
-"""The HTTP API and web app over one index: `create_app(pipeline)` → a FastAPI app.
+"""The HTTP API and web app over one index or several: `create_app(pipeline)` → a FastAPI app.
 
-Routes under /api (OpenAPI description at /api/openapi.json): info, search, ask (streamed as
-NDJSON events), the list of documents and one document's whole text. `/` serves the single-page
-app in static/. Everything is read through the public Pipeline API; nothing here writes the index.
+Routes under /api (OpenAPI description at /api/openapi.json): indexes, info, search, ask (streamed
+as NDJSON events), the list of documents and one document's whole text; each takes `?index=NAME`
+(default: the first index). Uploads and removals are upload_api.py's, PDF pages page_api.py's.
+`/` serves the single-page app in static/. Reads go through the public Pipeline API.
 """
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import asyncio
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,12 +26,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import InputError, LongragError
 from ..index.manifest import describe
 from ..reasoning import SELECTORS
+from .catalog import Catalog, Entry
 from .guard import Guard
+from .jobs import Jobs
+from .page_api import page_routes
+from .signin import SignIn
+from .upload_api import upload_routes
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 100  # documents one search may return
 MAX_TEXT = 2000  # characters of a query or question
 MAX_BODY = 16 * 1024  # bytes of a request body (an ask request is a question and two small options)
+MAX_UPLOAD = 32 * 2**20  # bytes of one upload request (its files together)
+MAX_FILES = 20  # files in one upload request
+MAX_UPLOADS = 1000  # uploaded files one index keeps
 
 
 class AskRequest(BaseModel):
@@ -37,19 +49,40 @@ class AskRequest(BaseModel):
     budget: int | None = Field(None, ge=1, description="Evidence tokens to answer from (default: ask.budget).")
 
 
-def create_app(pipeline, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "localhost", "::1"),
-               max_body: int = MAX_BODY, max_k: int = MAX_K) -> FastAPI:
-    """The app serving `pipeline` (a Pipeline opened with Pipeline.load).
+def create_app(pipelines, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "localhost", "::1"),
+               max_body: int = MAX_BODY, max_k: int = MAX_K, token: str | None = None, uploads: bool = True,
+               max_upload: int = MAX_UPLOAD, max_files: int = MAX_FILES, max_uploads: int = MAX_UPLOADS) -> FastAPI:
+    """The app serving `pipelines`: one Pipeline (opened with Pipeline.load), a list of them (each
+    named by its folder), or a {name: Pipeline} mapping; the first is the default index.
 
     `allowed_hosts`: the Host headers answered (None: any); the loopback names by default, so a web
-    page elsewhere cannot reach a local server through DNS rebinding. `max_body` bytes per request
-    body (413 beyond), `max_k` documents per search (422 beyond). One answer is generated at a time;
-    searches and document reads keep being served while it runs (they run in worker threads)."""
+    page elsewhere cannot reach a local server through DNS rebinding. `token`: asked of every request
+    (signin.py; None: none asked, for the loopback). `max_body` bytes per request body (413 beyond),
+    `max_k` documents per search (422 beyond). `uploads`: documents may be uploaded and removed
+    (`max_upload` bytes and `max_files` files a request, `max_uploads` files an index), indexed one
+    job at a time. One answer is generated at a time; searches and document reads keep being served
+    while it runs or while an upload is indexed (they run in worker threads)."""
+    jobs = Jobs()
+    catalog = Catalog(pipelines, jobs, uploads, max_uploads)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        jobs.start()
+        for entry in catalog.entries.values():
+            if entry.library is not None:
+                entry.library.recover()  # what a server stopped before indexing it left
+        yield
+        jobs.stop()
+
     app = FastAPI(title="longrag", version=_version(), docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json",
-                  description="Search and question answering over the whole long documents of one longrag index.")
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts, max_body=max_body)
-    app.state.pipeline = pipeline
+                  openapi_url="/api/openapi.json", lifespan=lifespan,
+                  description="Search and question answering over the whole long documents of longrag indexes.")
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, max_body=max_body,
+                       limits={"/api/documents": max_upload} if uploads else None)
+    app.add_middleware(SignIn, token=token)  # outermost: nothing is read for a request without the token
+    app.state.catalog, app.state.jobs = catalog, jobs
+    app.state.pipeline = catalog.pick(None).pipeline
+    chosen = catalog.query()
     ask_lock = asyncio.Lock()  # one generator run at a time: the model and its cache are one
 
     @app.exception_handler(LongragError)
@@ -62,74 +95,107 @@ def create_app(pipeline, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "lo
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    @app.get("/api/indexes", summary="The indexes served: name, documents, whether uploads are taken")
+    def indexes() -> dict:
+        return {"default": catalog.default,
+                "indexes": [{"name": e.name, "documents": len(e.pipeline.store), "uploads": e.library is not None}
+                            for e in catalog.entries.values()]}
+
     @app.get("/api/info", summary="The index: where, what it holds, how it was built; the server's limits")
-    def info() -> dict:
-        store = pipeline.store
-        settings = pipeline.config
-        return {"index": str(store.path), "documents": len(store), "description": describe(store.path, store.manifest),
+    def info(entry: Entry = Depends(chosen)) -> dict:
+        store = entry.pipeline.store
+        settings = entry.pipeline.config
+        return {"index": str(store.path), "name": entry.name, "documents": len(store),
+                "description": describe(store.path, store.manifest),
                 "generator": settings.generator.model, "checker": settings.ask.checker,
                 "selector": settings.ask.selector, "search_k": settings.search.k,
-                "limits": {"max_k": max_k, "max_text": MAX_TEXT, "max_body": max_body}}
+                "limits": {"max_k": max_k, "max_text": MAX_TEXT, "max_body": max_body},
+                "uploads": {"max_upload": max_upload, "max_files": max_files, "max_uploads": max_uploads}
+                if entry.library is not None else None}
 
     @app.get("/api/search", summary="Ranked documents for a query, each with its best-matching span")
     def search(q: str = Query(min_length=1, max_length=MAX_TEXT, description="The query."),
-               k: int = Query(10, ge=1, le=max_k, description=f"Documents to return (at most {max_k}).")) -> dict:
+               k: int = Query(10, ge=1, le=max_k, description=f"Documents to return (at most {max_k})."),
+               entry: Entry = Depends(chosen)) -> dict:
         started = time.perf_counter()
-        hits = pipeline.search(q, k=k)
+        hits = entry.pipeline.search(q, k=k)
         return {"query": q, "k": k, "hits": [h.to_dict() for h in hits],
                 "seconds": round(time.perf_counter() - started, 4)}
 
-    @app.get("/api/documents", summary="Every document of the index: id, path, tokens")
-    def documents() -> dict:
-        rows = pipeline.store.documents()
-        return {"documents": [{"doc_id": d, "path": r["path"], "n_tokens": r["n_tokens"]} for d, r in sorted(rows.items())]}
+    @app.get("/api/documents", summary="Every document of the index: id, path, tokens, whether it was uploaded")
+    def documents(entry: Entry = Depends(chosen)) -> dict:
+        rows = entry.pipeline.store.documents()
+        uploaded = entry.library.folder.is_upload if entry.library is not None else lambda doc_id: False
+        return {"documents": [{"doc_id": d, "path": r["path"], "n_tokens": r["n_tokens"], "uploaded": uploaded(d)}
+                              for d, r in sorted(rows.items())]}
+
+    app.include_router(upload_routes(catalog, jobs, max_files))
+    app.include_router(page_routes(catalog))
 
     @app.get("/api/documents/{doc_id:path}", summary="One document's whole extracted text and metadata",
              responses={404: {"description": "No document with this id in the index"}})
-    def document(doc_id: str) -> dict:
-        store = pipeline.store
+    def document(doc_id: str, entry: Entry = Depends(chosen)) -> dict:
+        store = entry.pipeline.store
         if doc_id not in store:  # ids are looked up in the index, never opened as paths
             raise HTTPException(404, f"no document {doc_id!r} in this index")
         row = store.document_row(doc_id)
         return {key: row[key] for key in ("doc_id", "path", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text")}
 
-    @app.post("/api/ask", summary="Answer a question: NDJSON events, one per line",
-              response_description="Lines of JSON: started, hits (the documents read), quotes, answer, then "
-                                   "done (the whole answer, as `longrag ask --json`), or error")
-    async def ask(request: AskRequest):
+    @app.post("/api/ask", summary="Answer a question: its stages as they are known, NDJSON (or SSE) events",
+              response_description="One JSON event per line (with `Accept: text/event-stream`, Server-Sent Events): "
+                                   "started, hits (the documents read), quotes (as soon as they are chosen), answer, "
+                                   "then done (the whole answer, as `longrag ask --json`), or error")
+    async def ask(request: AskRequest, raw: Request, entry: Entry = Depends(chosen)):
+        pipeline = entry.pipeline
         question = request.question.strip()
         if not question:
             raise HTTPException(422, "the question is empty")
         if request.selector is not None and request.selector not in SELECTORS:
             raise HTTPException(422, f"unknown selector {request.selector!r}; choose one of {', '.join(SELECTORS)}")
-        read = pipeline.config.ask.documents  # the documents ask reads: shown first
+        sse = "text/event-stream" in raw.headers.get("accept", "")
+        frame = _sse if sse else _line
 
         async def events():
             started = time.perf_counter()
-            yield _line({"type": "started", "question": question, "queued": ask_lock.locked()})
+            yield frame({"type": "started", "question": question, "queued": ask_lock.locked()})
             try:
-                hits = await run_in_threadpool(pipeline.search, question, k=read)
-                yield _line({"type": "hits", "hits": [h.to_dict() for h in hits]})
                 async with ask_lock:
-                    # a worker thread: the event loop keeps serving searches while the model reads
-                    answer = await run_in_threadpool(pipeline.ask, question, selector=request.selector,
-                                                     budget=request.budget)
+                    stages = pipeline.ask_events(question, selector=request.selector, budget=request.budget)
+                    # each stage in a worker thread: the event loop keeps serving while the model reads
+                    while (event := await run_in_threadpool(next, stages, None)) is not None:
+                        stage, payload = event
+                        yield frame(WIRE.get(stage, lambda p, s: {"type": stage})(payload, started))
             except LongragError as exc:
-                yield _line({"type": "error", "message": str(exc)})
-                return
-            result = answer.to_dict()
-            yield _line({"type": "quotes", "quotes": result["quotes"]})
-            yield _line({"type": "answer", "answer": result["answer"], "withheld": result["withheld"],
-                         "found": result["found"], "reading": result["reading"], "citations": result["citations"]})
-            yield _line({"type": "done", "answer": result, "seconds": round(time.perf_counter() - started, 3)})
+                yield frame({"type": "error", "message": str(exc)})
 
-        return StreamingResponse(events(), media_type="application/x-ndjson")
+        return StreamingResponse(events(), media_type="text/event-stream" if sse else "application/x-ndjson",
+                                 headers={"cache-control": "no-store"})
 
     return app
 
 
+def _answer(answer, started: float) -> dict:
+    result = answer.to_dict()
+    return {"type": "answer", **{key: result.get(key) for key in ("answer", "withheld", "found", "not_found", "reading",
+                                                                 "citations", "quotes", "answer_span")}}
+
+
+# the ask flow's stages (answering.ask_events) as the events the page reads
+WIRE = {
+    "documents": lambda hits, started: {"type": "hits", "hits": [h.to_dict() for h in hits]},
+    "quotes": lambda quotes, started: {"type": "quotes", "quotes": [asdict(q) for q in quotes]},
+    "answer": _answer,
+    "done": lambda answer, started: {"type": "done", "answer": answer.to_dict(),
+                                     "seconds": round(time.perf_counter() - started, 3)},
+}
+
+
 def _line(event: dict) -> bytes:
     return (json.dumps(_finite(event), ensure_ascii=False) + "\n").encode()
+
+
+def _sse(event: dict) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(_finite(event), ensure_ascii=False)}\n\n".encode()
 
 
 def _finite(value: Any) -> Any:

@@ -21,15 +21,22 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+DRAIN = 256 * 1024 * 1024  # bytes of a refused body read (and dropped) so that its sender sees the answer
+
+
 class Guard:
     """Refuses a Host not in `allowed_hosts` (400; None allows any) and a body over `max_body`
-    bytes (413; read before the app sees it, so a chunked body without a length is held to it too);
-    adds SECURITY_HEADERS to every response."""
+    bytes (413; read before the app sees it, so a chunked body without a length is held to it too),
+    or over `limits[path]` for a path that takes more (uploads); adds SECURITY_HEADERS to every response.
 
-    def __init__(self, app, allowed_hosts=None, max_body: int = 16 * 1024):
+    A refused body is read to its end (up to DRAIN bytes) before the answer: a client still sending
+    would otherwise see the connection reset, not the reason."""
+
+    def __init__(self, app, allowed_hosts=None, max_body: int = 16 * 1024, limits: dict[str, int] | None = None):
         self.app = app
         self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
         self.max_body = max_body
+        self.limits = limits or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -38,19 +45,24 @@ class Guard:
         if self.allowed is not None and host_name(headers.get("host", "")).lower() not in self.allowed:
             return await _refuse(send, 400, "this server answers only requests addressed to "
                                             f"{', '.join(sorted(self.allowed))} (Host header)")
+        limit = self.limits.get(scope["path"], self.max_body) if scope["method"] == "POST" else self.max_body
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await _refuse(send, 413, f"request body over {self.max_body} bytes")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _drain(receive, 0)
+            return await _refuse(send, 413, _too_big(limit))
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            body, more = [], True
-            while more:  # small by construction: at most max_body bytes are held
+            body, more, size = [], True, 0
+            while more:  # at most `limit` bytes are held
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
                 body.append(message.get("body", b""))
+                size += len(body[-1])
                 more = message.get("more_body", False)
-                if sum(map(len, body)) > self.max_body:
-                    return await _refuse(send, 413, f"request body over {self.max_body} bytes")
+                if size > limit:
+                    if more:
+                        await _drain(receive, size)
+                    return await _refuse(send, 413, _too_big(limit))
             receive = _replay(b"".join(body), receive)
 
         async def send_secured(message):
@@ -59,6 +71,20 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, send_secured)
+
+
+def _too_big(limit: int) -> str:
+    if limit < 2**20:
+        return f"request body over {limit} bytes"
+    return f"the upload is over {limit / 2**20:g} MB, the most this server takes at once (longrag serve --max-upload)"
+
+
+async def _drain(receive, size: int) -> None:
+    while size <= DRAIN:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
 
 
 def _replay(body: bytes, receive):

@@ -3,6 +3,7 @@ background thread, for tests, benchmarks and apps that embed it)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import sys
 import threading
@@ -14,8 +15,10 @@ import uvicorn
 
 from ..errors import InputError
 from .app import create_app
+from .signin import HideToken
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+HIDE_TOKEN = HideToken()
 
 
 def is_loopback(host: str) -> bool:
@@ -64,27 +67,52 @@ def _allowed_hosts(host: str):
     return LOOPBACK_NAMES if is_loopback(host) else None
 
 
-def serve(pipeline, host: str = "127.0.0.1", port: int = 8000, log: Callable[[str], None] = print,
-          warm: bool = True) -> None:
-    """Serve `pipeline` until interrupted. The encoder and store, and with `warm` the generator and
-    checker, are loaded before it listens: in the foreground, because llama.cpp points this process's
-    stdout and stderr at /dev/null while it loads a model (a URL printed meanwhile would be lost)."""
+def check_token(host: str, token: str | None) -> None:
+    """No token is allowed only on the loopback: elsewhere anyone who reaches the port could read
+    and change the indexes."""
+    if token is None and not is_loopback(host):
+        raise InputError(f"--no-token is allowed only on the loopback (--host 127.0.0.1), not on {host}: anyone who "
+                         "can reach this machine could read the documents and add or remove some")
+
+
+def serve(pipelines, host: str = "127.0.0.1", port: int = 8000, log: Callable[[str], None] = print,
+          warm: bool = True, token: str | None = None, show_token: bool = True, **options) -> None:
+    """Serve `pipelines` (one Pipeline, a list, or {name: Pipeline}: see create_app) until
+    interrupted. The encoder and store, and with `warm` the first index's generator and checker,
+    are loaded before it listens: in the foreground, because llama.cpp points this process's stdout
+    and stderr at /dev/null while it loads a model (a URL printed meanwhile would be lost).
+    `token`: asked of every request; the URL printed carries it when `show_token`."""
+    check_token(host, token)
     sock = listen(host, port)
     warning = exposed(host, sock.getsockname()[1])  # the port it got, where --port 0 asked for any
     if warning:
         print(warning, file=sys.stderr)
-    log(f"Loading {pipeline.store.path}" + (" and its models" if warm else "") + " …")
-    pipeline.encoder, pipeline.store  # noqa: B018 (the first search should not wait for them)
+    many = _as_list(pipelines)
+    log("Loading " + ", ".join(str(p.store.path) for p in many) + (" and the models" if warm else "") + " …")
+    for pipeline in many:
+        pipeline.encoder, pipeline.store  # noqa: B018 (the first search should not wait for them)
     if warm:
-        _warm(pipeline)
-    app = create_app(pipeline, allowed_hosts=_allowed_hosts(host))
-    log(f"Serving {pipeline.store.path} ({len(pipeline.store)} documents) at {url_of(sock)}/ "
-        f"(API: {url_of(sock)}/api/openapi.json); Ctrl-C stops")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3))
+        _warm(many[0])
+    app = create_app(pipelines, allowed_hosts=_allowed_hosts(host), token=token, **options)
+    config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3)
+    logging.getLogger("uvicorn.access").addFilter(HIDE_TOKEN)  # the page's first address carries the token
+    url = url_of(sock) + "/"
+    shown = f"{url}?token={token}" if token is not None and show_token else url
+    served = ", ".join(f"{p.store.path} ({len(p.store)} documents)" for p in many)
+    log(f"Serving {served} at {shown} (API: {url_of(sock)}/api/openapi.json); Ctrl-C stops")
+    if token is not None and not show_token:
+        log("  sign in with the token in the --token-file")
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn has shut down cleanly, then passes Ctrl-C on
         log("stopped")
+
+
+def _as_list(pipelines) -> list:
+    if isinstance(pipelines, dict):
+        return list(pipelines.values())
+    return list(pipelines) if isinstance(pipelines, (list, tuple)) else [pipelines]
 
 
 def _warm(pipeline) -> None:
@@ -95,15 +123,19 @@ def _warm(pipeline) -> None:
 
 
 @contextmanager
-def running(pipeline, host: str = "127.0.0.1", port: int = 0, **options) -> Iterator[str]:
-    """The app on host:port in a background thread, for as long as the block runs; yields its URL.
+def running(pipelines, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+            **options) -> Iterator[str]:
+    """The app (see create_app) on host:port in a background thread, for as long as the block runs;
+    yields its URL. Off the loopback a `token` is required.
 
     >>> with running(Pipeline.load("indexes/contracts")) as url:
     ...     httpx.get(f"{url}/api/search", params={"q": "patent licence"}).json()
     """
+    check_token(host, token)
     sock = listen(host, port)
-    app = create_app(pipeline, allowed_hosts=_allowed_hosts(host), **options)
+    app = create_app(pipelines, allowed_hosts=_allowed_hosts(host), token=token, **options)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
+    logging.getLogger("uvicorn.access").addFilter(HIDE_TOKEN)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="longrag-server")
     thread.start()
     deadline = time.monotonic() + 30
