@@ -6,13 +6,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from click.testing import CliRunner
 
 from longrag.cli import main
+from longrag.config import load_config
+from longrag.errors import ConfigError
 from longrag.index import writer as index_writer
 from longrag.index.layout import live_generation, writer_lock
 from tests.helpers import REPO, FakeEncoder, only_shard
@@ -182,17 +183,64 @@ def test_a_read_only_index_folder(cli, tmp_path, monkeypatch):
     assert_refused_and_nothing_changed(cli, tmp_path, ["index", "docs"], "Permission denied")
 
 
-def test_the_sweep_is_wide():
-    assert len(CASES) + 3 >= 40
+# cases refused while the configuration is read: the library raises the same line as a ConfigError
+CONFIG_CASES = ["config not UTF-8", "config not YAML", "config a list", "config section not a mapping", "unknown section",
+                "unknown key", "wrong type", "bad dtype", "bad index mode", "bad fusion ranking", "bad fusion method",
+                "segments too small", "unknown selector", "unknown generator backend", "unknown generator extension"]
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
-def test_ctrl_c_during_start_up_exits_130_quietly(tmp_path, corpus, delay):
-    """SIGINT while torch and transformers load (or, later, while indexing): status 130, one line."""
-    run = subprocess.Popen([sys.executable, "-c", "from longrag.console import main; main()", "index", str(corpus),
-                            "--index", str(tmp_path / "idx"), "--quiet"], cwd=REPO, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=120)
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_a_bad_config_is_a_config_error_in_python_too(tmp_path, case):
+    prepare, _, words = CASES[case]
+    prepare(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "c.yaml")
+    assert words in str(raised.value) and "--" not in str(raised.value)  # names the setting, not a flag
+
+
+# the child stops at its moment (printing its name) until the test interrupts it there
+INTERRUPTED = """
+import sys
+
+def gate(moment):
+    print(moment, flush=True)
+    sys.stdin.readline()
+
+class PauseAtTorch:  # a finder that only watches: torch's import starts while the command's modules load
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            gate("importing torch")
+        return None
+
+if sys.argv[1] == "importing torch":
+    sys.meta_path.insert(0, PauseAtTorch())
+else:
+    import longrag.pipeline
+    from tests.helpers import FakeEncoder
+
+    class Gated(FakeEncoder):
+        def encode_ids(self, batch, progress=None):
+            gate("encoding")
+            return super().encode_ids(batch, progress)
+    longrag.pipeline.load_encoder = lambda settings: Gated(settings=settings)
+from longrag.console import main
+sys.argv = ["longrag", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("moment", ["importing torch", "encoding"])
+def test_ctrl_c_during_start_up_or_indexing_exits_130_quietly(tmp_path, corpus, moment):
+    """SIGINT while torch loads (before the command's modules are in) or while indexing: status 130, one line."""
+    run = subprocess.Popen([sys.executable, "-c", INTERRUPTED, moment, "index", str(corpus),
+                            "--index", str(tmp_path / "idx"), "--quiet"], cwd=REPO, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reached = run.stdout.readline().strip()
+    if reached == moment:
+        run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert reached == moment, f"the command never reached {moment!r}: {reached}{out}{err}"
     assert run.returncode == 130 and "Traceback" not in err and err.strip().startswith("interrupted"), err
-    assert not (tmp_path / "idx").exists() or (tmp_path / "idx" / "CURRENT").exists()
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "idx").exists()  # the folder this run created is gone: nothing half-written

@@ -1,13 +1,11 @@
 """The index folder never loses a user's files or a published generation: refused targets, one
 writer at a time, readers that keep one generation whole, kill -9 at any moment, debris removed."""
+import fcntl
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -109,8 +107,16 @@ def test_readers_during_updates_always_see_a_whole_generation(tmp_path, corpus):
 
 
 # -- F7: one writer ----------------------------------------------------------------------------------
-def test_a_second_writer_fails_at_once_naming_the_first_or_waits(tmp_path, corpus):
+def test_a_second_writer_fails_at_once_naming_the_first_or_waits(tmp_path, corpus, monkeypatch):
     out = tmp_path / "idx"
+    asked = threading.Event()  # the waiting writer has asked for the lock without LOCK_NB: it blocks there
+    take = fcntl.flock
+
+    def flock(fd, operation):
+        if operation & fcntl.LOCK_EX and not operation & fcntl.LOCK_NB:
+            asked.set()
+        return take(fd, operation)
+    monkeypatch.setattr(fcntl, "flock", flock)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from pathlib import Path; from longrag.index.layout import writer_lock\n"
          f"with writer_lock(Path({str(out)!r})):\n    print('locked', flush=True); sys.stdin.read()"],
@@ -123,8 +129,8 @@ def test_a_second_writer_fails_at_once_naming_the_first_or_waits(tmp_path, corpu
         waiter = threading.Thread(target=lambda: result.update(
             report=make().index([corpus], index_dir=out, progress=False, wait=True)))
         waiter.start()
-        time.sleep(0.5)
-        assert waiter.is_alive() and "report" not in result  # waiting for the lock
+        assert asked.wait(120), "the second writer did not ask for the lock within 120 s"
+        assert waiter.is_alive() and "report" not in result  # the first still holds it: it waits
         holder.stdin.close()  # the first writer ends: its lock is released
         waiter.join(timeout=60)
         assert result["report"].added == 3
@@ -151,40 +157,68 @@ def test_two_writer_processes_lose_no_update(tmp_path, corpus):
 
 
 # -- kill -9 and debris -----------------------------------------------------------------------------
+# a run that stops at each step below until the test says go on (a line on stdin), or kills it there
 KILLABLE = """
-import sys, time
+import os, sys
 from longrag import Pipeline
 from tests.helpers import FakeEncoder
 
-class Slow(FakeEncoder):
+def gate(step):
+    print(step, flush=True)
+    sys.stdin.readline()
+
+class Gated(FakeEncoder):
     def encode_ids(self, batch, progress=None):
-        time.sleep(0.02)
+        gate("encode")
         return super().encode_ids(batch, progress)
 
-print("start", flush=True)
-Pipeline.from_config(None, encoder=Slow()).index([sys.argv[1]], index_dir=sys.argv[2], progress=False)
+def gated(name, move):
+    def call(source, target, *args, **kwargs):
+        gate(f"before {name} {os.path.basename(target)}")
+        move(source, target, *args, **kwargs)
+        gate(f"after {name} {os.path.basename(target)}")
+    return call
+
+os.rename, os.replace = gated("rename", os.rename), gated("replace", os.replace)
+Pipeline.from_config(None, encoder=Gated()).index([sys.argv[1]], index_dir=sys.argv[2], progress=False)
 print("done", flush=True)
 """
 
 
-@pytest.mark.slow  # a process start per trial; the 50-trial sweep is benchmarks/reliability.py
-def test_kill_9_at_random_moments_never_corrupts_and_leaves_no_debris(tmp_path, corpus):
+def kill_at(step, corpus, out):
+    """Run KILLABLE up to the first step that starts with `step`, then kill -9 it there."""
+    run = subprocess.Popen([sys.executable, "-c", KILLABLE, str(corpus), str(out)], cwd=REPO,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    steps = []
+    for line in run.stdout:
+        steps.append(line.strip())
+        if steps[-1].startswith(step):
+            break
+        run.stdin.write("\n")
+        run.stdin.flush()
+    run.kill()
+    run.wait()
+    assert steps and steps[-1].startswith(step), f"the run ended before the step {step!r}; its steps: {steps}"
+
+
+# kill -9 before encoding ends, before a shard is published, before and after the pointer to the new generation
+# is replaced: the old index is live until that replacement, the new one from then on
+MOMENTS = [("encode", False), ("before rename s0", False), ("before replace CURRENT", False),
+           ("after replace CURRENT", True)]
+
+
+@pytest.mark.slow  # a process start per moment; the 50-trial random sweep is benchmarks/reliability.py
+def test_kill_9_at_each_step_never_corrupts_and_leaves_no_debris(tmp_path, corpus):
     out = tmp_path / "idx"
     make().index([corpus], index_dir=out, progress=False)
     for i in range(8):
         (corpus / f"more{i}.txt").write_text(f"Additional text number {i} with its own words. " * 60)
     old_docs = set(IndexStore(out).documents())
     new_docs = old_docs | {f"more{i}.txt" for i in range(8)}
-    rng = random.Random(7)
-    for trial in range(3):
-        run = subprocess.Popen([sys.executable, "-c", KILLABLE, str(corpus), str(out)], cwd=REPO,
-                               stdout=subprocess.PIPE, text=True)
-        assert run.stdout.readline().strip() == "start"
-        time.sleep(rng.uniform(0.0, 0.6))
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+    for step, published in MOMENTS:
+        kill_at(step, corpus, out)
         store = IndexStore(out)  # always one complete generation
-        assert set(store.documents()) in (old_docs, new_docs), trial
+        assert set(store.documents()) == (new_docs if published else old_docs), step
         assert store.segment_count == sum(len(store.segments_of(d)[0]) for d in store.documents())
     report = make().index([corpus], index_dir=out, progress=False)  # the next run cleans up
     assert report.documents == len(new_docs)

@@ -14,7 +14,7 @@ from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCaus
 from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
 from longrag.errors import ConfigError
-from longrag.generation import ContextExtension, Generator
+from longrag.generation import ContextExtension, TransformersGenerator
 from longrag.generation import context_extension as rope
 from longrag.generation.context_extension import enable_selfextend
 
@@ -56,9 +56,9 @@ def _reference_attention(layer, rotary, hidden, window, group):
     return layer.o_proj(torch.stack(rows, 2).transpose(1, 2).reshape(batch, length, -1))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_one_attention_matches_brute_force_in_every_family(family, monkeypatch):
-    monkeypatch.setattr(rope, "BLOCK_ROWS", 7)  # blocks that split the window
+@pytest.mark.parametrize("family, block_rows", [*((f, 7) for f in FAMILIES), ("llama", 512)])
+def test_one_attention_matches_brute_force_in_every_family(family, block_rows, monkeypatch):
+    monkeypatch.setattr(rope, "BLOCK_ROWS", block_rows)  # 7: blocks that split the window; 512: one block
     model = _tiny(family)
     layer, rotary = model.model.layers[0].self_attn, model.model.rotary_emb
     enable_selfextend(model, ContextExtension("selfextend", window=4, group=3))
@@ -85,6 +85,22 @@ def test_decoding_with_cache_matches_full_recompute(family, monkeypatch):
         plain = _tiny(family)(ids).logits[0, -4:]
     assert torch.allclose(torch.stack(steps), full, atol=1e-4)
     assert not torch.allclose(full, plain, atol=1e-3)  # the grouping did change something
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])  # boolean and additive masks
+def test_left_padding_matches_unpadded(attention, monkeypatch):
+    monkeypatch.setattr(rope, "BLOCK_ROWS", 5)
+    model = _tiny("llama", attn_implementation=attention)
+    enable_selfextend(model, ContextExtension("selfextend", window=4, group=3))
+    short, long = torch.randint(0, 64, (1, 12)), torch.randint(0, 64, (1, 20))
+    ids = torch.cat([torch.cat([torch.zeros(1, 8, dtype=torch.long), short], 1), long])
+    mask = torch.ones_like(ids)
+    mask[0, :8] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        batched = model(ids, attention_mask=mask, position_ids=positions).logits
+        alone = model(short).logits
+    assert torch.allclose(batched[0, 8:], alone[0], atol=1e-4)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -144,7 +160,7 @@ FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. Th
 PASSKEY = "71432"
 
 
-def _greedy(generator: Generator, prompt: str, tokens: int):
+def _greedy(generator: TransformersGenerator, prompt: str, tokens: int):
     """Greedy ids and the raw logits of every step (step 0: the prompt's last position)."""
     ids = torch.tensor([generator.tokenizer(prompt, add_special_tokens=False).input_ids])
     with torch.inference_mode():
@@ -156,16 +172,16 @@ def _greedy(generator: Generator, prompt: str, tokens: int):
 
 @pytest.fixture(scope="module")
 def plain_qwen():
-    return Generator.from_settings("qwen2.5-0.5b", dtype="float32")
+    return TransformersGenerator.from_settings("qwen2.5-0.5b", dtype="float32")
 
 
-def _assert_equal_to_no_extension(plain: Generator, name: str):
+def _assert_equal_to_no_extension(plain: TransformersGenerator, name: str):
     """A ~210-token prompt under W=512: every distance is a neighbour distance. The logits differ
     only by float32 rounding in another order of operations (scores in blocks, one softmax over a
     merged map): measured max |difference| over the 16 steps 1.8e-5 (qwen2.5-0.5b) and 3.5e-5
     (SmolLM2), against logit ranges of 31 and 36. 1e-3 of the range (~0.03) is ~1000x that
     rounding yet well below what grouping changes (0.74 on the passkey prompt below)."""
-    extended = Generator.from_settings(name, ContextExtension("selfextend", window=512, group=8), dtype="float32")
+    extended = TransformersGenerator.from_settings(name, ContextExtension("selfextend", window=512, group=8), dtype="float32")
     prompt = plain.chat_prompt("You are a helpful assistant.", "Where were the boats? " + PROSE * 5)
     assert 180 < plain.count_tokens(prompt) < 512
     plain_ids, plain_logits = _greedy(plain, prompt, 16)
@@ -182,7 +198,7 @@ def test_qwen_inside_the_window_equals_no_extension(plain_qwen):
 
 @pytest.mark.slow
 def test_llama_inside_the_window_equals_no_extension():
-    _assert_equal_to_no_extension(Generator.from_settings("SmolLM2-135M-Instruct", dtype="float32"),
+    _assert_equal_to_no_extension(TransformersGenerator.from_settings("SmolLM2-135M-Instruct", dtype="float32"),
                                   "SmolLM2-135M-Instruct")
 
 
@@ -190,7 +206,7 @@ def test_llama_inside_the_window_equals_no_extension():
 def test_qwen_beyond_the_window_still_finds_the_passkey(plain_qwen):
     """W=64, G=4 on a ~300-token prompt: most of it is seen at grouped positions. qwen2.5-0.5b
     retrieves the passkey with and without the extension; the first logits differ (0.74 measured)."""
-    extended = Generator.from_settings("qwen2.5-0.5b", ContextExtension("selfextend", window=64, group=4),
+    extended = TransformersGenerator.from_settings("qwen2.5-0.5b", ContextExtension("selfextend", window=64, group=4),
                                        dtype="float32")
     text = FILLER * 5 + f" The pass key is {PASSKEY}. Remember it. {PASSKEY} is the pass key. " + FILLER * 5
     prompt = plain_qwen.chat_prompt("You are a helpful assistant.",
