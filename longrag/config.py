@@ -13,7 +13,8 @@ import yaml
 
 from .encoders.choices import DOCUMENT_METHODS, DTYPES as ENCODER_DTYPES, RUNTIMES as ENCODER_RUNTIMES, WINDOW_METHODS
 from .documents.pdf import OCR_MODES
-from .errors import ConfigError, InputError
+from .budget import check_budget
+from .errors import ConfigError
 from .generation.backends import check_settings as check_generator
 from .index.vectors import BACKENDS as VECTOR_BACKENDS
 from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
@@ -113,22 +114,6 @@ class GeneratorConfig:
     context_window: int | None = None  # the server's context in tokens (None: asked from the server, else an error)
     timeout: float = 120.0  # seconds a request may wait for the server
     max_retries: int = 2  # retries (with backoff) on connection failures, HTTP 429 and 5xx only
-
-
-MIN_BUDGET = 16  # ask.budget's one lower bound, in a config file, through --budget and through the API
-
-
-def check_budget(budget: Any) -> None:
-    """ask.budget's rule, wherever a budget is given: a whole number of at least MIN_BUDGET tokens."""
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_BUDGET:
-        raise ConfigError(f"ask.budget must be a whole number of at least {MIN_BUDGET} tokens, got {budget!r}")
-
-
-def check_question_fits(question_tokens: int, budget: int) -> None:
-    """The question must fit the evidence budget it is asked with (ask and every selector)."""
-    if question_tokens > budget:
-        raise InputError(f"the question has {question_tokens} tokens, more than the evidence budget of {budget}; "
-                         "shorten it or raise ask.budget")
 
 
 @dataclass(frozen=True)

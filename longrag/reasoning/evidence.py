@@ -11,6 +11,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..budget import check_question_fits
 from ..errors import InputError
 from ..types import Candidate, Evidence, merge_spans
 
@@ -155,10 +156,7 @@ def check_request(question: str, candidates: Sequence[Candidate], budget_tokens:
         raise InputError("empty question")
     if budget_tokens < 1:
         raise InputError(f"budget must be a positive number of tokens, got {budget_tokens}")
-    n = count_tokens(question)
-    if n > budget_tokens:
-        raise InputError(f"the question has {n} tokens, more than the evidence budget of {budget_tokens}; "
-                         "shorten it or raise --budget")
+    check_question_fits(count_tokens(question), budget_tokens)
 
 
 def covers(evidence: Sequence[Evidence] | Sequence[tuple[int, int]], start: int, end: int, text: str) -> bool:
