@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
+from .budget import MIN_BUDGET
 from .config import load_config
-from .errors import LongragError
+from .errors import ConfigError, LongragError
 from .encoders.transformer import token_counter
 from .encoders.tuning import TuneSettings, tune_positions as run_tuning
 from .evaluation.compare import compare as run_compare
@@ -29,6 +30,7 @@ from .reasoning.evidence import squash
 from .server.command import serve_command
 
 INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
+FLAGS = {"ask.budget": "--budget", "ask.selector": "--selector", "search.k": "-k"}  # setting → the flag that sets it
 
 
 def _friendly(func):
@@ -39,7 +41,7 @@ def _friendly(func):
         try:
             return func(*args, **kwargs)
         except LongragError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc if isinstance(exc, ConfigError) else _with_flags(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was changed; the previous index is intact", err=True)
@@ -50,6 +52,16 @@ def _friendly(func):
             sys.exit(2)
 
     return wrapper
+
+
+def _with_flags(message: str) -> str:
+    """Errors met while running name settings (ask.budget); where this command has a flag for one, name it too
+    (a ConfigError names the key of the config file, and stays as it is)."""
+    context = click.get_current_context(silent=True)
+    offered = {flag for param in context.command.params for flag in param.opts} if context else set()
+    for setting, flag in FLAGS.items():
+        message = message.replace(setting, f"{flag} ({setting})") if flag in offered else message
+    return message
 
 
 def _pick_index(name: str | None, config) -> Path:
@@ -166,7 +178,7 @@ def _print_report(report) -> None:
 @main.command()
 @click.argument("query")
 @click.option("--index", "index_name", help=INDEX_HELP)
-@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Documents to return.")
+@click.option("-k", "k", type=click.IntRange(1, 1000), help="Documents to return (default: search.k, 10).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings; must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet, page, pages, "
@@ -199,7 +211,7 @@ def search(query, index_name, k, config_path, as_json, rerank):
 @click.option("--index", "index_name", help=INDEX_HELP)
 @click.option("--selector", type=click.Choice(SELECTORS),
               help="How evidence is picked inside the retrieved documents (default: ask.selector in the config).")
-@click.option("--budget", type=click.IntRange(1), help="Evidence tokens (generator tokens) to answer from (default: ask.budget).")
+@click.option("--budget", type=click.IntRange(MIN_BUDGET), help="Evidence tokens (generator tokens) to answer from (default: ask.budget).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,

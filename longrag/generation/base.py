@@ -107,7 +107,7 @@ def looped(answer: Sequence[int], n: int = REPEAT_TOKENS) -> bool:
 
 def window_error(tokens: int, window: int, extension: ContextExtension, max_new_tokens: int) -> str:
     return (f"prompt has {tokens} tokens; the generator's window is {window} (method {extension.describe()}; "
-            f"{max_new_tokens} tokens kept for the answer); lower --budget or choose a context extension")
+            f"{max_new_tokens} tokens kept for the answer); lower ask.budget or choose a context extension")
 
 
 class TextPieces:

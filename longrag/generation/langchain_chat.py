@@ -63,7 +63,7 @@ class LangChainGenerator:
         if prompt + max_new_tokens > self.window:
             raise InputError(f"prompt has {prompt} tokens (estimated) and {max_new_tokens} are kept for the answer: "
                              f"{prompt + max_new_tokens} > the generator's window of {self.window} (context_window); "
-                             "lower --budget; nothing was sent")
+                             "lower ask.budget; nothing was sent")
         pieces = TextPieces("".join, stream, hold=REPEAT_TOKENS) if stream else None
         answer: list[str] = []
         try:

@@ -239,7 +239,7 @@ class OpenAIGenerator:
             how = "counted by the server" if self._tokens() else "estimated"
             raise InputError(f"prompt has {prompt} tokens ({how}) and {max_new_tokens} are kept for the answer: "
                              f"{prompt + max_new_tokens} > the generator's window of {self.window} "
-                             "(generator.context_window); lower --budget; nothing was sent")
+                             "(generator.context_window); lower ask.budget; nothing was sent")
         pieces = TextPieces("".join, stream, hold=REPEAT_TOKENS) if stream else None
         answer: list[str] = []
         finished = False
@@ -280,7 +280,7 @@ class OpenAIGenerator:
         body = [dict(m) for m in messages]
         if (prompt := self.count_chat(body)) + 1 > self.window:
             raise InputError(f"prompt has {prompt} tokens, more than the generator's window of {self.window} leaves "
-                             "for a one-token reply (generator.context_window): lower --budget; nothing was sent")
+                             "for a one-token reply (generator.context_window): lower ask.budget; nothing was sent")
         top = self._top_logprobs(body)
         if not top:
             raise ServerError(f"the generator server at {self.url} sent no top_logprobs this time: see the server's log")

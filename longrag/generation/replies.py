@@ -96,7 +96,7 @@ class ServerFailures:
             return ServerError(f"the generator server at {self.url} failed with HTTP {status}{after}{detail}")
         if _TOO_LONG.search(detail):
             return InputError(f"the generator server at {self.url} refused the prompt as too long (HTTP {status}"
-                              f"{detail}): lower --budget or generator.context_window")
+                              f"{detail}): lower ask.budget or generator.context_window")
         return InputError(f"the generator server at {self.url} refused the request (HTTP {status}){detail}")
 
     def translate(self, exc: BaseException, retried: int = 0, streaming: bool = False) -> LongragError:

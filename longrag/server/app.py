@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..budget import MIN_BUDGET
 from ..errors import InputError, LongragError
 from ..index.manifest import describe
 from ..reasoning import SELECTORS
@@ -46,7 +47,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=MAX_TEXT, description="The question, in plain words.")
     selector: str | None = Field(None, description=f"Evidence selector: {', '.join(SELECTORS)} (default: ask.selector).")
-    budget: int | None = Field(None, ge=1, description="Evidence tokens to answer from (default: ask.budget).")
+    budget: int | None = Field(None, ge=MIN_BUDGET, description="Evidence tokens to answer from (default: ask.budget).")
 
 
 def create_app(pipelines, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "localhost", "::1"),
@@ -115,9 +116,11 @@ def create_app(pipelines, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "l
 
     @app.get("/api/search", summary="Ranked documents for a query, each with its best-matching span")
     def search(q: str = Query(min_length=1, max_length=MAX_TEXT, description="The query."),
-               k: int = Query(10, ge=1, le=max_k, description=f"Documents to return (at most {max_k})."),
+               k: int | None = Query(None, ge=1, le=max_k, description=f"Documents to return (default: search.k; "
+                                                                          f"at most {max_k})."),
                entry: Entry = Depends(chosen)) -> dict:
         started = time.perf_counter()
+        k = entry.pipeline.config.search.k if k is None else k
         hits = entry.pipeline.search(q, k=k)
         return {"query": q, "k": k, "hits": [h.to_dict() for h in hits],
                 "seconds": round(time.perf_counter() - started, 4)}
