@@ -88,7 +88,7 @@ def page_routes(catalog: Catalog) -> APIRouter:
         starts = metadata["page_starts"]
         first = starts[page - 1]
         last = starts[page] - 2 if page < len(starts) else None  # pages are joined by a blank line
-        _, text = entry.pipeline.store.span_text(doc_id, first, last if last is not None else 2**62)
+        text = entry.pipeline.store.document_row(doc_id)["text"][first:last]
         wanted = [tuple(int(x) - first for x in SPAN.match(s).groups()) for s in span]
         by_ocr = page in ((metadata.get("ocr") or {}).get("pages") or [])
         words = ocr_words(entry.pipeline.store.documents()[doc_id]["sha256"], page) if by_ocr else None
