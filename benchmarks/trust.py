@@ -140,15 +140,24 @@ def gold_span(question: dict, texts: dict[str, str]) -> list[int] | None:
     return [start, start + len(question["gold"])]
 
 
+def save(results: dict, out: Path) -> None:
+    """Write this process's runs into `out`, keeping the runs another process wrote there meanwhile."""
+    from readme_tables import save_json
+
+    on_disk = json.loads(out.read_text()) if out.exists() else {"runs": {}}
+    for key, mine in results["runs"].items():
+        run = on_disk.setdefault("runs", {}).setdefault(key, {"rows": {}})
+        run.update({**mine, "rows": {**run.get("rows", {}), **mine["rows"]}})
+    save_json(out, on_disk)
+
+
 def run(args) -> dict:
     from longrag.config import load_config
     from longrag.evaluation.runner import PeakMemory
     from longrag.indexing import library_versions
     from readme_tables import stamp
     from longrag.pipeline import _load_generator
-    from readme_tables import save_json
-
-    results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"runs": {}}
+    results = json.loads(args.out.read_text()) if args.out.exists() and not args.fresh else {"runs": {}}
     config = load_config(args.config)
     settings = config.to_dict()
     generator = _load_generator(config)
@@ -184,7 +193,7 @@ def run(args) -> dict:
             print(f"{q['id']} {q['split']} {'RIGHT' if g['right'] else 'wrong'}{' SHOWN-WRONG' if g['wrong_shown'] else ''} "
                   f"quote={'y' if g.get('quote_hit') else 'n'} {answer.seconds:.1f}s {q['question'][:70]}\n"
                   f"   -> {answer.answer[:150]!r} (reading {answer.reading[:80]!r}, check {answer.check})", flush=True)
-            save_json(OUT, results)
+            save(results, args.out)
     run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
                                 "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
                                 "answerable": config.ask.answerable, "read": config.ask.read,
@@ -193,7 +202,7 @@ def run(args) -> dict:
                                 "generator": f"{config.generator.model} ({generator.backend})"},
                      "peak_rss_mb": max(run_rows.get("peak_rss_mb", 0), memory.peak_mb),
                      "versions": library_versions(), "stamp": stamp(library_versions())})
-    save_json(OUT, results)
+    save(results, args.out)
     return results
 
 
@@ -240,6 +249,7 @@ def main() -> None:
     parser.add_argument("--config", help="YAML settings (default: the default config)")
     parser.add_argument("--label", help="run name in the results (default: selector@budget)")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--out", type=Path, default=OUT, help="results file (default: benchmarks/results/trust.json)")
     parser.add_argument("--redo", action="store_true", help="ask again questions already answered")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--tune", metavar="RUN", nargs="?", const="", help="grid over thresholds on saved dev answers")
