@@ -1,0 +1,221 @@
+"""OCR at index time: the 22 licences of examples/contracts printed to PDF (running header, footer,
+every third one in two columns: evaluation/printed.py) and scanned (150 dpi grayscale, no text
+layer), then read back by `longrag index`.
+
+    .venv/bin/python benchmarks/ocr.py [--rapidocr-path DIR] [--rapidocr-pages 2] [--long-scan 500]
+
+Measures: the character error rate of the scanned copy's OCR text against the printed copy's text
+layer (page by page, whitespace squashed, furniture included; Levenshtein distance / reference
+length), OCR pages per second, whether the ten contract questions' top-1 search hit is the same
+over the scanned copy as over the printed copy (and over the text files), and whether any page
+furniture shows in a snippet of their hits or in any sentence of the stored text (what quotes are
+cut from). `--rapidocr-path` measures rapidocr-onnxruntime (installed there with pip --target) on
+the first pages (at the scan's own 150 dpi); `--long-scan N` OCRs one N-page scan and reports its time and peak memory.
+Writes benchmarks/results/ocr.json and the `ocr` block of docs/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+from rapidfuzz.distance import Levenshtein
+
+from longrag import Pipeline
+from longrag.documents import load_file
+from longrag.documents.furniture import restore
+from longrag.documents.loaders import ReadOptions
+from longrag.documents.ocr import engine
+from longrag.evaluation.contract_questions import QUESTIONS
+from longrag.evaluation.printed import print_pdf, scan_pdf
+from longrag.indexing import library_versions
+from longrag.reasoning.sentences import split_sentences
+
+from readme_tables import REPO, machine, markdown_table, replace_block, save_json, stamp
+
+OUT = REPO / "benchmarks" / "results" / "ocr.json"
+CONTRACTS = REPO / "examples" / "contracts"
+FURNITURE = re.compile(r"CONFIDENTIAL|Execution Copy|Initials|Page \d")
+
+
+def copies(folder: Path) -> tuple[Path, Path]:
+    """printed/ and scanned/ copies of every contract (every third in two columns)."""
+    printed, scanned = folder / "printed", folder / "scanned"
+    printed.mkdir(parents=True)
+    scanned.mkdir()
+    for i, source in enumerate(sorted(CONTRACTS.glob("*.txt"))):
+        pdf = print_pdf(source.read_text(), source.stem, columns=2 if i % 3 == 2 else 1)
+        (printed / f"{source.stem}.pdf").write_bytes(pdf)
+        (scanned / f"{source.stem}.pdf").write_bytes(scan_pdf(pdf))
+    return printed, scanned
+
+
+def pages_of(text: str, metadata: dict) -> list[str]:
+    """Each page's text as extracted (furniture restored), whitespace squashed."""
+    text = restore(text, metadata)
+    starts = metadata["page_starts"] + [len(text) + 2]
+    return [" ".join(text[a:b - 2].split()) for a, b in zip(starts, starts[1:])]
+
+
+def error_rate(pairs) -> float:
+    """Levenshtein distance over reference characters, summed over (reference, read) pairs."""
+    return sum(Levenshtein.distance(ref, got) for ref, got in pairs) / max(1, sum(len(ref) for ref, _ in pairs))
+
+
+def read_scans(printed: Path, scanned: Path) -> dict:
+    """OCR every scanned contract (cache off: a fresh cache folder), timed, with CER per document."""
+    rows, pairs, pages, seconds = [], [], 0, 0.0
+    for pdf in sorted(scanned.glob("*.pdf")):
+        began = time.perf_counter()
+        read = load_file(pdf, scanned, ReadOptions("auto", False))
+        took = time.perf_counter() - began
+        text = load_file(printed / pdf.name, printed)
+        mine = list(zip(pages_of(text.text, text.metadata), pages_of(read.text, read.metadata)))
+        pairs += mine
+        pages += read.metadata["pages"]
+        seconds += took
+        confidence = read.metadata["ocr"]["confidence"]
+        rows.append({"document": pdf.stem, "pages": read.metadata["pages"], "seconds": round(took, 1),
+                     "cer": round(error_rate(mine), 4), "mean_confidence": round(sum(confidence.values()) / len(confidence), 1),
+                     "unreadable": read.metadata["ocr"]["unreadable"]})
+        print(f"{pdf.stem}: {rows[-1]}", flush=True)
+    return {"documents": rows, "pages": pages, "seconds": round(seconds, 1), "pages_per_second": round(pages / seconds, 3),
+            "cer": round(error_rate(pairs), 4)}
+
+
+def rapidocr(path: str, printed: Path, scanned: Path, n_pages: int) -> dict:
+    """rapidocr-onnxruntime with its bundled models on the first pages of the first contracts."""
+    sys.path.append(path)
+    import numpy as np
+    import pypdfium2
+    from rapidocr_onnxruntime import RapidOCR
+
+    reader, pairs, seconds = RapidOCR(), [], 0.0
+    for pdf in sorted(scanned.glob("*.pdf")):
+        reference = load_file(printed / pdf.name, printed)
+        document = pypdfium2.PdfDocument(pdf.read_bytes())
+        for number in range(min(len(document), n_pages - len(pairs))):
+            image = document[number].render(scale=150 / 72, grayscale=True).to_pil().convert("RGB")  # the scan as made
+            began = time.perf_counter()
+            result, _ = reader(np.asarray(image))
+            seconds += time.perf_counter() - began
+            read = " ".join(" ".join(text for _, text, _ in result or []).split())
+            pairs.append((pages_of(reference.text, reference.metadata)[number], read))
+        if len(pairs) >= n_pages:
+            break
+    return {"version": version("rapidocr-onnxruntime"), "pages": len(pairs), "seconds_per_page": round(seconds / len(pairs), 2),
+            "cer": round(error_rate(pairs), 4)}
+
+
+def parity(folders: dict[str, Path], work: Path) -> dict:
+    """Top-1 hit of the ten contract questions over each copy; furniture in snippets or sentences."""
+    tops, leaks = {}, []
+    for name, folder in folders.items():
+        pipe = Pipeline.from_config(None)
+        began = time.perf_counter()
+        pipe.index([folder], index_dir=work / f"index-{name}", progress=False)
+        print(f"indexed the {name} copy in {time.perf_counter() - began:.0f} s", flush=True)
+        pipe = Pipeline.load(work / f"index-{name}")
+        tops[name] = []
+        for question in QUESTIONS:
+            hits = pipe.search(question, k=10)
+            tops[name].append(Path(hits[0].doc_id).stem)
+            leaks += [f"{name}: {h.doc_id} snippet" for h in hits if FURNITURE.search(h.snippet)]
+        for doc_id in pipe.store.documents():
+            text = pipe.store.document_row(doc_id)["text"]
+            leaks += [f"{name}: {doc_id} sentence" for a, b in split_sentences(text) if FURNITURE.search(text[a:b])]
+    expected = [Path(doc).stem for doc, _ in QUESTIONS.values()]
+    return {"questions": list(QUESTIONS), "expected": expected, "top1": tops,
+            "same_top1_scanned_vs_printed": sum(a == b for a, b in zip(tops["scanned"], tops["printed"])),
+            "right_top1": {name: sum(a == b for a, b in zip(top, expected)) for name, top in tops.items()},
+            "furniture_leaks": leaks}
+
+
+def long_scan(pages: int, work: Path) -> dict:
+    """One scan of `pages` pages (the contracts printed one after another, repeated) OCR'd as
+    `longrag index` does it: seconds, pages/s and the process's peak resident memory."""
+    text = "\n\n".join(p.read_text() for p in sorted(CONTRACTS.glob("*.txt")))
+    folder = work / "long"
+    folder.mkdir()
+    scan = folder / f"scan-{pages}.pdf"
+    printed = print_pdf("Long scan\n" + (text + "\n\n") * (1 + pages // 60), "long", pages=pages)
+    scan.write_bytes(scan_pdf(printed))
+    process, peak, done = psutil.Process(), [0], threading.Event()
+
+    def watch():
+        while not done.wait(0.5):
+            peak[0] = max(peak[0], process.memory_info().rss + sum(c.memory_info().rss for c in process.children()))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    before = process.memory_info().rss
+    began = time.perf_counter()
+    read = load_file(scan, folder, ReadOptions("auto", True))
+    seconds = time.perf_counter() - began
+    done.set()
+    return {"pages": read.metadata["pages"], "file_mb": round(scan.stat().st_size / 2**20, 1), "seconds": round(seconds, 1),
+            "pages_per_second": round(pages / seconds, 3), "rss_before_mb": round(before / 2**20),
+            "peak_rss_mb": round(peak[0] / 2**20), "unreadable": read.metadata["ocr"]["unreadable"]}
+
+
+def report(results: dict) -> None:
+    scans = results["tesseract"]
+    rows = [["Tesseract (`index.ocr: auto`)", results["tesseract_version"], f"{100 * scans['cer']:.2f}%",
+             f"{scans['pages_per_second']:.2f}", str(scans["pages"])]]
+    if results.get("rapidocr"):
+        r = results["rapidocr"]
+        rows.append(["rapidocr-onnxruntime (bundled PP-OCRv4 models)", r["version"], f"{100 * r['cer']:.1f}%",
+                     f"{1 / r['seconds_per_page']:.2f}", str(r["pages"])])
+    p = results["parity"]
+    body = [markdown_table(["engine", "version", "character error rate", "pages/s (2 cores)", "pages"], rows), "",
+            f"Top-1 search hit of the ten contract questions: scanned copy = printed copy in "
+            f"**{p['same_top1_scanned_vs_printed']} of 10**; right document at top-1: "
+            + ", ".join(f"{k} {v}/10" for k, v in p["right_top1"].items())
+            + f". Furniture in a snippet or a stored sentence: **{len(p['furniture_leaks'])}**."]
+    if results.get("long_scan"):
+        ls = results["long_scan"]
+        body.append(f"\nA {ls['pages']}-page scan ({ls['file_mb']} MB): {ls['seconds']:.0f} s, "
+                    f"{ls['pages_per_second']:.2f} pages/s, peak memory {ls['peak_rss_mb']} MB (Tesseract processes "
+                    f"included; {ls['rss_before_mb']} MB before).")
+    body.append("\n" + stamp(results["versions"]) + " Measured while the machine was shared.")
+    replace_block("ocr", "\n".join(body))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rapidocr-path", help="folder rapidocr-onnxruntime was installed into (pip --target)")
+    parser.add_argument("--rapidocr-pages", type=int, default=2)
+    parser.add_argument("--long-scan", type=int, default=0, help="also OCR one scan of this many pages")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="longrag-ocr-"))
+    os.environ["LONGRAG_CACHE"] = str(work / "cache")  # every page OCR'd here, none from an earlier run
+    try:
+        printed, scanned = copies(work)
+        results = {"machine": machine(), "tesseract_version": engine(),
+                   "versions": {**{k: v for k, v in library_versions().items() if k in ("longrag", "python")},
+                                "pypdfium2": version("pypdfium2"), "tesseract": engine().split()[-1]},
+                   "tesseract": read_scans(printed, scanned)}
+        save_json(OUT, results)
+        if args.rapidocr_path:
+            results["rapidocr"] = rapidocr(args.rapidocr_path, printed, scanned, args.rapidocr_pages)
+            save_json(OUT, results)
+        results["parity"] = parity({"text": CONTRACTS, "printed": printed, "scanned": scanned}, work)
+        save_json(OUT, results)
+        if args.long_scan:
+            results["long_scan"] = long_scan(args.long_scan, work)
+            save_json(OUT, results)
+        report(results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
