@@ -154,3 +154,18 @@ def test_every_gold_passage_is_in_its_document_as_the_index_holds_it():
         for q in (q for q in questions if q["corpus"] == corpus):
             start, end = gold_span(q, texts)
             assert texts[q["doc"]][start:end].split() == q["gold"].split(), q["id"]
+
+
+# ---- the LangChain peer's replies (benchmarks/trust_peer.py) ----------------------------------------
+
+@pytest.mark.parametrize("reply, unknown", [
+    ("I don't know.", True),
+    ("The context does not mention the governing law.", True),
+    ("The notice period is not specified in the provided context.", True),
+    ("No, the licence does not provide any warranty.", False),  # an answer, not a shrug
+    ("The agreement is governed by the laws of the State of New York.", False),
+])
+def test_the_peer_counts_a_reply_that_does_not_know_as_not_found(reply, unknown):
+    from trust_peer import says_unknown
+
+    assert says_unknown(reply) is unknown

@@ -15,27 +15,39 @@ from ..encoders.weights import resolve_encoder
 from .results import DEPTH, RunResult
 
 
-def run_langchain(dataset, model: str) -> RunResult:
+def langchain_embeddings(model: str):
+    """HuggingFaceEmbeddings on longrag's (packaged) encoder, as LangChain users run sentence-transformers."""
+    try:
+        from langchain_huggingface import HuggingFaceEmbeddings
+    except ImportError as exc:
+        raise InputError(f"the langchain peer needs the extra: pip install 'longrag[langchain]' ({exc.name})") from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return HuggingFaceEmbeddings(model_name=str(resolve_encoder(model)), encode_kwargs={"normalize_embeddings": True})
+
+
+def langchain_store(corpus: dict[str, str], embeddings):
+    """The tutorial's FAISS store over doc_id → text: recursive 1000/200-character chunks, each with
+    its `doc_id` and `start_index` (its character offset) in the metadata."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             from langchain_community.vectorstores import FAISS
         from langchain_core.documents import Document
-        from langchain_huggingface import HuggingFaceEmbeddings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
     except ImportError as exc:
-        raise InputError(f"the langchain condition needs the extra: pip install 'longrag[langchain]' ({exc.name})") from None
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    started = time.perf_counter()
-    embeddings = HuggingFaceEmbeddings(model_name=str(resolve_encoder(model)), encode_kwargs={"normalize_embeddings": True})
+        raise InputError(f"the langchain peer needs the extra: pip install 'longrag[langchain]' ({exc.name})") from None
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
     docs = splitter.split_documents([Document(page_content=text, metadata={"doc_id": doc_id})
-                                     for doc_id, text in dataset.corpus.items()])
-    store = FAISS.from_documents(docs, embeddings)
+                                     for doc_id, text in corpus.items()])
+    return FAISS.from_documents(docs, embeddings)
+
+
+def run_langchain(dataset, model: str) -> RunResult:
+    started = time.perf_counter()
+    store = langchain_store(dataset.corpus, langchain_embeddings(model))
     result = RunResult(run={}, encode_seconds=time.perf_counter() - started,
                        index_bytes=store.index.ntotal * store.index.d * 4)
-    pool = min(len(docs), DEPTH * 20)
+    pool = min(store.index.ntotal, DEPTH * 20)
     for qid, query in dataset.queries.items():
         started = time.perf_counter()
         found = store.similarity_search_with_score(query, k=pool)
