@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-import torch
-
-from . import answering, retrieval
+from . import answering, searching
 from .config import Config, load_config, with_overrides
 from .distributed import connect, ray_encoding
-from .documents.locations import with_locations
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError, LongragError
 from .generation import GeneratorBackend, load_generator
+from .generation.backends import checker_settings
 from .generation.langchain_chat import as_generator
 from .index import IndexStore, resolve_index_dir
 from .index.layout import is_index
 from .index.manifest import check_compatible
 from .indexing import IndexReport, build, build_documents, rewrite
-from .reasoning import Answer, candidates_of, make_selector
+from .reasoning import Answer
 from .types import Document, Hit, Skipped
 
 def index_root(config: Config) -> str:
@@ -87,7 +86,6 @@ class Pipeline:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    _check_device(self.config.encoder.device, "encoder.device")
                     self._encoder = load_encoder(self.config.encoder)
         return self._encoder
 
@@ -121,39 +119,24 @@ class Pipeline:
     def checker(self) -> GeneratorBackend:
         """The model that reads yes/no questions and checks answers: `ask.checker`, run locally; the
         generator itself when that is null or names it, or when the generator is a model you brought
-        (a server or a LangChain chat model checks its own answers)."""
-        name, settings = self.config.ask.checker, self.config.generator
-        if name is None or name == settings.model or self._brought or settings.backend == "openai":
+        or a server (each checks its own answers: generation/backends.checker_settings)."""
+        settings = None if self._brought else checker_settings(self.config.generator, self.config.ask.checker)
+        if settings is None:
             return self.generator
         if self._checker is None:
             with self._lock:
                 if self._checker is None:
-                    self._checker = _load_generator(with_overrides(self.config, generator={"model": name}))
+                    self._checker = _load_generator(replace(self.config, generator=settings))
         return self._checker
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, rerank: bool = False) -> list[Hit]:
-        """Ranked documents for a query, each with its best-matching span.
+        """Ranked documents for a query (k of them, default `search.k`), each with its best-matching span.
 
         `rerank`: the generator re-ranks the top `ask.candidates` segments of the k documents (the
         `rerank` selector); documents are re-ordered by their best segment, which becomes their span,
-        and its log p(Yes), normalised over {Yes, No}, their score."""
-        if not query or not query.strip():
-            raise InputError("empty query")
-        k = self.config.search.k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InputError(f"k must be a positive whole number of documents, got {k!r}")
-        vector = self.encoder.encode_queries([query])[0]
-        hits = retrieval.search(self.store, query, vector, self.config, k)
-        if not rerank or not hits:
-            return with_locations(self.store, hits)  # page and section of each span (documents/locations.py)
-        settings = self.config.ask
-        reranker = make_selector("rerank", count_tokens=self.generator.count_tokens, encoder=self.encoder,
-                                 generator=self.generator, first_stage=settings.first_stage,
-                                 candidates=settings.candidates)
-        candidates = [c for hit in hits for c in candidates_of(self.store, hit.doc_id)]
-        ranked = retrieval.rerank(self.store, hits, reranker.rank(query, candidates), self.config.search.snippet_chars)
-        return with_locations(self.store, ranked)
+        and its log p(Yes), normalised over {Yes, No}, their score (the flow: searching.py)."""
+        return searching.search(self.store, self.encoder, self.config, query, k, self.generator if rerank else None)
 
     # -- ask ------------------------------------------------------------------------------------
     def ask(self, question: str, selector: str | None = None, budget: int | None = None) -> Answer:
@@ -241,21 +224,9 @@ class Pipeline:
         return Path(index_dir) if index_dir is not None else self.index_dir
 
 
-def _check_device(device: str, key: str) -> None:
-    kind = device.split(":")[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"{key} must be cpu, cuda, cuda:N or mps, got {device!r}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key} is {device!r} but torch sees no CUDA GPU on this machine: set {key}: cpu, "
-                          "or install a CUDA build of torch into .venv (README, Quick start)")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"{key} is 'mps' but this machine has no Apple GPU: set {key}: cpu")
-
-
 def _load_generator(config: Config) -> GeneratorBackend:
     """The configured generator; any failure to load becomes one clear error."""
     settings = config.generator
-    _check_device(settings.device, "generator.device")
     try:
         return load_generator(settings)
     except LongragError:

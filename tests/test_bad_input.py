@@ -129,7 +129,8 @@ def _bump_format(tmp):
 
 @pytest.fixture
 def cli(monkeypatch, tmp_path, corpus):
-    monkeypatch.setattr("longrag.pipeline.load_encoder", lambda settings: FakeEncoder(settings=settings))
+    # the fake stands in for the model only: load_encoder still checks encoder.device first
+    monkeypatch.setattr("longrag.encoders.transformer.TransformerEncoder", lambda settings: FakeEncoder(settings=settings))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same on a machine with a GPU
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LONGRAG_INDEXES", raising=False)

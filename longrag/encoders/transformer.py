@@ -26,6 +26,7 @@ hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
 
 from ..config import EncoderConfig
+from ..devices import check_device
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..types import TokenizedText, balanced_windows
 from .interface import Encoder
@@ -381,4 +382,5 @@ def token_counter(settings: EncoderConfig) -> Callable[[str], int]:
 
 
 def load_encoder(settings: EncoderConfig) -> TransformerEncoder:
+    check_device(settings.device, "encoder.device")
     return TransformerEncoder(settings)

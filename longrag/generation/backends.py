@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from dataclasses import replace
 
 from ..errors import ConfigError
 from .base import GeneratorBackend
@@ -39,6 +40,15 @@ def _openai(settings, extension: ContextExtension) -> GeneratorBackend:
 
 
 BACKENDS = {"transformers": _transformers, "llama.cpp": _llama_cpp, "openai": _openai}
+SERVERS = ("openai",)  # backends whose model runs elsewhere: no second model is loaded beside them
+
+
+def checker_settings(gen, checker: str | None):
+    """The generator section the checker (`ask.checker`) runs with; None when the generator checks its
+    own answers: no checker named, the generator itself named, or a server (it checks on the server)."""
+    if checker is None or checker == gen.model or gen.backend in SERVERS:
+        return None
+    return replace(gen, model=checker)
 
 
 def check_settings(gen) -> None:

@@ -11,6 +11,7 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, Gener
                           StoppingCriteriaList)
 from transformers.generation.streamers import BaseStreamer
 
+from ..devices import check_device
 from ..errors import ConfigError, InputError
 from .base import REPEAT_TOKENS, Certainty, LocalChat, Message, TextPieces, looped, plain_render, window_error
 from .weights import resolve_generator
@@ -40,6 +41,7 @@ class TransformersGenerator(LocalChat):
             dtype = "float32" if device == "cpu" else "bfloat16"
         if dtype not in DTYPES:
             raise ConfigError(f"dtype must be auto or one of {', '.join(DTYPES)}, got {dtype!r}")
+        check_device(device, "generator.device")
         path = resolve_generator(name)
         config = AutoConfig.from_pretrained(path)
         max_positions = config.max_position_embeddings
