@@ -41,7 +41,7 @@ def load_beir(path: str | Path) -> RetrievalDataset:
     if missing:
         raise InputError(f"dataset folder {folder} lacks {', '.join(missing)}; it must hold {layout}")
     corpus_file = folder / "corpus.jsonl"
-    corpus, meta = (_beir_corpus(corpus_file), {}) if corpus_file.is_file() else _folder_corpus(folder)
+    corpus, meta = (_beir_corpus(corpus_file), {}) if corpus_file.is_file() else folder_corpus(folder)
     corpus_name = corpus_file.name if corpus_file.is_file() else f"the documents of {folder}"
 
     all_queries: dict[str, str] = {}
@@ -63,7 +63,30 @@ def load_beir(path: str | Path) -> RetrievalDataset:
     queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
     meta = {"source": str(folder), "qrels_file": str(qrels_file),
             "queries_without_qrels": len(all_queries) - len(queries), **meta}
-    return RetrievalDataset(folder.name, corpus, queries, qrels, None, meta).validate()
+    passages = _read_passages(folder / PASSAGES, queries) if (folder / PASSAGES).is_file() else None
+    return RetrievalDataset(folder.name, corpus, queries, qrels, passages, meta).validate()
+
+
+PASSAGES = "passages.jsonl"  # optional: the span that answers each query (query-id, corpus-id, start, end)
+
+
+def _read_passages(path: Path, queries: dict[str, str]) -> dict[str, list]:
+    """Gold spans of the judged queries (`longrag compare --synthesize` writes them; rows of queries
+    without a judgement are left out, as those queries are)."""
+    passages: dict[str, list] = {}
+    for line_no, row in read_jsonl(path):
+        missing = [key for key in ("query-id", "corpus-id", "start", "end") if key not in row]
+        if missing:
+            raise InputError(f"{path}:{line_no}: missing {', '.join(missing)} "
+                             "(each line: query-id, corpus-id, start, end)")
+        if str(row["query-id"]) not in queries:
+            continue
+        try:
+            span = (str(row["corpus-id"]), int(row["start"]), int(row["end"]))
+        except (TypeError, ValueError):
+            raise InputError(f"{path}:{line_no}: start and end must be whole numbers (character offsets)") from None
+        passages.setdefault(str(row["query-id"]), []).append(span)
+    return passages
 
 
 def _beir_corpus(corpus_file: Path) -> dict[str, str]:
@@ -79,7 +102,7 @@ def _beir_corpus(corpus_file: Path) -> dict[str, str]:
     return corpus
 
 
-def _folder_corpus(folder: Path) -> tuple[dict[str, str], dict]:
+def folder_corpus(folder: Path) -> tuple[dict[str, str], dict]:
     """The folder's documents as `longrag index` reads them; unreadable ones are counted in meta."""
     found, skipped = discover([folder])
     corpus, unreadable = {}, []
