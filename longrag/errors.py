@@ -17,8 +17,8 @@ class IndexNotFoundError(LongragError):
     """The requested index directory does not exist or is not a longrag index."""
 
 
-class EncoderMismatchError(LongragError):
-    """An index was built with a different encoder than the one configured."""
+class IndexSettingsMismatchError(LongragError):
+    """An index was built with other vector settings (encoder, segmenter or index mode) than the ones configured."""
 
 
 class InputError(LongragError):

@@ -68,7 +68,7 @@ class Pipeline:
         runtime, batch_tokens), are `config`'s (the defaults when None).
 
         A bare name is looked up under $LONGRAG_INDEXES (else `index.root`). A `config` that changes
-        the vectors (another encoder, segmenter or index mode) raises EncoderMismatchError.
+        the vectors (another encoder, segmenter or index mode) raises IndexSettingsMismatchError.
         """
         wanted = load_config(config)
         path = Path(index_dir)

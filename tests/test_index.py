@@ -4,7 +4,7 @@ import json
 import pytest
 
 from longrag import Pipeline
-from longrag.errors import EncoderMismatchError, IndexNotFoundError, InputError
+from longrag.errors import IndexSettingsMismatchError, IndexNotFoundError, InputError
 from longrag.index.layout import live_generation
 from tests.helpers import FakeEncoder, only_shard
 
@@ -148,9 +148,9 @@ def test_other_encoder_is_refused(tmp_path, corpus):
         def describe(self):
             return {**super().describe(), "model": "other-model"}
 
-    with pytest.raises(EncoderMismatchError, match="--rebuild"):
+    with pytest.raises(IndexSettingsMismatchError, match="--rebuild"):
         make(Other()).index([corpus], index_dir=out, progress=False)
-    with pytest.raises(EncoderMismatchError, match="e5-small"):
+    with pytest.raises(IndexSettingsMismatchError, match="e5-small"):
         Pipeline.load(out, config={"encoder": {"model": "e5-small"}})
     make(Other()).index([corpus], index_dir=out, rebuild=True, progress=False)  # explicit rebuild works
     assert json.loads((live_generation(out) / "manifest.json").read_text())["encoder"]["model"] == "other-model"

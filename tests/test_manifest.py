@@ -8,7 +8,7 @@ import json
 import pytest
 
 from longrag import Pipeline
-from longrag.errors import EncoderMismatchError
+from longrag.errors import IndexSettingsMismatchError
 from longrag.index import IndexStore
 from longrag.index.layout import live_generation
 from longrag.index.manifest import FORMAT_VERSION, Manifest, ManifestError, describe
@@ -53,7 +53,7 @@ def test_an_index_is_read_with_its_own_encoder_and_segmenter_and_the_readers_ans
                                         "segmenter": {"max_tokens": 48}, "index": {"mode": "chunks"},
                                         "ask": {"selector": "sentences"}}, encoder=FakeEncoder())
     assert mine.config.ask.selector == "sentences" and mine.config.encoder.batch_tokens == 1024
-    with pytest.raises(EncoderMismatchError, match="segmenter"):
+    with pytest.raises(IndexSettingsMismatchError, match="segmenter"):
         Pipeline.load(index, config={**BUILT, "segmenter": {"max_tokens": 64}})
 
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..errors import EncoderMismatchError
+from ..errors import IndexSettingsMismatchError
 from .shard import vector_indexes
 
 # 1: one store per generation; 2: shards with tombstones, the whole config frozen in; 3: the typed
@@ -136,7 +136,7 @@ def check_compatible(path: Path, manifest: Manifest, config: dict, encoder: dict
                     if old["encoder"].get(k) != new["encoder"].get(k)]
     details += [f"{k}: {_shown(old[k])} → {_shown(new[k])}" for k in ("segmenter", "mode") if old[k] != new[k]]
     if details:
-        raise EncoderMismatchError(
+        raise IndexSettingsMismatchError(
             f"index {path} was built with different settings ({'; '.join(details)}); "
             "re-encode with --rebuild, use another --index, or drop --config")
 
