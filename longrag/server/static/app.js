@@ -77,7 +77,7 @@ function showAnswer(event) {
   const text = $("answer-text");
   if (!$("quotes").children.length && event.quotes) showQuotes(event.quotes);
   if (event.withheld) {
-    text.textContent = `No answer shown: ${event.withheld}. Read the quotes.`;
+    text.textContent = `No answer shown: ${event.withheld}.` + (/quote/.test(event.withheld) ? "" : " Read the quotes.");
     text.className = "answer withheld";
     $("reading").textContent = `(the model's reading was: ${event.reading})`;
     show("reading", true);
