@@ -20,6 +20,8 @@ from .evaluation.datasets import BUILTIN_NAMES
 from .evaluation.regression import rows_table, run_slice
 from .evaluation.report import table
 from .evaluation.suite import build_datasets
+from .evaluation.ask_eval import evaluate_answers
+from .evaluation.synthesize import STYLES, SynthesisSettings, synthesized_set
 from .index import IndexStore, list_indexes, resolve_index_dir
 from .documents.locations import blank_pages, location_notes, shown
 from .documents.pdf import ocr_summary
@@ -309,8 +311,15 @@ def _note_locations(pipe) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Base YAML settings (encoder etc.).")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Data root (default ../shared/data or $LONGRAG_DATA).")
 @click.option("--list", "list_only", is_flag=True, help="List the conditions and exit.")
+@click.option("--synthesize", "n_questions", type=click.IntRange(1), metavar="N",
+              help="First write N questions about the documents of --dataset FOLDER (a judged set under --out to "
+                   "review; re-running continues it), then compare on them.")
+@click.option("--seed", type=int, default=0, show_default=True, help="--synthesize: which passages are drawn.")
+@click.option("--style", type=click.Choice(list(STYLES)), default="passage", show_default=True,
+              help="--synthesize: write each question from its passage or from a one-sentence summary of it.")
 @_friendly
-def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_path, data_root, list_only):
+def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_path, data_root, list_only,
+            n_questions, seed, style):
     """Chunked vs whole-document retrieval, side by side, on one encoder and the same data.
 
     Writes report.md, results.json (every number with condition, dataset, encoder, versions,
@@ -328,9 +337,13 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
         sizes = tuple(int(n) for n in lengths.split(","))
     except ValueError:
         raise LongragError(f"--lengths must be comma-separated integers, got {lengths!r}") from None
-    datasets = build_datasets(dataset_names, limit=limit, lengths=sizes, n_docs=n_docs,
-                              count_tokens=token_counter(config.encoder),
-                              data_root=data_root)
+    if n_questions:
+        datasets = [synthesized_set(dataset_names, out_dir, n_questions, config, SynthesisSettings(seed=seed, style=style),
+                                    log=click.echo)]
+        datasets = [d.limit(limit) for d in datasets] if limit else datasets
+    else:
+        datasets = build_datasets(dataset_names, limit=limit, lengths=sizes, n_docs=n_docs,
+                                  count_tokens=token_counter(config.encoder), data_root=data_root)
     cells = run_compare(datasets, chosen, config, out_dir)
     click.echo(table(cells))
     click.echo(f"\nreport: {out_dir / 'report.md'}   results: {out_dir / 'results.json'}")
@@ -342,9 +355,22 @@ def compare(dataset_names, conditions, limit, lengths, n_docs, out_dir, config_p
               show_default=True, help="The regression matrix: condition → dataset → expected metric ± tolerance.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/eval"), show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Base YAML settings.")
+@click.option("--dataset", "dataset_dir", type=click.Path(path_type=Path),
+              help="Instead: ask every question of this folder (from compare --synthesize) and grade the answers.")
+@click.option("--index", "index_name", help="--dataset: " + INDEX_HELP + " Default: one built from the dataset.")
+@click.option("--limit", type=click.IntRange(1), help="--dataset: at most N questions.")
 @_friendly
-def eval_(slice_name, regression_file, out_dir, config_path):
-    """Run the regression matrix and print OK / FAIL per row (exit 1 if any row fails)."""
+def eval_(slice_name, regression_file, out_dir, config_path, dataset_dir, index_name, limit):
+    """Run the regression matrix and print OK / FAIL per row (exit 1 if any row fails).
+
+    With --dataset DIR: `ask` each question there, and count how often the quotes and the evidence
+    hold the question's passage and how many answers are shown (answers kept in --out)."""
+    if dataset_dir:
+        config = load_config(config_path)
+        index = resolve_index_dir(index_name, index_root(config)) if index_name else None
+        summary = evaluate_answers(dataset_dir, config, out_dir / f"answers-{dataset_dir.name}", index, limit)
+        click.echo("\n".join(summary.lines()))
+        return
     rows = run_slice(regression_file, slice_name, load_config(config_path), out_dir / slice_name)
     click.echo(rows_table(rows))
     failed = [r for r in rows if not r.ok]

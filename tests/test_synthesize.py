@@ -188,3 +188,24 @@ def test_real_questions_from_contracts_with_the_packaged_models(tmp_path):
         assert question.endswith("?") and copied_phrase(question, row["text"]) is None
         assert dataset.corpus[row["corpus-id"]][row["start"]:row["end"]] == row["text"]
         assert row["margin"] >= SynthesisSettings().min_margin
+
+
+def test_the_commands_refuse_bad_input_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from longrag.cli import main
+
+    one = _folder(tmp_path, ("MIT.txt",), "one")
+    result = CliRunner().invoke(main, ["compare", "--dataset", str(one), "--synthesize", "2", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "add at least one more document" in result.output
+    result = CliRunner().invoke(main, ["compare", "--dataset", str(one / "MIT.txt"), "--synthesize", "2",
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
+    judged = tmp_path / "judged"  # a BEIR folder without passage spans
+    judged.mkdir()
+    (judged / "corpus.jsonl").write_text('{"_id": "a", "text": "alpha"}\n{"_id": "b", "text": "beta"}\n')
+    (judged / "queries.jsonl").write_text('{"_id": "q", "text": "alpha?"}\n')
+    (judged / "qrels.tsv").write_text("q\ta\t1\n")
+    result = CliRunner().invoke(main, ["eval", "--dataset", str(judged), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 2 and "has no passages.jsonl" in result.output
+    assert not (tmp_path / "o").exists()
