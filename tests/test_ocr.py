@@ -169,8 +169,11 @@ def test_bad_scans_each_leave_a_line_and_the_rest_is_indexed(tmp_path, fresh_cac
     assert "orchard lease" in pages[0] and "Permission is hereby granted" not in pages[0]
     assert pages[1].index("first working day") < pages[1].index("Permission is hereby granted")  # typed, then pasted
     assert "Permission is hereby granted" in pages[2]
-    sideways = pipe.store.document_row("sideways.pdf")["text"]
-    assert "Permission is hereby granted, free of charge, to any person" in " ".join(sideways.split())
+    sideways = pipe.store.document_row("sideways.pdf")
+    assert "Permission is hereby granted, free of charge, to any person" in " ".join(sideways["text"].split())
+    words = [w for w in ocr.cached_pages(sideways["sha256"])["1"].words if len(w[0]) >= 6]
+    assert all(0 <= x0 < x1 <= 842 and 0 <= top < bottom <= 596 for _, x0, top, x1, bottom, _ in words)
+    assert sum(bottom - top > x1 - x0 for _, x0, top, x1, bottom, _ in words) > 0.9 * len(words)  # as the file has them
     assert pipe.search("Is MIT software provided with a warranty?", k=1)[0].doc_id in {"sideways.pdf", "mixed.pdf"}
     info = CliRunner().invoke(main, ["info", "--index", str(tmp_path / "index")]).stdout
     assert re.search(r"mixed\.pdf: pages 2–3 read by OCR, mean confidence \d+\.\d", info), info

@@ -42,9 +42,10 @@ class OcrUnavailable(Exception):
 
 @dataclass
 class PageText:
-    """One page image read by OCR: its lines (boxes in page points), its words as [text, x0, top,
-    x1, bottom, confidence] (the same coordinates), the mean word confidence, the quarter turns
-    counter-clockwise the image was read at (its boxes are then those of the turned image), and whether anything could be read at all."""
+    """One page image read by OCR: its lines in reading order (boxes in points, on the image as it
+    was read), its words as [text, x0, top, x1, bottom, confidence] (boxes in points on the page as
+    the file has it), the mean word confidence, the quarter turns counter-clockwise the image was
+    read at, and whether anything could be read at all."""
 
     lines: list[Line] = field(default_factory=list)
     words: list[list] = field(default_factory=list)
@@ -125,11 +126,25 @@ def _read(image, scale: float, origin: tuple[float, float], turn: int) -> PageTe
                 origin[1] + (y + h) / scale, round(float(row["conf"]), 1)]
         lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), []).append(word)
     words = [w for line in lines.values() for w in line]
-    page = PageText([_line(line) for line in lines.values()], words, turned=turn)
+    page = PageText([_line(line) for line in lines.values()], [_unturned(w, turn, image.size, scale, origin)
+                                                                for w in words], turned=turn)
     if words:
         page.confidence = round(sum(w[5] for w in words) / len(words), 1)
     page.readable = sum(w[5] >= GOOD_WORD and any(c.isalnum() for c in w[0]) for w in words) >= MIN_GOOD_WORDS
     return page
+
+
+def _unturned(word: list, turn: int, size: tuple[int, int], scale: float, origin: tuple[float, float]) -> list:
+    """A word's box on the page as it lies in the file, from its box on the image turned `turn`
+    quarter turns counter-clockwise (`size`: the turned image's pixels): where a viewer draws it."""
+    if not turn:
+        return word
+    w, h = size[0] / scale, size[1] / scale  # the turned image, in points
+    x0, y0, x1, y1 = (word[1] - origin[0], word[2] - origin[1], word[3] - origin[0], word[4] - origin[1])
+    corners = {1: [(h - y0, x0), (h - y1, x1)], 2: [(w - x0, h - y0), (w - x1, h - y1)],
+               3: [(y0, w - x0), (y1, w - x1)]}[turn]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return [word[0], origin[0] + min(xs), origin[1] + min(ys), origin[0] + max(xs), origin[1] + max(ys), word[5]]
 
 
 def _line(words: list[list]) -> Line:
