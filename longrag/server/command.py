@@ -43,12 +43,13 @@ def serve_command(index_help: str, open_index: Callable, friendly: Callable) -> 
         API is under /api (OpenAPI description at /api/openapi.json); send the token as the header
         `Authorization: token …`.
         """
-        from .run import serve as run_server
+        from .run import check_token, serve as run_server
         from .signin import new_token, read_token_file
 
         if no_token and token_file:
             raise LongragError("give --token-file or --no-token, not both")
         token = None if no_token else read_token_file(token_file) if token_file else new_token()
+        check_token(host, token)  # before any index or model is loaded
         pipelines = [open_index(name, config_path) for name in index_names or (None,)]
         run_server(pipelines, host, port, log=click.echo, token=token, show_token=token_file is None,
                    uploads=not read_only, max_upload=max_upload * 2**20)

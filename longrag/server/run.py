@@ -35,7 +35,9 @@ def exposed(host: str, port: int) -> str | None:
     if is_loopback(host):
         return None
     return (f"warning: listening on {host}, not the loopback: anyone who can reach this machine on port {port} "
-            "can read every document of the index and run the model. Use --host 127.0.0.1 to keep it local.")
+            "can read every document of the indexes, and add or remove some, once they have the token; the "
+            "connection is plain HTTP, so on a network you do not trust put a TLS proxy in front "
+            "(or use --host 127.0.0.1 to keep it local)")
 
 
 def listen(host: str, port: int) -> socket.socket:

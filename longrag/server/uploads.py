@@ -11,6 +11,7 @@ text; the stored name keeps the given name's stem with the suffix of the kind fo
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import secrets
@@ -53,7 +54,7 @@ def kind_of(path: Path, given_suffix: str) -> str | None:
 
 
 def _utf8(path: Path) -> bool:
-    decoder = __import__("codecs").getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
