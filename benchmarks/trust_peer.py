@@ -144,16 +144,20 @@ def run(args) -> dict:
 
 # ---- report ------------------------------------------------------------------------------------
 
-def table(results: dict, split: str, ask_run: str) -> str:
-    """The peer's row and `ask`'s (trust.json's run `ask_run`) over the questions the peer answered."""
+def ask_runs(path: Path) -> dict:
+    return json.loads(path.read_text())["runs"] if path.exists() else {}
+
+
+def table(results: dict, split: str, ask_run: str, ask_file: Path = ASK_OUT) -> str:
+    """The peer's row and `ask`'s (run `ask_run` of trust.py's results) over the questions the peer answered."""
     questions = [q for q in load_questions(split) if q["id"] in results["rows"]]
     lines = ["| pipeline | questions | quote holds the gold clause | evidence holds it | answerable shown | wrong shown "
              "| right of shown (n) | facts shown (right of them) | answerable → not found "
              "| unanswerable not shown | median s (p90) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     runs = [("LangChain tutorial RAG (k=4), same generator", results["rows"], False)]
-    ask = json.loads(ASK_OUT.read_text())["runs"].get(ask_run) if ASK_OUT.exists() else None
+    ask = ask_runs(ask_file).get(ask_run)
     if ask:
-        runs.append((f"`ask`, trust.json run `{ask_run}`", ask["rows"], True))
+        runs.append((f"`ask`, {ask_file.name} run `{ask_run}`", ask["rows"], True))
     for name, rows, quotes in runs:
         s = {k: "—" if v is None else v for k, v in summary(questions, rows).items()}
         if s["questions"]:
@@ -187,16 +191,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N questions of the split (a quick check)")
     parser.add_argument("--redo", action="store_true", help="ask again questions already answered")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
-    parser.add_argument("--ask-run", default="default", help="the trust.json run shown beside the peer")
+    parser.add_argument("--ask-run", default="default", help="the run of trust.py's results shown beside the peer")
+    parser.add_argument("--ask-file", type=Path, default=ASK_OUT, help="trust.py's results (its --out)")
     parser.add_argument("--table-only", action="store_true", help="report the saved rows, run nothing")
     args = parser.parse_args()
     results = json.loads(OUT.read_text()) if args.table_only else run(args)
-    body = table(results, args.split, args.ask_run)
+    body = table(results, args.split, args.ask_run, args.ask_file)
     print(body + "\n\n" + per_corpus(results, args.split))
     if args.split == "test" and not args.limit:  # the reported numbers
         from readme_tables import RESULTS, replace_block
 
-        ask = json.loads(ASK_OUT.read_text())["runs"].get(args.ask_run, {}) if ASK_OUT.exists() else {}
+        ask = ask_runs(args.ask_file).get(args.ask_run, {})
         notes = [f"Peer: {results['stamps'].get('test', '')}"]
         if ask.get("stamp"):
             notes.append(f"`ask` row: {ask['stamp']}")
