@@ -10,6 +10,7 @@ the best dense segment.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from .index import IndexStore
 from .ranking import RRF_K, reciprocal_rank_fusion
 from .types import Hit
 
-# `Config` in annotations is longrag.config's; not imported, as config.py reads this module's registries
+if TYPE_CHECKING:  # for annotations only: config.py reads this module's registries (MODES, RANKINGS, FUSIONS)
+    from .config import Config
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
 
