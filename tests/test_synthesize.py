@@ -46,7 +46,7 @@ class ScriptedModel:
         if self.interrupt_after is not None and self.questions > self.interrupt_after:
             raise KeyboardInterrupt
         assert messages[0]["content"] == QUESTION_SYSTEM
-        passage = words(messages[1]["content"].split("Passage:\n", 1)[1])
+        passage = words(messages[3]["content"].split("Passage:\n", 1)[1])  # after the system prompt and the example
         if self.copy_always or self.questions <= self.copy_first:
             return "Question: " + " ".join(passage[:8]) + "?"
         source = passage[10:17]

@@ -37,13 +37,20 @@ from .beir import folder_corpus, load_beir
 from .question_folder import PROGRESS, append, open_folder, write_folder
 from .passages import COPY_WORDS, MIN_PASSAGE_WORDS, Passage, copied_phrase, cut_passages, spread_order, words
 
-# one worked example: without it the 0.5B generator asks "What is the X License?" or echoes the instructions
-_EXAMPLE = ("Example. Passage: \"The tenant shall give the landlord written notice no less than sixty days before "
-            "vacating the premises.\" Question: How long before moving out must a renter tell the owner?")
 QUESTION_SYSTEM = ("You write questions that people type into a search box. Read the passage and write one question "
                    "it answers: ask about a detail it states (a condition, a duty, a right, a time, a person, an "
-                   "amount, a decision), in plain words of your own, not the passage's. " + _EXAMPLE +
-                   " Reply with the question only.")
+                   "amount, a decision), in plain words of your own, not the passage's. Reply with the question only.")
+# one worked example, as a turn of the conversation: without it the 0.5B generator asks "What is the X License?"
+# or echoes the instructions; set inside the system prompt, it was copied as the question
+_EXAMPLE = ("The tenant shall give the landlord written notice no less than sixty days before vacating the premises.",
+            "How long before moving out must a renter tell the owner?")
+
+
+def _example(label: str) -> list[dict]:
+    return [{"role": "user", "content": f"{label}:\n{_EXAMPLE[0]}\n\nQuestion:"},
+            {"role": "assistant", "content": _EXAMPLE[1]}]
+
+
 SUMMARY_SYSTEM = ("Say what the passage states in one short sentence of your own words, without its phrases. "
                   "Reply with that sentence only.")
 FROM_SUMMARY_SYSTEM = ("You write questions that people type into a search box. Write one question that the "
@@ -52,7 +59,7 @@ FROM_SUMMARY_SYSTEM = ("You write questions that people type into a search box. 
 
 def _from_passage(generator, name: str, passage: Passage) -> list[dict]:
     specials = generator.special_tokens()
-    return [{"role": "system", "content": QUESTION_SYSTEM},
+    return [{"role": "system", "content": QUESTION_SYSTEM}, *_example("Passage"),
             {"role": "user", "content": f"{name}Passage:\n{inert(passage.text.strip(), specials)}\n\nQuestion:"}]
 
 
@@ -62,8 +69,8 @@ def _from_summary(generator, name: str, passage: Passage) -> list[dict]:
                               {"role": "user", "content": inert(passage.text.strip(), generator.special_tokens())}],
                              max_new_tokens=60).strip().splitlines()
     statement = inert(summary[0] if summary else "", generator.special_tokens())
-    return [{"role": "system", "content": FROM_SUMMARY_SYSTEM},
-            {"role": "user", "content": f"{name}Statement: {statement}\n\nQuestion:"}]
+    return [{"role": "system", "content": FROM_SUMMARY_SYSTEM}, *_example("Statement"),
+            {"role": "user", "content": f"{name}Statement:\n{statement}\n\nQuestion:"}]
 
 
 # style → the first messages the generator answers with a question
@@ -211,7 +218,8 @@ def _identity(corpus: dict, config: Config, settings: SynthesisSettings) -> dict
         digest.update(f"{doc_id}\0{hashlib.sha256(corpus[doc_id].encode()).hexdigest()}\n".encode())
     return {"settings": asdict(settings), "generator": config.generator.model, "checker": config.ask.checker,
             "encoder": config.encoder.model, "documents": len(corpus), "corpus_sha256": digest.hexdigest(),
-            "copy_words": COPY_WORDS}
+            "copy_words": COPY_WORDS, "prompts": hashlib.sha256(json.dumps(
+                [QUESTION_SYSTEM, _EXAMPLE, SUMMARY_SYSTEM, FROM_SUMMARY_SYSTEM]).encode()).hexdigest()[:12]}
 
 
 class _State:
@@ -246,6 +254,8 @@ class _State:
         record.update(question=question, tries=tries)
         if question is None:
             result = {"status": "rejected", "reason": "the generator wrote no question"}
+        elif question == _EXAMPLE[1]:
+            result = {"status": "rejected", "reason": "repeats the worked example"}
         elif copied:
             result = {"status": "rejected", "reason": f"copies the passage's words \"{copied}\""}
         else:
