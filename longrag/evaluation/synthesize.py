@@ -9,9 +9,9 @@ configured generator writes one question per passage; a question is kept only wh
 - is answered by its passage as the checker (`ask.checker`) reads it: log p(Yes) − log p(No) of
   "do the blocks answer the question?" ≥ `min_margin` (reasoning/verdict.py `answerability`).
 
-The best passage of another document for the question (by the encoder) is read by the checker too
-when its cosine comes within `rival_cosine` of the question's own passage; a question it answers
-about as well (within `ambiguous_gap` of the own margin) is marked ambiguous: listed, not judged.
+The best passage of another document for the question (the encoder's pick among BM25's shortlist)
+is read by the checker too when its cosine comes within `rival_cosine` of the question's own
+passage's; a question it answers about as well (within `ambiguous_gap` of the own margin) is marked ambiguous: listed, not judged.
 The result is a BEIR folder (`FILES`) with the passage spans beside it; every passage tried is
 logged in progress.jsonl first, so an interrupted run continues where it stopped.
 """
@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, load_config
 from ..errors import InputError
+from ..lexical import BM25
 from ..reasoning.prompting import inert
 from ..reasoning.verdict import answerability
 from ..types import Citation
@@ -218,8 +219,11 @@ def _identity(corpus: dict, config: Config, settings: SynthesisSettings) -> dict
         digest.update(f"{doc_id}\0{hashlib.sha256(corpus[doc_id].encode()).hexdigest()}\n".encode())
     return {"settings": asdict(settings), "generator": config.generator.model, "checker": config.ask.checker,
             "encoder": config.encoder.model, "documents": len(corpus), "corpus_sha256": digest.hexdigest(),
-            "copy_words": COPY_WORDS, "prompts": hashlib.sha256(json.dumps(
+            "copy_words": COPY_WORDS, "rival_shortlist": RIVAL_SHORTLIST, "prompts": hashlib.sha256(json.dumps(
                 [QUESTION_SYSTEM, _EXAMPLE, SUMMARY_SYSTEM, FROM_SUMMARY_SYSTEM]).encode()).hexdigest()[:12]}
+
+
+RIVAL_SHORTLIST = 20  # other documents' passages, best by BM25, whose vectors are compared with the question's
 
 
 class _State:
@@ -228,7 +232,9 @@ class _State:
     def __init__(self, pipeline, config: Config, settings: SynthesisSettings, by_doc: dict, titles: bool):
         self._pipeline, self.config, self.settings, self.titles = pipeline, config, settings, titles
         self.pool = [p for items in by_doc.values() for p in items]
-        self._pool_vectors: np.ndarray | None = None
+        self._where = {p.key: i for i, p in enumerate(self.pool)}
+        self._bm25: BM25 | None = None
+        self._vectors: dict[int, np.ndarray] = {}
         self.new: list[dict] = []
         self.processed = 0
 
@@ -240,12 +246,22 @@ class _State:
             self._pipeline = Pipeline(self.config)
         return self._pipeline
 
-    def pool_vectors(self) -> np.ndarray:
-        if self._pool_vectors is None:
+    def rival_shortlist(self, question: str, passage: Passage) -> list[int]:
+        """Pool rows of other documents' passages worth encoding: BM25's best RIVAL_SHORTLIST for the
+        question (encoding every passage of a large corpus costs minutes)."""
+        if self._bm25 is None:
+            self._bm25 = BM25.build([p.text for p in self.pool])
+        _, rows = self._bm25.search(question, len(self.pool), drop_zero=False)
+        return [int(r) for r in rows if self.pool[int(r)].doc_id != passage.doc_id][:RIVAL_SHORTLIST]
+
+    def vectors(self, rows: list[int]) -> np.ndarray:
+        """Passage vectors of these pool rows, each encoded once per run."""
+        todo = [r for r in dict.fromkeys(rows) if r not in self._vectors]
+        if todo:
             encoder = self.pipe.encoder
-            ids = [encoder.tokenize(p.text).ids[: encoder.segment_window] for p in self.pool]
-            self._pool_vectors = np.asarray(encoder.encode_ids(ids))
-        return self._pool_vectors
+            ids = [encoder.tokenize(self.pool[r].text).ids[: encoder.segment_window] for r in todo]
+            self._vectors.update(zip(todo, np.asarray(encoder.encode_ids(ids))))
+        return np.stack([self._vectors[r] for r in rows])
 
     def process(self, passage: Passage, kept: list[dict]) -> dict:
         record = {"passage": passage.key, "doc_id": passage.doc_id, "start": passage.start, "end": passage.end}
@@ -293,13 +309,13 @@ class _State:
         if margin < settings.min_margin:
             return {"status": "rejected", "reason": f"the checker does not find the answer in the passage "
                                                     f"(margin {margin:+.2f})", "margin": margin}
-        scores = self.pool_vectors() @ vector
-        own = max(float(scores[i]) for i, p in enumerate(self.pool) if p.doc_id == passage.doc_id and p.start == passage.start)
-        rival_at = max((i for i, p in enumerate(self.pool) if p.doc_id != passage.doc_id), key=lambda i: scores[i])
-        rival = self.pool[rival_at]
+        rows = [self._where[passage.key], *self.rival_shortlist(question, passage)]
+        scores = self.vectors(rows) @ vector
+        best = 1 + int(np.argmax(scores[1:]))
+        rival, own = self.pool[rows[best]], float(scores[0])
         rival_record = {"doc_id": rival.doc_id, "start": rival.start, "end": rival.end,
-                        "cosine": round(float(scores[rival_at]), 3), "own_cosine": round(own, 3)}
-        if scores[rival_at] < own - settings.rival_cosine:  # the encoder finds no close rival: the checker is not asked
+                        "cosine": round(float(scores[best]), 3), "own_cosine": round(own, 3)}
+        if scores[best] < own - settings.rival_cosine:  # the encoder finds no close rival: the checker is not asked
             return {"status": "accepted", "margin": round(margin, 3), "rival": rival_record}
         rival_margin = answerability(checker, question, [_citation(rival)])
         rival_record["margin"] = round(rival_margin, 3)
