@@ -127,3 +127,44 @@ def test_the_token_is_in_no_file_of_the_index(url, index_dir):
     for path in index_dir.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_the_command_refuses_no_token_off_the_loopback(index_dir):
+    from click.testing import CliRunner
+
+    from longrag.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--index", str(index_dir), "--host", "0.0.0.0", "--no-token"])
+    assert result.exit_code == 2 and "--no-token is allowed only on the loopback" in result.output
+
+
+@pytest.mark.slow
+def test_longrag_serve_prints_a_token_that_its_access_log_never_shows(tmp_path):
+    """The command as its own process (real encoder and models): the URL it prints carries the
+    token; following it signs in; uvicorn's access log shows the request without it."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CONTRACTS / "MIT.txt", docs / "MIT.txt")
+    Pipeline.from_config(None).index([docs], index_dir=tmp_path / "index", progress=False)
+    log = tmp_path / "stderr.txt"  # a file: nobody reads stderr while the test waits on stdout
+    command = [sys.executable, "-m", "longrag.cli", "serve", "--index", str(tmp_path / "index"), "--port", "0"]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
+        try:
+            process.stdout.readline()  # Loading …
+            serving = process.stdout.readline()
+            url, token = re.search(r"at (http://127\.0\.0\.1:\d+)/\?token=([0-9a-f]{48}) ", serving).groups()
+            first = httpx.get(f"{url}/?token={token}", follow_redirects=False)
+            assert first.status_code == 303 and "HttpOnly" in first.headers["set-cookie"]
+            assert httpx.get(f"{url}/api/info").status_code == 401
+        finally:
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=60)
+    logged = rest + log.read_text()  # uvicorn's access log goes to stdout, its other lines to stderr
+    assert "GET /?token=[hidden] HTTP/1.1" in logged and "GET /api/info HTTP/1.1" in logged
+    assert token not in logged
