@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..files import cache_dir
 from .pdf_layout import Line
@@ -153,7 +153,8 @@ def _line(words: list[list]) -> Line:
                 size=round(bottom - top, 1), confidence=round(sum(w[5] for w in words) / len(words), 1))
 
 
-def read_all(jobs: Iterable[tuple[int, Callable[[], tuple]]], progress: Callable[[], None]) -> Iterator[tuple[int, PageText]]:
+def read_all(jobs: Iterable[tuple[Any, Callable[[], tuple]]],
+             progress: Callable[[], None]) -> Iterator[tuple[Any, PageText]]:
     """(key, PageText) for each job, a job being (key, render) with render() → (image, scale,
     origin). Rendering runs here (pdfium is not thread-safe); Tesseract runs on one page per core
     at a time, with at most two pages per core rendered ahead (memory stays flat on long scans)."""

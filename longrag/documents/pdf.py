@@ -24,6 +24,7 @@ OCR_MODES = ("auto", "off", "force")  # index.ocr: pages without a text layer ar
 MIN_TEXT_CHARS = 20  # a page with fewer characters in its text layer counts as having none
 IMAGE_SHARE = 0.2  # an image covering this share of a page beside its text is OCR'd too (a pasted scan)
 HEADING_SIZE = 1.15  # a line this much larger than the body text (or bold, where the body is not) is a heading
+MAX_HEADING_CHARS = 150  # lines set as a heading that run longer are emphasis, not a heading
 
 
 class Unreadable(Exception):
@@ -160,7 +161,8 @@ def _assemble(pages: list[list[Line]], heights: list[float], metadata: dict, not
         parts, at = [], offset
         for i, line in enumerate(lines):
             if i:
-                gap = "\n\n" if line.top - lines[i - 1].bottom > 0.8 * line.size or line.top < lines[i - 1].top else "\n"
+                above = lines[i - 1]  # a blank line where a paragraph or a column ends
+                gap = "\n\n" if line.top - above.bottom > 0.8 * line.size or line.top < above.top else "\n"
                 parts.append(gap)
                 at += len(gap)
             if i in skip:
@@ -204,7 +206,7 @@ def headings(text: str, styled: list[tuple[int, Line]]) -> list[list]:
     opened = {start for start, _, _ in clauses}
     found = [(start, line) for start, line in styled
              if (line.size >= HEADING_SIZE * body or line.bold and not body_bold and line.size >= body)
-             and any(c.isalpha() for c in line.text) and len(line.text) <= 120
+             and any(c.isalpha() for c in line.text)
              and not any(start <= s < start + len(line.text) for s in opened)]
     merged: list[list] = []  # a heading set on two lines is one heading
     for start, line in found:
@@ -213,6 +215,7 @@ def headings(text: str, styled: list[tuple[int, Line]]) -> list[list]:
             last[1] = text[last[0]:start + len(line.text)]
         else:
             merged.append([start, line.text, (line.size, line.bold)])
+    merged = [m for m in merged if len(m[1]) <= MAX_HEADING_CHARS]  # a bold paragraph (a disclaimer) is no heading
     styles = sorted({style for _, _, style in merged}, key=lambda s: (-s[0], not s[1]))
     out = [[start, styles.index(style) + 1, short_title(title)] for start, title, style in merged]
     out += [[start, level + len(styles), title] for start, level, title in clauses]

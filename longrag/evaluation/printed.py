@@ -81,7 +81,8 @@ def scan_pdf(pdf: bytes, dpi: int = 150, rotate: int = 0) -> bytes:
     images = []
     try:
         for page in document:
-            images.append(page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L").rotate(-rotate, expand=True))
+            image = page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+            images.append(image.rotate(-rotate, expand=True))
     finally:
         document.close()
     out = io.BytesIO()
