@@ -101,6 +101,7 @@ def run(args) -> dict:
             "agreement": {style: agreement({c: s["human"] for c, s in scores.items()},
                                            {c: s[style] for c, s in scores.items()}) for style in styles},
             "stamp": stamp(library_versions())}
+        results = {**(json.loads(OUT.read_text()) if OUT.exists() else {}), name: results[name]}  # another run's corpora kept
         save_json(OUT, results)
     return results
 

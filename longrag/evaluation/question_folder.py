@@ -87,7 +87,10 @@ def write_folder(out: Path, corpus: dict, records: list[dict], kept: list[dict],
     report.ambiguous = len(kept) - report.written
     report.tried = len(records)
     report.rejected = reasons
-    summary = {"identity": identity, "finished": True, "asked": report.asked, "written": report.written,
+    timed = [r for r in records if "cpu_seconds" in r]
+    summary = {"identity": identity, "finished": True,
+               "question_seconds": round(sum(r["seconds"] for r in timed), 1),  # the passages' work, models loaded
+               "question_cpu_seconds": round(sum(r["cpu_seconds"] for r in timed), 1), "timed_passages": len(timed), "asked": report.asked, "written": report.written,
                "ambiguous": report.ambiguous, "passages_tried": report.tried, "rejected": reasons,
                "filter_rate": round(report.filter_rate, 3), "short_documents": short}
     _atomic(out / "corpus.jsonl", _jsonl([{"_id": d, "text": t} for d, t in corpus.items()]))

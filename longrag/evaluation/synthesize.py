@@ -266,6 +266,7 @@ class _State:
     def process(self, passage: Passage, kept: list[dict]) -> dict:
         record = {"passage": passage.key, "doc_id": passage.doc_id, "start": passage.start, "end": passage.end}
         self.processed += 1
+        wall, cpu = time.perf_counter(), time.process_time()  # CPU time of every thread: the cost under a shared CPU
         question, copied, tries = self.write_question(passage)
         record.update(question=question, tries=tries)
         if question is None:
@@ -276,7 +277,7 @@ class _State:
             result = {"status": "rejected", "reason": f"copies the passage's words \"{copied}\""}
         else:
             result = self.judge(passage, question, kept)
-        record.update(result)
+        record.update(result, seconds=round(time.perf_counter() - wall, 2), cpu_seconds=round(time.process_time() - cpu, 2))
         self.new.append(record)
         return record
 
