@@ -30,30 +30,31 @@ class Sources:
         self._known: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
-    def pdf(self, entry: Entry, doc_id: str) -> tuple[str, dict]:
+    def pdf(self, entry: Entry, doc_id: str) -> tuple[str, str, dict]:
+        """(path, sha256, metadata) of a PDF document whose file is still the one indexed."""
         store = entry.pipeline.store
         if doc_id not in store:
             raise HTTPException(404, f"no document {doc_id!r} in this index")
         metadata = store.document_metadata(doc_id)
         if metadata.get("format") != "pdf" or not metadata.get("page_starts"):
             raise HTTPException(409, f"{doc_id!r} is not a PDF: read it in the text view")
-        row = store.documents()[doc_id]
-        path = row["path"]
+        shard, ordinal = store.locate(doc_id)
+        [(_, path, indexed)] = shard.document_rows([ordinal], columns=("path", "sha256"))
+        if self._sha256(path) != indexed:
+            raise HTTPException(409, f"the PDF of {doc_id!r} has moved or changed since it was indexed: read it in "
+                                     "the text view (index it again to see its pages)")
+        return path, indexed, metadata
+
+    def _sha256(self, path: str) -> str | None:
         try:
             stat = os.stat(path)
             key = (path, stat.st_size, stat.st_mtime_ns)
             with self._lock:
-                sha = self._known.get(key)
-            if sha is None:
-                sha = sha256_file(Path(path))
-                with self._lock:
-                    self._known[key] = sha
+                if key not in self._known:
+                    self._known[key] = sha256_file(Path(path))
+                return self._known[key]
         except OSError:
-            sha = None
-        if sha != row["sha256"]:
-            raise HTTPException(409, f"the PDF of {doc_id!r} has moved or changed since it was indexed: read it in "
-                                     "the text view (index it again to see its pages)")
-        return path, metadata
+            return None
 
 
 def page_routes(catalog: Catalog) -> APIRouter:
@@ -71,7 +72,7 @@ def page_routes(catalog: Catalog) -> APIRouter:
     async def page_image(doc_id: str, page: int = Query(1, ge=1, description="The page, 1 first."),
                          width: int = Query(1000, ge=200, le=3000, description="Pixels wide."),
                          entry: Entry = Depends(chosen)):
-        path, metadata = await run_in_threadpool(sources.pdf, entry, doc_id)
+        path, _, metadata = await run_in_threadpool(sources.pdf, entry, doc_id)
         page_of(metadata, page)
         png = await run_in_threadpool(render, path, page, width)
         return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=300"})
@@ -81,7 +82,7 @@ def page_routes(catalog: Catalog) -> APIRouter:
               span: list[str] = Query([], description="start:end character offsets in the document's text "
                                                       f"(at most {MAX_SPANS})."),
               entry: Entry = Depends(chosen)) -> dict:
-        path, metadata = sources.pdf(entry, doc_id)
+        path, sha256, metadata = sources.pdf(entry, doc_id)
         page_of(metadata, page)
         if len(span) > MAX_SPANS or not all(SPAN.match(s) for s in span):
             raise HTTPException(422, f"span must be start:end (character offsets), at most {MAX_SPANS} of them")
@@ -91,7 +92,7 @@ def page_routes(catalog: Catalog) -> APIRouter:
         text = entry.pipeline.store.document_row(doc_id)["text"][first:last]
         wanted = [tuple(int(x) - first for x in SPAN.match(s).groups()) for s in span]
         by_ocr = page in ((metadata.get("ocr") or {}).get("pages") or [])
-        words = ocr_words(entry.pipeline.store.documents()[doc_id]["sha256"], page) if by_ocr else None
+        words = ocr_words(sha256, page) if by_ocr else None
         found = line_boxes(path, page, text, wanted, words)
         note = None
         if by_ocr:
