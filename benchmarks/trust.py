@@ -164,7 +164,7 @@ def run(args) -> dict:
     key = args.label or f"{config.ask.selector}@{config.ask.budget}"
     run_rows = results["runs"].setdefault(key, {"rows": {}})
     rows = run_rows["rows"]
-    questions = load_questions(args.split)[: args.limit]
+    questions = [q for q in load_questions(args.split) if not args.kinds or q["kind"] in args.kinds.split(",")][: args.limit]
     pipes, texts = {}, {}
     encoder = checker = None
     with PeakMemory(interval=0.1) as memory:
@@ -249,6 +249,7 @@ def main() -> None:
     parser.add_argument("--config", help="YAML settings (default: the default config)")
     parser.add_argument("--label", help="run name in the results (default: selector@budget)")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--kinds", help="only these question kinds, comma-separated (fact, yesno, unanswerable)")
     parser.add_argument("--out", type=Path, default=OUT, help="results file (default: benchmarks/results/trust.json)")
     parser.add_argument("--redo", action="store_true", help="ask again questions already answered")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")

@@ -117,7 +117,8 @@ def ask_events(stages: Stages, question: str, selector: str | None = None,
             quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
             yield "quotes", with_locations(store, quotes)
             documents = {c.doc_id: c.document for c in candidates if c.document is not None}
-            reading = read_answer(generator, stages.checker(), question, chosen.evidence, quotes, documents, settings)
+            reading = read_answer(generator, stages.checker(), question, chosen.evidence, quotes, documents, settings,
+                                  stages.config.generator.max_new_tokens)
             answer = finish(chosen, quotes, reading, reading.not_found)
     yield "answer", answer
     yield "done", answer

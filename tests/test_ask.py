@@ -142,20 +142,32 @@ def test_alr2_end_to_end_only_keeps_verified_text(pipe, candidates):
 
 # ---- Pipeline.ask and the CLI -------------------------------------------------------------------
 
-def test_pipeline_ask_checks_the_answer_before_streaming_it_and_cites_real_spans(pipe):
-    pieces = []
+def test_pipeline_ask_points_at_a_span_checks_it_and_cites_real_spans(pipe):
     # 384: room for an Apache segment widened to whole sentences (~300 generator tokens); at 256
     # only MIT's short whole text fits, and the question then has no fair evidence to cite
-    answer = pipe.ask(PATENT_FACT_QUESTION, selector="bm25", budget=384, stream=pieces.append)
+    answer = pipe.ask(PATENT_FACT_QUESTION, selector="bm25", budget=384)
     assert answer.selector == "bm25" and answer.tokens_in > 0 and answer.seconds > 0
     assert answer.relevance is not None and answer.relevance > 0.35
-    assert pieces == [answer.answer]  # streamed once, after the check: an unchecked reading is never shown
-    assert answer.check["method"] == "support check" or answer.withheld
+    if answer.found:
+        assert answer.check["method"] == "span check" and 0.0 <= answer.check["aligned"] <= 1.0
     if answer.withheld:
         assert answer.answer.startswith("no answer shown: ") and not answer.grounded and answer.reading
+    elif answer.found:  # shown: the answer is the document's own words at the span's offsets
+        span = answer.answer_span
+        assert answer.grounded and answer.answer == span.text == _text(pipe, span.doc_id)[span.start:span.end]
+        assert answer.check["aligned"] >= 0.75
     for cite in answer.citations + answer.quotes + answer.evidence:
         assert _text(pipe, cite.doc_id)[cite.start:cite.end] == cite.text and cite.block >= 1
     assert any(c.doc_id == "Apache-2.0.txt" for c in answer.evidence)
+
+
+def test_ask_events_yield_documents_then_quotes_then_the_answer(pipe):
+    events = list(pipe.ask_events("Can I use the licensor's trademarks under the Apache License?", budget=384))
+    assert [stage for stage, _ in events] == ["documents", "quotes", "answer", "done"]
+    hits, quotes, answer = events[0][1], events[1][1], events[-1][1]
+    assert hits and any(h.doc_id == "Apache-2.0.txt" for h in hits)
+    assert [(q.doc_id, q.start, q.end) for q in quotes] == [(q.doc_id, q.start, q.end) for q in answer.quotes]
+    assert events[2][1] is answer
 
 
 def test_quotes_come_from_the_question_and_lie_inside_the_evidence(pipe):

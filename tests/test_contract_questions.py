@@ -44,13 +44,16 @@ def test_every_reading_was_checked_and_a_withheld_one_says_why(answers):
     for a in answers.values():
         if not a.found:
             continue
-        assert a.check["method"] in ("yes/no likelihood", "support check") or a.withheld
+        assert a.check["method"] in ("yes/no likelihood", "span check") or a.withheld
         if a.check.get("method") == "yes/no likelihood":
             assert a.reading in ("Yes.", "No.")
         if a.withheld:
             assert a.answer == f"no answer shown: {a.withheld}" and a.reading and not a.grounded
-        else:
+        elif a.check["method"] == "yes/no likelihood":
             assert a.answer == a.reading
+        else:  # a fact answer is the span of the document the model pointed at
+            span = a.answer_span
+            assert a.answer == span.text == (CONTRACTS / span.doc_id).read_text(encoding="utf-8")[span.start:span.end]
 
 
 def test_every_answer_is_whole_and_its_citations_are_true_spans(answers):

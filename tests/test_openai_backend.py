@@ -447,6 +447,11 @@ def test_real_server_answers_through_the_cli_and_the_key_is_nowhere(served, real
     code, json_out, err2 = ask(real_index, tmp_path, section, "--budget", "256", "--json")
     answer = json.loads(json_out)
     assert code == 0 and answer["tokens_in"] > 0 and (answer["reading"] or answer["answer"]).strip()
+    if answer["found"]:  # a fact answer through the server is pointed at (alignment: no logit control there)
+        assert answer["check"]["method"] == "span check"
+    if answer["found"] and not answer["withheld"]:
+        span = answer["answer_span"]
+        assert answer["answer"] == span["text"] == (CONTRACTS / span["doc_id"]).read_text()[span["start"]:span["end"]]
     info = CliRunner().invoke(main, ["info", "--index", str(real_index)])
     assert snapshot(real_index) == before  # ask writes nothing into the index
     everything = out + err + json_out + err2 + info.stdout + info.stderr

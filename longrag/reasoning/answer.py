@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
-from .pointing import point, point_messages, reading_blocks
+from .pointing import POINT_TOKENS, point, point_messages, reading_blocks
 from .sentences import split_sentences
 from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_UNALIGNED, Verdict, answerability, answers_messages,
                       check_answer, is_yes_no, read_yes_no, yes_no_messages)
@@ -143,7 +143,7 @@ class Reading:
 
 
 def read_answer(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
-                documents: dict[str, str], settings) -> Reading:
+                documents: dict[str, str], settings, max_new_tokens: int = POINT_TOKENS) -> Reading:
     """Read the quotes (`settings`: the ask section). A yes/no question is answered by the likelihood
     of Yes against No of the checker and the generator (`read_yes_no`). Any other question is first
     put to the checker (do the quotes answer it? below `settings.answerable`: not found); then the
@@ -166,11 +166,11 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
         return Reading(NOT_FOUND, "", tokens_in, [], Verdict("", margin, "answerability", answerable=margin),
                        not_found=UNANSWERED)
     tries = [evidence] if settings.read == "evidence" or not quotes else [
-        reading_blocks(quotes, documents, generator.count_tokens), evidence]
+        _beside_quotes(quotes, documents, evidence, generator.count_tokens), evidence]
     pointed = None
     for blocks in tries:
         tokens_in += generator.count_chat(point_messages(generator, question, blocks))
-        attempt = point(generator, question, blocks)
+        attempt = point(generator, question, blocks, min(max_new_tokens, POINT_TOKENS))
         if pointed is None or (attempt.aligned, attempt.span is not None) > (pointed.aligned, pointed.span is not None):
             pointed = attempt
         if pointed.span is not None and pointed.aligned >= settings.aligned:
@@ -188,6 +188,16 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
     sentence = _sentence_of(span, documents)
     verdict = check_answer(checker, question, span.text, [sentence], sentence.text, settings.support_threshold)
     return Reading(span.text, pointed.reading, tokens_in, cited, replace(verdict, method=SPAN_METHOD, **record), span)
+
+
+def _beside_quotes(quotes: Sequence[Citation], documents: dict[str, str], evidence: Sequence[Evidence],
+                   count_tokens) -> list[Evidence]:
+    """The quotes with their neighbouring sentences; the quotes alone where those would not fit the
+    evidence budget (the quotes lie inside the evidence, so they always do)."""
+    blocks = reading_blocks(quotes, documents, count_tokens)
+    if sum(b.tokens for b in blocks) > sum(e.tokens for e in evidence):
+        blocks = reading_blocks(quotes, documents, count_tokens, neighbours=0)
+    return blocks
 
 
 def _sentence_of(span: Citation, documents: dict[str, str]) -> Citation:

@@ -150,8 +150,8 @@ def point_messages(generator, question: str, blocks: Sequence[Evidence]) -> list
             {"role": "user", "content": user_message(generator, question, blocks, POINT_TAIL)}]
 
 
-def point(generator, question: str, blocks: Sequence[Evidence]) -> Pointed:
-    """The generator's copied answer over `blocks`, aligned to their sentences."""
-    reading = generator.chat(point_messages(generator, question, blocks), max_new_tokens=POINT_TOKENS).strip()
+def point(generator, question: str, blocks: Sequence[Evidence], max_new_tokens: int = POINT_TOKENS) -> Pointed:
+    """The generator's copied answer over `blocks` (at most `max_new_tokens`), aligned to their sentences."""
+    reading = generator.chat(point_messages(generator, question, blocks), max_new_tokens=max_new_tokens).strip()
     span, share, added = align(reading, question, sentences_of(blocks))
     return Pointed(reading, span, share, added)
