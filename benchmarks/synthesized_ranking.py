@@ -84,7 +84,7 @@ def per_set(cells: list[Cell]) -> dict:
 
 def run(args) -> dict:
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    config = load_config(None)
+    config = load_config(args.config)
     styles = [s for s in args.styles.split(",") if s]
     conditions = [CONDITIONS[c] for c in args.conditions.split(",")]
     for name in args.corpora.split(","):
@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--styles", default="passage,summary")
     parser.add_argument("--corpora", default="qmsum,squality")
     parser.add_argument("--conditions", default=",".join(CONDITION_NAMES))
+    parser.add_argument("--config", help="YAML settings (e.g. generator.threads: 1 on a shared CPU)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
