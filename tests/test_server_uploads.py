@@ -284,3 +284,20 @@ def test_a_pdf_page_renders_and_a_span_is_boxed_on_its_line(served):
     (index / UPLOADS / "lease.pdf").write_bytes(lease_pdf(OTHER))
     changed = client.get("/api/page/uploads/lease.pdf", params={"page": 1})
     assert changed.status_code == 409 and "changed since it was indexed" in changed.json()["detail"]
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed (.ci/setup installs it)")
+def test_a_scanned_pdf_is_read_by_ocr_and_its_lines_boxed_from_the_ocr_words(served):
+    from longrag.evaluation.printed import scan_pdf
+
+    client, index, _ = served
+    job = upload(client, ("scan.pdf", scan_pdf(lease_pdf()), "application/pdf")).json()["accepted"][0]["job"]
+    events = wait_for(client, [job])
+    assert events[-1]["state"] == "indexed", events[-1]
+    assert "2 pages, 2 read by OCR" in next(e["detail"] for e in events if e["state"] == "encoding")
+    text = client.get("/api/documents/uploads/scan.pdf").json()["text"]
+    start = text.index("ninety days")  # OCR's reading of the sentence
+    boxes = client.get("/api/boxes/uploads/scan.pdf", params=[("page", 2), ("span", f"{start}:{start + 11}")]).json()
+    assert boxes["ocr"] is True and "read by OCR" in boxes["note"]
+    [line] = boxes["boxes"][0]  # the two words, on the second line of page 2, as on the printed page
+    assert 0.045 < line["y"] < 0.065 and 0.15 < line["x"] < 0.4 and line["w"] < 0.25

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..documents.loaders import UnreadableFile, load_file
+from ..documents.loaders import ReadOptions, UnreadableFile, load_file
 from ..errors import LongragError
 from .pdfpage import PDFIUM
 from .uploads import UploadFolder
@@ -136,8 +136,9 @@ class Library:
             return say("failed", "the file was removed before it was indexed")
         say("reading", "reading the text" + (" (pages without text are OCR'd)" if path.suffix == ".pdf" else ""))
         try:
+            options = ReadOptions(ocr=self.pipeline.config.index.ocr, name=self.folder.doc_id(path))
             with PDFIUM if path.suffix == ".pdf" else nullcontext():  # the page view renders with pdfium too
-                document = load_file(path, self.folder.root)  # the loaders `longrag index` reads with, OCR included
+                document = load_file(path, self.folder.root, options)  # as `longrag index` reads, OCR included
         except UnreadableFile as exc:
             path.unlink(missing_ok=True)  # kept, it would fail again at every start
             return say("failed", f"{exc}; the file was not kept")
