@@ -17,7 +17,7 @@ from .budget import check_budget
 from .errors import ConfigError
 from .generation.backends import check_settings as check_generator
 from .index.vectors import BACKENDS as VECTOR_BACKENDS
-from .reasoning import CERTAINTIES, FIRST_STAGES, SELECTORS
+from .reasoning import CERTAINTIES, FIRST_STAGES, READ_ORDERS, SELECTORS
 from .retrieval import FUSIONS, MODES, RANKINGS
 
 # The names a key may take come from the registry that acts on them; these lists only read them.
@@ -144,6 +144,10 @@ class AskConfig:
     # other questions, before any answer is written: the checker's log p(Yes) − log p(No) of "do the quotes
     # answer the question?" below this → not found (null: not asked)
     answerable: float | None = 0.5
+    # fact questions: quotes_first (the generator points at words of the quotes and their neighbouring sentences,
+    # and reads the whole evidence only when that answer does not align) | evidence (the whole evidence at once)
+    read: str = "quotes_first"
+    aligned: float = 0.75  # share of a fact answer's new words found in order in one sentence; below → withheld
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,8 @@ def _validate_ask(config: Config) -> None:
     need(-1.0 <= ask.min_relevance <= 1.0, f"ask.min_relevance must be a cosine in [-1, 1], got {ask.min_relevance}")
     need(ask.pool >= 1, f"ask.pool must be >= 1 segments, got {ask.pool}")
     need(1 <= ask.quotes <= 10, f"ask.quotes must be 1 to 10 sentences, got {ask.quotes}")
+    need(ask.read in READ_ORDERS, f"ask.read must be one of {', '.join(READ_ORDERS)}, got {ask.read!r}")
+    need(0.0 < ask.aligned <= 1.0, f"ask.aligned must be a share in (0, 1], got {ask.aligned}")
     need(ask.unsure >= 0.0, f"ask.unsure must be >= 0 (a log-probability margin), got {ask.unsure}")
 
 
