@@ -301,3 +301,22 @@ def test_a_scanned_pdf_is_read_by_ocr_and_its_lines_boxed_from_the_ocr_words(ser
     assert boxes["ocr"] is True and "read by OCR" in boxes["note"]
     [line] = boxes["boxes"][0]  # the two words, on the second line of page 2, as on the printed page
     assert 0.045 < line["y"] < 0.065 and 0.15 < line["x"] < 0.4 and line["w"] < 0.25
+
+
+def test_a_read_only_server_and_a_full_uploads_folder_refuse_uploads(tmp_path):
+    index = make_index(tmp_path)
+    with running(Pipeline.load(index, encoder=FakeEncoder()), token=TOKEN, uploads=False) as url, \
+            httpx.Client(base_url=url, headers=AUTH) as client:
+        assert client.get("/api/info").json()["uploads"] is None
+        refused = upload(client, ("a.txt", b"A note.\n", "text/plain"))
+        assert refused.status_code == 403 and "read-only" in refused.json()["detail"]
+        assert client.delete("/api/documents/uploads/a.txt").status_code == 403
+    with running(Pipeline.load(index, encoder=FakeEncoder()), token=TOKEN, max_uploads=1) as url, \
+            httpx.Client(base_url=url, headers=AUTH, timeout=120) as client:
+        first = upload(client, ("a.txt", b"A note about anchors.\n", "text/plain"))
+        assert first.status_code == 202
+        full = upload(client, ("b.txt", b"A note about bicycles.\n", "text/plain"))
+        assert full.status_code == 422
+        assert "already holds 1 uploaded files, the most it takes: remove some first" in full.json()["detail"]
+        wait_for(client, [first.json()["accepted"][0]["job"]])
+    assert [p.name for p in (index / UPLOADS).iterdir()] == ["a.txt"]
