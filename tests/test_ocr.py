@@ -22,9 +22,9 @@ from longrag.evaluation.printed import print_pdf, scan_pdf
 from longrag.pipeline import Pipeline
 from tests.helpers import CONTRACTS
 
-pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None,
-                                reason="Tesseract is not installed (.ci/setup installs it: apt-get install "
-                                       "tesseract-ocr tesseract-ocr-eng)")
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None,
+                                          reason="Tesseract is not installed (.ci/setup installs it: apt-get install "
+                                            "tesseract-ocr tesseract-ocr-eng)")
 FURNITURE = re.compile(r"CONFIDENTIAL|Execution Copy|Initials|Page \d")
 
 
@@ -59,6 +59,7 @@ def module_cache(tmp_path_factory):
         yield
 
 
+@needs_tesseract
 def test_a_scan_is_read_page_by_page_with_its_furniture_blanked(apache, module_cache):
     printed = load_file(apache / "printed" / "Apache-2.0.pdf", apache / "printed")
     scanned = load_file(apache / "scanned" / "Apache-2.0.pdf", apache / "scanned")
@@ -74,6 +75,7 @@ def test_a_scan_is_read_page_by_page_with_its_furniture_blanked(apache, module_c
         "1. Definitions.", "2. Grant of Copyright License.", "3. Grant of Patent License."]
 
 
+@needs_tesseract
 def test_ocr_text_is_cached_by_content_and_keeps_word_boxes(apache, module_cache, monkeypatch):
     first = load_file(apache / "scanned" / "Apache-2.0.pdf", apache / "scanned")
 
@@ -89,6 +91,7 @@ def test_ocr_text_is_cached_by_content_and_keeps_word_boxes(apache, module_cache
     assert 0 <= x0 < x1 <= 596 and 0 <= top < bottom <= 842 and confidence > 80  # page points on A4
 
 
+@needs_tesseract
 def test_force_reads_every_page_by_ocr_and_off_reads_none(apache, module_cache):
     forced = load_file(apache / "printed" / "Apache-2.0.pdf", apache / "printed", ReadOptions(ocr="force"))
     assert forced.metadata["ocr"]["pages"] == [1, 2]
@@ -104,6 +107,20 @@ def test_without_tesseract_a_scan_is_skipped_with_the_install_command(apache, fr
             load_file(apache / "scanned" / "Apache-2.0.pdf", apache / "scanned")
     finally:
         ocr.engine.cache_clear()
+
+
+def test_without_tesseract_typed_pages_are_kept_and_the_scanned_ones_named(tmp_path, fresh_cache, monkeypatch):
+    (tmp_path / "mixed.pdf").write_bytes(_mixed_pdf())
+    monkeypatch.setattr(ocr.shutil, "which", lambda name: None)
+    ocr.engine.cache_clear()
+    try:
+        doc = load_file(tmp_path / "mixed.pdf", tmp_path)
+    finally:
+        ocr.engine.cache_clear()
+    assert "orchard lease" in doc.text and "first working day" in doc.text and "Permission" not in doc.text
+    assert doc.metadata["pages_without_text"] == [3] and "ocr" not in doc.metadata
+    assert doc.metadata["notes"] == ["pages 2, 3 need OCR and were not read: Tesseract OCR is not installed: "
+                                     "apt-get install tesseract-ocr tesseract-ocr-eng (as root), then index again"]
 
 
 def _mixed_pdf() -> bytes:
@@ -147,6 +164,7 @@ def _encrypted_pdf(tmp_path) -> bytes:
     return out.getvalue()
 
 
+@needs_tesseract
 @pytest.mark.slow
 def test_bad_scans_each_leave_a_line_and_the_rest_is_indexed(tmp_path, fresh_cache):
     folder = tmp_path / "scans"
