@@ -11,6 +11,7 @@ unreadable (pages OCR could not read)}; the words and their boxes stay in the OC
 from __future__ import annotations
 
 import hashlib
+import re
 import statistics
 from typing import Sequence
 
@@ -206,7 +207,7 @@ def headings(text: str, styled: list[tuple[int, Line]]) -> list[list]:
     opened = {start for start, _, _ in clauses}
     found = [(start, line) for start, line in styled
              if (line.size >= HEADING_SIZE * body or line.bold and not body_bold and line.size >= body)
-             and any(c.isalpha() for c in line.text)
+             and re.search(r"[^\W\d_]{2}", line.text)  # a word, not a letter of a diagonal watermark
              and not any(start <= s < start + len(line.text) for s in opened)]
     merged: list[list] = []  # a heading set on two lines is one heading
     for start, line in found:
