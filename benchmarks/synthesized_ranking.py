@@ -50,7 +50,7 @@ def synthesized_sets(name: str, human: RetrievalDataset, n: int, styles: list[st
     sets = {}
     for style in styles:
         started = time.perf_counter()
-        report = synthesize(human.corpus, RUNS / f"{name}-{style}", n, settings=SynthesisSettings(style=style),
+        report = synthesize(human.corpus, RUNS / f"{name}{len(human.corpus)}-{style}", n, settings=SynthesisSettings(style=style),
                             progress=progress, titles=False)
         meta = json.loads((report.folder / "synthesis.json").read_text())
         print(f"{name} {style}: {report.written} questions ({report.ambiguous} ambiguous, {report.tried} passages, "
@@ -82,17 +82,29 @@ def per_set(cells: list[Cell]) -> dict:
     return scores
 
 
+def subset(dataset: RetrievalDataset, documents: int | None) -> RetrievalDataset:
+    """The first `documents` documents (by id) and the human queries judged on them: a smaller corpus
+    both question sets are run on (the CPU was shared by many jobs)."""
+    if not documents or documents >= len(dataset.corpus):
+        return dataset
+    kept = set(sorted(dataset.corpus)[:documents])
+    qids = [q for q, docs in dataset.qrels.items() if set(docs) <= kept]
+    return RetrievalDataset(dataset.name, {d: t for d, t in dataset.corpus.items() if d in kept},
+                            {q: dataset.queries[q] for q in qids}, {q: dataset.qrels[q] for q in qids}, None,
+                            {**dataset.meta, "documents_kept": documents}).validate()
+
+
 def run(args) -> dict:
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     config = load_config(args.config)
     styles = [s for s in args.styles.split(",") if s]
     conditions = [CONDITIONS[c] for c in args.conditions.split(",")]
     for name in args.corpora.split(","):
-        human = CORPORA[name]()
+        human = subset(CORPORA[name](), args.documents)
         sets = synthesized_sets(name, human, args.n, styles, progress=not args.quiet)
         dataset = combined(name, human, sets)
         started = time.perf_counter()
-        cells = compare([dataset], conditions, config, RUNS / f"compare-{name}", progress=not args.quiet)
+        cells = compare([dataset], conditions, config, RUNS / f"compare-{name}{len(human.corpus)}", progress=not args.quiet)
         scores = per_set(cells)
         results[name] = {
             "corpus": {"documents": len(human.corpus), "human_queries": len(human.queries)},
@@ -134,6 +146,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="synthesized questions per corpus and style")
     parser.add_argument("--styles", default="passage,summary")
     parser.add_argument("--corpora", default="qmsum,squality")
+    parser.add_argument("--documents", type=int, help="only the first N documents of each corpus (and their human queries)")
     parser.add_argument("--conditions", default=",".join(CONDITION_NAMES))
     parser.add_argument("--config", help="YAML settings (e.g. generator.threads: 1 on a shared CPU)")
     parser.add_argument("--report-only", action="store_true")
