@@ -216,8 +216,8 @@ def test_ask_streams_quotes_then_the_answer_while_20_searches_are_served(served,
 
 @pytest.mark.slow
 def test_an_ask_the_generator_cannot_take_ends_in_an_error_event(served):
-    events, arrived = [], {}
-    _ask(served, {"question": TRADEMARKS, "budget": 10 ** 6}, events, arrived)
+    events = []
+    _ask(served, {"question": TRADEMARKS, "budget": 10 ** 6}, events)
     assert [e["type"] for e in events] == ["started", "error"]  # refused before any document is read
     assert "does not fit the generator's window" in events[-1]["message"]
 
