@@ -67,3 +67,33 @@ def test_choose_an_index_upload_into_it_read_the_pdf_page_and_remove_it(tmp_path
         assert not (tmp_path / "b" / "index" / "uploads" / "lease.pdf").exists()
         browser.close()
     assert errors == []
+
+
+def test_an_answer_span_is_marked_in_its_quote_and_in_its_document(tmp_path):
+    """The page's handling of the ask events (as /api/ask streams them; no model runs here): the
+    answer span is marked inside the quote that holds it, and opens its document with it marked."""
+    expect = sync_api.expect
+    pipe = Pipeline.load(make_index(tmp_path, ("MIT.txt",)), encoder=FakeEncoder())
+    text = pipe.store.document_row("MIT.txt")["text"]
+    start = text.index("The above copyright notice")
+    end = text.index(".", start) + 1
+    quote = {"doc_id": "MIT.txt", "path": "", "start": start, "end": end, "text": text[start:end], "block": 1}
+    a = text.index("copyright notice", start)
+    span = {**quote, "start": a, "end": a + len("copyright notice"), "text": "copyright notice"}
+    errors = []
+    with running(pipe, token=TOKEN) as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 860})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/?token={TOKEN}")
+        expect(page.locator("#index-info")).to_contain_text("1 documents")
+        page.evaluate("([quote, span]) => { handleEvent('quotes', {quotes: [quote]}); handleEvent('answer', "
+                      "{answer: span.text, answer_span: span, citations: [], withheld: null}); }", [quote, span])
+        expect(page.locator("#quotes mark.answer")).to_have_text("copyright notice")
+        expect(page.locator("#quotes li .text")).to_have_text(f"“{quote['text']}”")
+        page.click("#answer-text button.answer-link")
+        focus = page.locator("#doc-text mark.answer.focus")
+        expect(focus).to_have_text("copyright notice")
+        expect(page.locator("#doc-text")).to_have_text(text)
+        browser.close()
+    assert errors == []

@@ -73,6 +73,17 @@ function showQuotes(quotes) {
   show("answer", true);
 }
 
+// The answer span inside the quote that holds it, as the CLI marks it »…«
+function markInQuote(span) {
+  const quotes = answerSpans.filter((s) => s.kind === "quote");
+  const i = quotes.findIndex((q) => q.doc_id === span.doc_id && q.start <= span.start && span.end <= q.end);
+  if (i < 0) return;
+  const [quote, shown] = [quotes[i], $("quotes").children[i].querySelector(".text")];
+  const [a, b] = [span.start - quote.start, span.end - quote.start];
+  shown.replaceChildren("“" + quote.text.slice(0, a), el("mark", "answer", quote.text.slice(a, b)),
+                        quote.text.slice(b) + "”");
+}
+
 function showAnswer(event) {
   const text = $("answer-text");
   if (!$("quotes").children.length && event.quotes) showQuotes(event.quotes);
@@ -89,6 +100,7 @@ function showAnswer(event) {
     link.title = `${span.doc_id} · ${whereOf(span)}`;
     link.addEventListener("click", () => openDocument(span.doc_id, answerSpans, span));
     text.replaceChildren(link);
+    markInQuote(span);
   } else {
     text.textContent = event.answer;
   }
