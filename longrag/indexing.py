@@ -32,7 +32,7 @@ from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible
 from .index.store import OldFormatError, read_manifest
 from .index.vectors import BACKENDS, backend, check_vectors
 from .index.writer import convert_format_1
-from .lexical import LexicalSettings
+from .lexical import FIELD_FILES, LexicalSettings
 from .memory import give_back_freed_memory
 from .types import Document, Skipped
 
@@ -240,9 +240,12 @@ class Indexer:
             report.notes.append(f"segments hold at most {self.segment_tokens} tokens, not segmenter.max_tokens="
                                 f"{self.config.segmenter.max_tokens}: that is what the encoder reads in one pass")
         old = previous.documents() if previous else {}
-        lexical = LexicalSettings() if self.config.index.mode == "hybrid" else None
+        lexical = LexicalSettings(fields=tuple(FIELD_FILES)) if self.config.index.mode == "hybrid" else None
         writer = IndexWriter(target, previous, self.encoder.dim, self.config.index.backend, self.config.index.factory,
                              lexical)
+        if writer.recount:
+            report.notes.append("BM25 counted again with the name and heading fields (the index was written before "
+                                "them); no text was encoded again for that")
         try:
             stale = set(stale_documents(previous)) if previous else set()  # indexed before pages and sections were
             todo = [s for s in sources if old.get(s.doc_id, {}).get("sha256") != s.sha256 or s.doc_id in stale]

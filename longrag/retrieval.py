@@ -2,10 +2,15 @@
 
 chunks / late_chunks: a document scores its best segment (max-sim).
 document: one vector per document; the span is its segment closest to the query.
-hybrid: the rankings named in `search.fusion` (document vectors, segment max-sim, BM25 over
-segments) fused by `search.fusion_method`: convex (default; mean of scores scaled from 0, Bruch
-et al. 2023), minmax, or rrf (reciprocal rank fusion, Cormack et al. 2009, k=60); the span is
-the best dense segment.
+hybrid: the rankings named in `search.fusion` (document vectors, segment max-sim, BM25F over
+segments with their document's name and their headings as fields) fused by `search.fusion_method`:
+convex (default; mean of scores scaled from 0, Bruch et al. 2023), minmax, or rrf (reciprocal rank
+fusion, Cormack et al. 2009, k=60); the span is the best dense segment.
+
+Every hit points at the sentence of its span that best matches the query (`Hit.sentence`: stemmed
+BM25 over the sentences of all the hits' spans, as the quote ranking's lexical half does; the
+span's first sentence where none shares a word with the query): its snippet is centred on it, and
+its page and section are that sentence's (documents/locations.py).
 """
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ import numpy as np
 
 from .errors import InputError
 from .index import IndexStore
+from .lexical import bm25_scores
 from .ranking import RRF_K, reciprocal_rank_fusion
+from .reasoning.bm25_selector import STEMMED
+from .reasoning.sentences import split_sentences
 from .types import Hit
 
 if TYPE_CHECKING:  # for annotations only: config.py reads this module's registries (MODES, RANKINGS, FUSIONS)
@@ -27,11 +35,11 @@ Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, bes
 
 def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
     ranked = MODES[store.mode](store, query, query_vector, config, k)
-    return [_hit(store, doc_id, score, span or store.best_span(doc_id, query_vector), config.search.snippet_chars)
-            for doc_id, score, span in ranked]
+    return _hits(store, query, [(doc_id, score, span or store.best_span(doc_id, query_vector))
+                                for doc_id, score, span in ranked], config.search.snippet_chars)
 
 
-def rerank(store: IndexStore, hits: list[Hit], ranked, snippet_chars: int) -> list[Hit]:
+def rerank(store: IndexStore, hits: list[Hit], ranked, snippet_chars: int, query: str = "") -> list[Hit]:
     """`hits` re-ordered by their best segment in `ranked` (spans best first with a score, e.g. a
     re-ranker's output over the hits' segments), that segment becoming the hit's span and its score
     the hit's; hits with no segment in `ranked` follow in their order."""
@@ -39,7 +47,7 @@ def rerank(store: IndexStore, hits: list[Hit], ranked, snippet_chars: int) -> li
     for span, score in ranked:
         best.setdefault(span.doc_id, (float(score), (span.start, span.end)))
     kept = sorted((h for h in hits if h.doc_id in best), key=lambda h: -best[h.doc_id][0])
-    return ([_hit(store, h.doc_id, *best[h.doc_id], snippet_chars) for h in kept]
+    return (_hits(store, query, [(h.doc_id, *best[h.doc_id]) for h in kept], snippet_chars)
             + [h for h in hits if h.doc_id not in best])
 
 
@@ -56,7 +64,7 @@ def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Co
     if "documents" in config.search.fusion and not store.has_document_vectors:
         raise InputError("this index holds no document vectors (it was built without 'documents' in "
                          "search.fusion): rebuild it with that setting, or fuse only segments and bm25")
-    rankings = [RANKINGS[name](store, query, vector, pool) for name in config.search.fusion]
+    rankings = [RANKINGS[name](store, query, vector, pool, config) for name in config.search.fusion]
     return FUSIONS[config.search.fusion_method](rankings)[:k]
 
 
@@ -106,9 +114,10 @@ def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: 
     return [(doc_id, score, (start, end)) for score, doc_id, start, end in store.best_segment_per_document(query, k, candidates)]
 
 
-def _rank_by_bm25(store: IndexStore, query: str, candidates: int) -> Ranking:
+def _rank_by_bm25(store: IndexStore, query: str, candidates: int, config: Config) -> Ranking:
+    weights = {"name": config.search.name_weight, "heading": config.search.heading_weight}
     best: dict[str, tuple[float, tuple[int, int]]] = {}
-    for score, doc_id, start, end in store.lexical_hits(query, candidates):
+    for score, doc_id, start, end in store.lexical_hits(query, candidates, weights):
         best.setdefault(doc_id, (score, (start, end)))
     return [(doc_id, score, span) for doc_id, (score, span) in best.items()]
 
@@ -121,18 +130,48 @@ def _rank_by_documents(store: IndexStore, query: np.ndarray, k: int) -> Ranking:
 # best first); search.fusion_method → how hybrid fuses them. config.py validates against these names.
 MODES = {"document": _search_documents, "chunks": _search_segments, "late_chunks": _search_segments,
          "hybrid": _search_hybrid}
-RANKINGS = {"documents": lambda store, query, vector, k: _rank_by_documents(store, vector, k),
-            "segments": lambda store, query, vector, k: _rank_by_segments(store, vector, k, k),
-            "bm25": lambda store, query, vector, k: _rank_by_bm25(store, query, k)}
+RANKINGS = {"documents": lambda store, query, vector, k, config: _rank_by_documents(store, vector, k),
+            "segments": lambda store, query, vector, k, config: _rank_by_segments(store, vector, k, k),
+            "bm25": lambda store, query, vector, k, config: _rank_by_bm25(store, query, k, config)}
 FUSIONS = {"convex": lambda rankings: fuse_scores(rankings, floor=True),
            "minmax": lambda rankings: fuse_scores(rankings, floor=False),
            "rrf": fuse}
 
 
-def _hit(store: IndexStore, doc_id: str, score: float, span: tuple[int, int], snippet_chars: int) -> Hit:
-    start, end = span
-    path, text = store.span_text(doc_id, start, end)
-    snippet = re.sub(r"\s+", " ", text).strip()
-    if len(snippet) > snippet_chars:
-        snippet = snippet[: snippet_chars - 1].rsplit(" ", 1)[0] + "…"
-    return Hit(doc_id=doc_id, path=path, score=score, start=start, end=end, snippet=snippet)
+def _hits(store: IndexStore, query: str, ranked: list[tuple[str, float, tuple[int, int]]],
+          snippet_chars: int) -> list[Hit]:
+    """Hits for (doc_id, score, span), each with the sentence of its span that best matches the
+    query and a snippet centred on it."""
+    spans = [(doc_id, score, start, end, *store.span_text(doc_id, start, end)) for doc_id, score, (start, end) in ranked]
+    sentences = [split_sentences(text) or [(0, len(text))] for *_, text in spans]
+    flat = [text[a:b] for (*_, text), pieces in zip(spans, sentences) for a, b in pieces]
+    scores = bm25_scores(query, flat, STEMMED) if flat and query.strip() else np.zeros(len(flat))
+    hits, at = [], 0
+    for (doc_id, score, start, end, path, text), pieces in zip(spans, sentences):
+        a, b = pieces[int(np.argmax(scores[at:at + len(pieces)]))]  # the first of equals: no shared word → the first
+        at += len(pieces)
+        hits.append(Hit(doc_id=doc_id, path=path, score=score, start=start, end=end,
+                        snippet=snippet(text, a, b, snippet_chars), sentence=(start + a, start + b)))
+    return hits
+
+
+def snippet(text: str, a: int, b: int, chars: int) -> str:
+    """text on one line, at most `chars` characters, centred on text[a:b] (a sentence): whole where
+    it fits, with the words around it, "…" where text goes on."""
+    def squash(piece: str) -> str:
+        return re.sub(r"\s+", " ", piece).strip()
+
+    middle, before, after = squash(text[a:b]), squash(text[:a]), squash(text[b:])
+    if len(middle) >= chars:
+        lead = "…" if before else ""
+        return lead + middle[: chars - 1 - len(lead)].rsplit(" ", 1)[0] + "…"
+    room = chars - len(middle) - 2  # two spaces joining the three parts
+    left = min(len(before), max(room // 2, room - len(after)))
+    right = room - left
+    head = before[len(before) - left:] if left < len(before) else before
+    if left < len(before):
+        head = "…" + head.split(" ", 1)[-1] if " " in head else "…"
+    tail = after[:right] if right < len(after) else after
+    if right < len(after):
+        tail = (tail.rsplit(" ", 1)[0] if " " in tail else "") + "…"
+    return " ".join(part for part in (head, middle, tail) if part)

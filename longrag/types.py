@@ -104,8 +104,9 @@ def merge_spans(spans: Iterable[tuple[int, int, float]], text: str | None = None
 
 @dataclass(frozen=True)
 class Hit:
-    """One ranked document with the span that matched best, and where that span lies (page,
-    pages, section) when the document records it."""
+    """One ranked document with the span that matched best. `sentence` is the [start, end) of the
+    span's sentence that best matches the query, which the snippet is centred on; page, pages and
+    section are where that sentence lies (the span's, without it) when the document records them."""
 
     doc_id: str
     path: str
@@ -116,6 +117,7 @@ class Hit:
     page: int | None = None
     pages: tuple[int, ...] | None = None
     section: tuple[str, ...] | None = None
+    sentence: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

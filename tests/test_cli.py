@@ -58,10 +58,12 @@ def test_search_text_and_json(cli):
     code, out, _ = cli("search", "patent litigation", "--json", "-k", "3")
     hits = json.loads(out)
     assert len(hits) == 3
-    assert set(hits[0]) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section"}
+    assert set(hits[0]) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section", "sentence"}
     assert hits[0]["doc_id"] == "Apache-2.0.txt" and hits[0]["start"] < hits[0]["end"]
     apache = (cli.work / "contracts" / "Apache-2.0.txt").read_text()
-    assert hits[0]["snippet"][:40] in re.sub(r"\s+", " ", apache[hits[0]["start"]:hits[0]["end"]])
+    assert hits[0]["snippet"].lstrip("…")[:40] in re.sub(r"\s+", " ", apache[hits[0]["start"]:hits[0]["end"]])
+    start, end = hits[0]["sentence"]  # the sentence the snippet is centred on, inside the span
+    assert hits[0]["start"] <= start < end <= hits[0]["end"] and " ".join(apache[start:end].split())[:60] in hits[0]["snippet"]
 
 
 def test_info_and_incremental_rerun(cli):

@@ -40,7 +40,8 @@ def test_index_search_json_and_info(cli):
     code, out, _ = cli("search", "green tea leaves", "--json", "-k", "3")
     hits = json.loads(out)
     assert [h["doc_id"] for h in hits][0] == "tea.html" and len(hits) == 3
-    assert all(set(h) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section"} for h in hits)
+    assert all(set(h) == {"doc_id", "path", "score", "start", "end", "snippet", "page", "pages", "section", "sentence"}
+               for h in hits)
     code, out, _ = cli("info")
     assert code == 0 and "encoder fake-hash (64 dims" in out and "3 documents" in out
 

@@ -45,7 +45,7 @@ def test_search_returns_typed_hits_with_spans(tmp_path, corpus):
     top = hits[0]
     text = (corpus / "rockets.md").read_text()
     assert 0 <= top.start < top.end <= len(text)
-    assert top.snippet.split()[0] in text[top.start:top.end]
+    assert top.snippet.lstrip("…").split()[0] in text[top.start:top.end]
     assert len(hits) == 2 and hits[0].score >= hits[1].score
     # reload from disk gives the same answer
     again = Pipeline.load(tmp_path / "idx", encoder=FakeEncoder()).search("rockets thrust propellant", k=2)

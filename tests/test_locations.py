@@ -337,3 +337,27 @@ def test_contextual_headers_change_what_is_encoded_and_counted_not_what_is_store
     assert hit.doc_id == "CDDL-1.0.txt" and hit.start <= clause < hit.end and hit.section == ("9. MISCELLANEOUS.",)
     with pytest.raises(Exception, match="different settings"):
         Pipeline.load(tmp_path / "headers-False", config={"segmenter": {"headers": True}})
+
+
+@pytest.mark.slow
+def test_a_hit_points_at_the_sentence_that_matched_on_its_page(tmp_path):
+    """One segment over three short pages: the hit's page and snippet are those of the page-2
+    sentence the query matches, not of the segment's first word."""
+    pages = [["The lease of the mill starts on the first of May.", "The miller keeps the keys to the granary."],
+             ["Flour sold to the bakery in Krakow is invoiced every fortnight.", "Sacks are returned empty."],
+             ["The waterwheel is inspected each spring by the county engineer.", "Repairs are shared equally."]]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _write_pdf(docs / "mill.pdf", pages)
+    pipe = Pipeline.from_config(None)
+    pipe.index([docs], index_dir=tmp_path / "index", progress=False)
+    hit = pipe.search("How often is flour for the bakery invoiced?", k=1)[0]
+    text = pipe.store.document_row("mill.pdf")["text"]
+    start, end = _find(text, pages[1][0])
+    assert locate(pipe.store.document_metadata("mill.pdf"), hit.start, hit.end)["pages"] == (1, 2, 3)  # one segment
+    assert hit.sentence[0] <= start and end <= hit.sentence[1]
+    assert (hit.page, hit.pages) == (2, (2,))
+    assert "Flour sold to the bakery in Krakow is invoiced every fortnight." in hit.snippet
+    as_json = json.loads(CliRunner().invoke(main, ["search", "flour bakery invoiced fortnight", "--index",
+                                                   str(tmp_path / "index"), "--json", "-k", "1"]).stdout)[0]
+    assert as_json["page"] == 2 and as_json["sentence"][0] <= start and "Krakow" in as_json["snippet"]

@@ -128,13 +128,14 @@ def missing(metadata: dict) -> bool:
 def with_locations(store, spans: Iterable, cache: dict[str, dict] | None = None) -> list:
     """The spans (Hits, Citations: anything with doc_id, start, end and the location fields) with
     page, pages and section filled in from their documents' stored metadata (read once per
-    document into `cache`)."""
+    document into `cache`): those of a hit's matched `sentence` where it has one."""
     cache = {} if cache is None else cache
     out = []
     for span in spans:
         if span.doc_id not in cache:
             cache[span.doc_id] = store.document_metadata(span.doc_id) if span.doc_id in store else {}
-        out.append(replace(span, **locate(cache[span.doc_id], span.start, span.end)))
+        where = getattr(span, "sentence", None) or (span.start, span.end)
+        out.append(replace(span, **locate(cache[span.doc_id], *where)))
     return out
 
 

@@ -9,7 +9,7 @@ and BM25 term counts — written once, never changed, removed when no live gener
       segments.faiss       the vector index over segment_vectors (FAISS: factory sized from the shard;
                            another backend writes segments.<its suffix>)
       document_vectors.npy, documents.faiss   one vector per document (document / hybrid with documents)
-      bm25/                term counts per segment (hybrid)
+      bm25/                term counts per segment (hybrid): its text, and the name and heading fields
 
 A generation deletes a document by listing its ordinal (a tombstone); searches skip tombstoned
 rows inside the vector index (FAISS: an ID selector), and a merge drops them for good.
@@ -27,7 +27,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..lexical import BM25, LexicalSettings, TermCounts, pooled_scores
+from ..documents.headers import field_texts
+from ..lexical import BM25, BODY, Fields, LexicalSettings, TermCounts, pooled_scores
 from .layout import fsync_tree
 from .vectors import BACKENDS, VectorIndex, backend
 
@@ -112,8 +113,8 @@ class Shard:
     def search_documents(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.document_index.search(query[None, :], k, self.alive)
 
-    def lexical_counts(self) -> TermCounts:
-        return self.terms.counts
+    def lexical_counts(self) -> Fields:
+        return self.terms.fields
 
     def segments_of(self, ordinal: int) -> slice:
         return slice(int(self.first[ordinal]), int(self.first[ordinal + 1]))
@@ -138,9 +139,11 @@ class Shard:
         self.db.close()
 
 
-def lexical_scores(query: str, shards: Sequence[Shard], settings: LexicalSettings) -> list[np.ndarray]:
-    """BM25 of every live segment of every shard, statistics pooled over the shards (0 for tombstoned rows)."""
-    scores = pooled_scores(query, [s.lexical_counts() for s in shards], settings)
+def lexical_scores(query: str, shards: Sequence[Shard], settings: LexicalSettings,
+                   weights: dict[str, float] | None = None) -> list[np.ndarray]:
+    """BM25F of every live segment of every shard (fields weighted by `weights`), statistics pooled
+    over the shards (0 for tombstoned rows)."""
+    scores = pooled_scores(query, [s.lexical_counts() for s in shards], settings, weights)
     for shard, values in zip(shards, scores):
         values[~shard.alive_segments] = 0
     return scores
@@ -159,8 +162,8 @@ class ShardWriter:
         self._spans: list[np.ndarray] = []
         self._vectors: list[np.ndarray] = []
         self._document_vectors: list[np.ndarray] = []
-        self._texts: list[str] = []
-        self._counts: list[TermCounts] = []
+        self._texts: dict[str, list[str]] = {}  # field → texts not counted yet
+        self._counts: list[dict[str, TermCounts]] = []  # field → counts, one dict per batch of texts
 
     def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
         """One document (a dict with DOCUMENT_KEYS) with its segments and their vectors."""
@@ -172,8 +175,11 @@ class ShardWriter:
         if document_vector is not None:
             self._document_vectors.append(np.asarray(document_vector, np.float32).reshape(1, -1))
         if self.lexical is not None:
-            self._texts += [s.get("header", "") + doc["text"][s["start"]:s["end"]] for s in segments]  # segmenter.headers
-            if len(self._texts) >= TEXTS_PER_COUNT:
+            texts = {BODY: [s.get("header", "") + doc["text"][s["start"]:s["end"]] for s in segments],  # segmenter.headers
+                     **_fields(self.lexical.fields, doc, [(s["start"], s["end"]) for s in segments])}
+            for name, values in texts.items():
+                self._texts.setdefault(name, []).extend(values)
+            if len(self._texts[BODY]) >= TEXTS_PER_COUNT:
                 self._flush_texts()
 
     def add_shard(self, shard: Shard) -> None:
@@ -182,8 +188,19 @@ class ShardWriter:
         keep = np.flatnonzero(shard.alive)
         renumber = np.full(len(shard.alive), -1, np.int64)
         renumber[keep] = np.arange(len(keep)) + self.documents
+        counted = shard.terms.settings if shard.terms is not None else None
+        if self.lexical is not None and (counted is None or (counted.stopwords, counted.stem) !=
+                                         (self.lexical.stopwords, self.lexical.stem)):
+            raise ValueError(f"shard {shard.name} was counted with BM25 settings {counted}, not {self.lexical}: "
+                             "rebuild the index (longrag index DIR --index INDEX --rebuild)")
+        missing = [f for f in self.lexical.fields if f not in counted.fields] if self.lexical else []
+        added: dict[str, list[str]] = {name: [] for name in missing}  # fields of an index written before them
         for rows in _batches(keep, 1000):
-            self._insert(dict(zip(DOCUMENT_KEYS, row[1:])) for row in shard.document_rows(rows.tolist()))
+            documents = [dict(zip(DOCUMENT_KEYS, row[1:])) for row in shard.document_rows(rows.tolist())]
+            self._insert(documents)
+            for ordinal, doc in zip(rows.tolist(), documents) if missing else ():
+                for name, values in _fields(missing, doc, shard.spans[shard.segments_of(ordinal), 1:3].tolist()).items():
+                    added[name] += values
         spans = np.array(shard.spans[shard.alive_segments])
         spans[:, 0] = renumber[spans[:, 0]]
         self._spans.append(spans)
@@ -192,7 +209,10 @@ class ShardWriter:
         if shard.document_vectors is not None:
             self._document_vectors.append(np.asarray(shard.document_vectors[shard.alive]))
         if self.lexical is not None:
-            self._counts.append(TermCounts.concatenate([shard.lexical_counts()], [shard.alive_segments]))
+            had = shard.lexical_counts().counts
+            self._counts.append({**{name: TermCounts.concatenate([had[name]], [shard.alive_segments])
+                                    for name in (BODY, *self.lexical.fields) if name in had},
+                                 **{name: TermCounts.build(values, self.lexical) for name, values in added.items()}})
 
     def _insert(self, docs: Iterable[dict]) -> None:
         for doc in docs:
@@ -202,9 +222,9 @@ class ShardWriter:
             self.documents += 1
 
     def _flush_texts(self) -> None:
-        if self._texts:
-            self._counts.append(TermCounts.build(self._texts, self.lexical))
-            self._texts = []
+        if self._texts.get(BODY):
+            self._counts.append({name: TermCounts.build(texts, self.lexical) for name, texts in self._texts.items()})
+        self._texts = {}
 
     def finish(self) -> dict:
         """Write every file, fsync them, and return the shard's info."""
@@ -222,9 +242,11 @@ class ShardWriter:
             info["vector_indexes"][DOCUMENT_INDEX] = self._build(documents, DOCUMENT_INDEX)
         if self.lexical is not None:
             self._flush_texts()
-            counts = self._counts[0] if len(self._counts) == 1 else \
-                TermCounts.concatenate(self._counts, [slice(None)] * len(self._counts))
-            BM25(counts, self.lexical).save(self.folder / BM25_DIR)
+            parts = self._counts
+            counts = {name: parts[0][name] if len(parts) == 1 else
+                      TermCounts.concatenate([p[name] for p in parts], [slice(None)] * len(parts))
+                      for name in (BODY, *self.lexical.fields)}
+            BM25(counts.pop(BODY), self.lexical, counts).save(self.folder / BM25_DIR)
         files = {p.relative_to(self.folder).as_posix(): p.stat().st_size
                  for p in sorted(self.folder.rglob("*")) if p.is_file()}
         info["files"] = files
@@ -246,6 +268,12 @@ class ShardWriter:
         except sqlite3.Error:
             pass
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _fields(names: Sequence[str], doc: dict, spans: list) -> dict[str, list[str]]:
+    """The BM25 fields' texts of one document's segments (`doc`: a row of DOCUMENT_KEYS)."""
+    metadata = json.loads(doc["metadata"]) if isinstance(doc["metadata"], str) else doc["metadata"]
+    return field_texts(names, doc["doc_id"], metadata, spans)
 
 
 def vector_indexes(info: dict) -> dict:

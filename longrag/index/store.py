@@ -218,12 +218,13 @@ class IndexStore:
             hits += [(shard.doc_ids[int(r)], float(s)) for s, r in zip(scores[0], rows[0])]
         return sorted(hits, key=lambda h: -h[1])[:k]
 
-    def lexical_hits(self, query: str, n: int) -> list[SegmentHit]:
-        """The n best segments by BM25 (statistics pooled over all shards); none without a shared term."""
+    def lexical_hits(self, query: str, n: int, weights: dict[str, float] | None = None) -> list[SegmentHit]:
+        """The n best segments by BM25F (statistics pooled over all shards; `weights`: field → weight,
+        for the fields the index counts); none without a shared term."""
         if self.lexical is None:
             return []
         hits = []
-        for shard, scores in zip(self.shards, lexical_scores(query, self.shards, self.lexical)):
+        for shard, scores in zip(self.shards, lexical_scores(query, self.shards, self.lexical, weights)):
             top, rows = best(scores, n)
             hits += _segment_hits(shard, top, rows)
         return sorted(hits, key=lambda h: -h[0])[:n]

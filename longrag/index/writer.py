@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,9 @@ class IndexWriter:
                                  "bytes": shard.info["bytes"], "vector_indexes": shard.info["vector_indexes"]})
         self._open: ShardWriter | None = None
         self._made: list[Path] = []  # shard folders this run wrote (removed again on abort)
+        # BM25 counted with other settings (an index written before the name and heading fields): every shard
+        # is merged into one counted with these, its vectors reused
+        self.recount = bool(previous and previous.shards and lexical is not None and previous.lexical != lexical)
 
     # -- changes ----------------------------------------------------------------------------------
     def add(self, doc: dict, segments: list[dict], vectors: np.ndarray, document_vector: np.ndarray | None) -> None:
@@ -77,8 +80,9 @@ class IndexWriter:
     def _merge(self, optimize: bool) -> int:
         """Merge shards (all with `optimize`, else the smallest beyond MAX_SHARDS); returns how many went."""
         self.entries = [e for e in self.entries if e["documents"] > 0]  # wholly deleted shards just go
-        if optimize:
-            chosen = self.entries if len(self.entries) > 1 or any(e["deleted"] for e in self.entries) else []
+        if optimize or self.recount:
+            chosen = self.entries if len(self.entries) > 1 or any(e["deleted"] for e in self.entries) or self.recount \
+                else []
         elif len(self.entries) > MAX_SHARDS:
             chosen = sorted(self.entries, key=lambda e: e["segments"])[:len(self.entries) - MAX_SHARDS // 2 + 1]
         else:
@@ -108,8 +112,7 @@ class IndexWriter:
         shards = [{**e, "deleted": sorted(e["deleted"])} for e in self.entries]
         manifest = replace(
             manifest, format_version=FORMAT_VERSION, shards=shards, merged_shards=merged,
-            lexical=manifest.lexical if self.lexical is None else
-            {"stopwords": self.lexical.stopwords, "stem": self.lexical.stem},
+            lexical=manifest.lexical if self.lexical is None else {**asdict(self.lexical), "fields": list(self.lexical.fields)},
             counts={**manifest.counts, "documents": sum(e["documents"] for e in shards),
                     "segments": sum(e["segments"] for e in shards)},
             bytes_on_disk=sum(e["bytes"] for e in shards))

@@ -39,7 +39,8 @@ def hit_to_document(pipeline: Pipeline, hit: Hit) -> Document:
     return Document(
         page_content=text,
         metadata={"doc_id": hit.doc_id, "path": hit.path, "score": hit.score, "start": hit.start, "end": hit.end,
-                  **{k: v for k, v in (("page", hit.page), ("pages", hit.pages), ("section", hit.section)) if v}},
+                  **{k: v for k, v in (("page", hit.page), ("pages", hit.pages), ("section", hit.section),
+                                       ("sentence", hit.sentence)) if v}},
     )
 
 
@@ -48,8 +49,9 @@ class LongragRetriever(BaseRetriever):
 
     `k` documents per query (override per call: ``retriever.invoke(query, k=2)``). Metadata of
     every Document: `doc_id`, `path`, `score` (cosine of the best segment, or fused score in
-    hybrid mode), `start`, `end` (character offsets into the document's extracted text), and
-    where the document records them `page`, `pages` (PDF) and `section` (the heading path).
+    hybrid mode), `start`, `end` (character offsets into the document's extracted text),
+    `sentence` ([start, end) of the span's sentence that best matches the query), and where the
+    document records them that sentence's `page`, `pages` (PDF) and `section` (the heading path).
     Safe to call from several threads; `ainvoke` runs the search in the default executor.
     """
 
