@@ -59,12 +59,12 @@ def main() -> None:
                 answer = pipe.ask(question)
                 rows.append({"question": question, "expected": doc, "answer": answer.answer, "found": answer.found,
                              "cited": sorted({c.doc_id for c in answer.citations}), "grounded": answer.grounded,
-                             "flags": answer.flags, "seconds": answer.seconds, "tokens_in": answer.tokens_in,
+                             "seconds": answer.seconds, "tokens_in": answer.tokens_in,
                              "support": answer.support and {"doc_id": answer.support.doc_id, "text": answer.support.text}})
                 rows[-1]["right"] = right(rows[-1])
                 shown = re.sub(r"\s+", " ", answer.answer)[:200]
                 print(f"{name}@{budget}: {'RIGHT' if rows[-1]['right'] else 'wrong'} {answer.seconds:.1f}s {question}\n"
-                      f"  {shown}\n  cited {rows[-1]['cited']} {answer.flags}", flush=True)
+                      f"  {shown}\n  cited {rows[-1]['cited']}", flush=True)
             seconds = sorted(r["seconds"] for r in rows)
             runs.append({"generator": name, "backend": generator.backend, "budget": budget,
                          "load_seconds": round(load_seconds, 1), "rows": rows,

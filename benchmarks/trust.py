@@ -182,7 +182,7 @@ def run(args) -> dict:
             answer = pipes[corpus].ask(q["question"])
             rows[q["id"]] = {
                 "question": q["question"], "split": q["split"], "answer": answer.answer, "reading": answer.reading,
-                "found": answer.found, "withheld": answer.withheld, "check": answer.check, "flags": answer.flags,
+                "found": answer.found, "withheld": answer.withheld, "check": answer.check,
                 "quotes": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in answer.quotes],
                 "answer_span": answer.answer_span and {"doc_id": answer.answer_span.doc_id, "start": answer.answer_span.start,
                                                        "end": answer.answer_span.end, "text": answer.answer_span.text},

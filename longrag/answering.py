@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import retrieval
+from .budget import check_budget, check_question_fits
 from .config import Config
 from .documents.locations import answer_with_locations, with_locations
 from .encoders import Encoder
@@ -46,21 +47,17 @@ def check_request(stages: Stages, question: str, selector: str, budget: int) -> 
         raise InputError("empty question")
     if selector not in SELECTORS:
         raise InputError(f"unknown selector {selector!r}; choose one of {', '.join(SELECTORS)}")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise InputError(f"budget must be a positive number of tokens, got {budget!r}")
+    check_budget(budget)
     if not stages.store.documents():
         raise InputError(f"index {stages.store.path} holds no documents: index some with `longrag index DIR`")
     generator, max_new = stages.generator, stages.config.generator.max_new_tokens
     room = evidence_room(generator, max_new)
     if budget > room:
-        raise InputError(f"budget of {budget} tokens does not fit the generator's window of {generator.window} "
+        raise InputError(f"ask.budget of {budget} tokens does not fit the generator's window of {generator.window} "
                          f"tokens ({generator.extension.describe()}; {max_new} kept for the answer, "
                          f"{PROMPT_ROOM} for the prompt): use at most {room}, or extend the generator's "
                          "context (generator.extension)")
-    n_question = generator.count_tokens(question)
-    if n_question > budget:
-        raise InputError(f"the question has {n_question} tokens, more than the evidence budget of {budget}; "
-                         "shorten it or raise --budget")
+    check_question_fits(generator.count_tokens(question), budget)
 
 
 def ask_events(stages: Stages, question: str, selector: str | None = None,
@@ -94,7 +91,7 @@ def ask_events(stages: Stages, question: str, selector: str | None = None,
             seconds=round(time.perf_counter() - started, 3), dropped=chosen.dropped if chosen else 0,
             found=not_found is None, not_found=not_found,
             unverified_quotes=list(chosen.unverified) if chosen else [], relevance=relevance,
-            flags=list(reading.flags) if reading else [], quotes=list(quotes), withheld=withheld,
+            quotes=list(quotes), withheld=withheld,
             reading=reading.reading if reading else text,
             evidence=citations(chosen.evidence, range(1, len(chosen.evidence) + 1)) if chosen else [],
             check=verdict.record() if verdict else {}, answer_span=reading.span if reading else None))

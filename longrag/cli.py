@@ -23,13 +23,13 @@ from .evaluation.suite import build_datasets
 from .evaluation.ask_eval import evaluate_answers
 from .evaluation.synthesize import STYLES, SynthesisSettings, synthesized_set
 from .index import IndexStore, list_indexes, resolve_index_dir
-from .documents.locations import blank_pages, location_notes, shown
+from .documents.locations import blank_pages, location_notes
 from .documents.pdf import ocr_summary
 from .index.manifest import describe
 from .pipeline import Pipeline, default_index_dir, index_root
-from .reasoning import NOT_FOUND, SELECTORS
-from .reasoning.evidence import squash
+from .reasoning import SELECTORS
 from .server.command import serve_command
+from .views import answer_lines, hit_lines, report_lines
 
 INDEX_HELP = "Index name (under indexes/, or $LONGRAG_INDEXES) or a path to an index directory."
 FLAGS = {"ask.budget": "--budget", "ask.selector": "--selector", "search.k": "-k"}  # setting → the flag that sets it
@@ -155,28 +155,6 @@ def remove(doc_ids, index_name, wait):
     _print_report(Pipeline(config).remove(doc_ids, _pick_index(index_name, config), wait=wait))
 
 
-def _print_report(report) -> None:
-    click.echo(f"Indexed {report.documents} documents into {report.index_dir} in {report.seconds:.1f} s")
-    click.echo(f"  {report.segments} segments, {report.tokens:,} tokens "
-               f"({report.encoded_tokens:,} encoded this run)")
-    click.echo(f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-               f"removed {report.removed}")
-    if report.windowed:
-        click.echo(f"  {report.windowed} documents were longer than one encoder window and were read as "
-                   "several windows (nothing cut)")
-    if report.truncated:
-        click.echo(f"  TRUNCATED {len(report.truncated)} documents "
-                   f"({sum(n for _, n in report.truncated):,} tokens not indexed):")
-        for doc_id, n in report.truncated[:10]:
-            click.echo(f"    {doc_id}: {n:,} tokens cut")
-    if report.skipped:
-        click.echo(f"  skipped {len(report.skipped)} files:")
-        for item in report.skipped:
-            click.echo(f"    {item.path}: {item.reason}")
-    for note in report.notes:
-        click.echo(f"  note: {note}")
-
-
 @main.command()
 @click.argument("query")
 @click.option("--index", "index_name", help=INDEX_HELP)
@@ -203,9 +181,8 @@ def search(query, index_name, k, config_path, as_json, rerank):
         return
     if not hits:
         click.echo("no results")
-    for rank, hit in enumerate(hits, 1):
-        click.echo(f"{rank:>2}. {hit.score:.3f}  {hit.doc_id}  [{hit.start}:{hit.end}]{_where(hit)}")
-        click.echo(f"      {hit.snippet}")
+    for line in hit_lines(hits):
+        click.echo(line)
 
 
 @main.command()
@@ -217,7 +194,7 @@ def search(query, index_name, k, config_path, as_json, rerank):
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="YAML settings (generator and ask sections); must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: answer, quotes[{doc_id, path, start, end, text, block, page, pages, section}], citations (the same fields), withheld, reading, check, grounded, flags, selector, tokens_in, seconds, ...")
+              help="Print one JSON object: answer, answer_span{doc_id, path, start, end, text, page, pages, section}, quotes[{the same fields, block}], citations and evidence (the same), withheld, reading, check, grounded, selector, tokens_in, seconds, ...")
 @_friendly
 def ask(question, index_name, selector, budget, config_path, as_json):
     """Answer QUESTION from the indexed documents: first what they say, then a reading of it.
@@ -225,12 +202,12 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     First the quotes: the best sentences of the evidence for the question (chosen by the retriever
     from the question alone, never from the model's answer), verbatim, each with its document and
     character span [start:end). Then the answer: a yes/no question is answered Yes or No by the
-    generator's likelihood of each after reading the quotes; any other question is answered from
-    the evidence and the answer checked against the quotes. A reading the quotes do not support is
-    not shown as an answer: "No answer shown" says why, and the quotes stand. A citation of a block
-    that does not exist, no citation, or a quoted phrase missing from the cited blocks is flagged
-    "not verified". When the documents do not support an answer it says "not found in the indexed
-    documents".
+    models' likelihood of each after reading the quotes; for any other question the generator
+    points at the words of the quotes (and the sentences beside them) that answer it, and the
+    answer is that span of the document, marked »…« inside its quote. A reading that aligns to no
+    span, or that the checking model does not take to answer the question, is not shown as an
+    answer: "No answer shown" says why, and the quotes stand. When the documents do not answer it
+    says "not found in the indexed documents", and why.
     """
     pipe = _open(index_name, config_path)
     result = pipe.ask(question, selector=selector, budget=budget)
@@ -238,31 +215,8 @@ def ask(question, index_name, selector, budget, config_path, as_json):
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
-    if result.quotes:
-        click.echo("What the documents say:")
-        for quote in result.quotes:
-            click.echo(f"  [{quote.block}] {quote.doc_id} [{quote.start}:{quote.end}]{_where(quote)}")
-            click.echo(f"      \"{squash(quote.text)}\"")
-    if result.withheld:
-        click.echo(f"No answer shown: {result.withheld}.")
-        click.echo(f"  (the model's reading was: {squash(result.reading)})", err=True)
-    elif result.found:
-        click.echo(f"Answer: {result.answer}")
-    else:
-        click.echo(f"Answer: {NOT_FOUND} ({result.not_found})")
-    for flag in result.flags:
-        click.echo(f"! not verified: the answer {flag}", err=True)
-    if result.found and not result.withheld and not (result.check.get("method") == "yes/no likelihood"):
-        for cite in result.citations:
-            text = squash(cite.text)
-            click.echo(f"[{cite.block}] {cite.path} [{cite.start}:{cite.end}]{_where(cite)}")
-            click.echo(f"    \"{text if len(text) <= 300 else text[:299] + '…'}\"")
-    relevance = f", relevance {result.relevance:.2f}" if result.relevance is not None else ""
-    generator = f"{pipe.generator.name} on {pipe.generator.backend}; " if result.tokens_in else ""
-    check = (f"; {result.check['method']} margin {result.check['margin']:+.2f}"
-             if result.check.get("margin") is not None else "")
-    click.echo(f"({result.selector}; {generator}{result.tokens_in} prompt tokens; {result.dropped} left out of "
-               f"the budget{relevance}{check}; {result.seconds:.1f} s)", err=True)
+    for line, to_stderr in answer_lines(result, pipe.generator):
+        click.echo(line, err=to_stderr)
 
 
 @main.command()
@@ -283,9 +237,9 @@ def info(index_name):
         click.echo(f"  {line}")
 
 
-def _where(span) -> str:
-    """'  p. 3 · § 6. Trademarks.' beside a citation, when its document records that."""
-    return f"  {shown(span)}" if shown(span) else ""
+def _print_report(report) -> None:
+    for line in report_lines(report):
+        click.echo(line)
 
 
 def _note_locations(pipe) -> None:

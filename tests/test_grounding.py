@@ -47,6 +47,8 @@ def test_grounded_is_in_the_json_and_false_for_not_found():
     answer = Answer(answer=NOT_FOUND, citations=[], selector="hybrid", tokens_in=0, seconds=0.1, dropped=0,
                     found=False)
     assert answer.to_dict()["grounded"] is False
-    flagged = Answer(answer="x", citations=[], selector="hybrid", tokens_in=5, seconds=0.1, dropped=0,
-                     flags=["cites no evidence block"])
-    assert not flagged.grounded and flagged.to_dict()["flags"] == ["cites no evidence block"]
+    withheld = Answer(answer="no answer shown: x", citations=[], selector="hybrid", tokens_in=5, seconds=0.1,
+                      dropped=0, withheld="x")
+    assert not withheld.grounded and withheld.to_dict()["grounded"] is False
+    shown = Answer(answer="Belgian law", citations=[], selector="hybrid", tokens_in=5, seconds=0.1, dropped=0)
+    assert shown.grounded and shown.to_dict()["answer_span"] is None

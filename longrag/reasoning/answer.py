@@ -56,7 +56,6 @@ class Answer:
     not_found: str | None = None  # why the answer is NOT_FOUND (UNRELATED, NO_EVIDENCE, DECLINED)
     unverified_quotes: list[str] = field(default_factory=list)  # ALR² only
     relevance: float | None = None  # best question–segment cosine (the not-found gate)
-    flags: list[str] = field(default_factory=list)  # why the answer is not shown to be supported by what it cites
     evidence: list[Citation] = field(default_factory=list)  # every block the answer was read from, numbered
     quotes: list[Citation] = field(default_factory=list)  # what the documents say: best sentences for the question
     withheld: str | None = None  # why the generator's reading is not shown as an answer (None: it is shown)
@@ -67,9 +66,8 @@ class Answer:
 
     @property
     def grounded(self) -> bool:
-        """Shown (not withheld), cites at least one existing block, and every phrase it quotes is in
-        the blocks it cites."""
-        return self.found and not self.flags and self.withheld is None
+        """Shown as an answer: found, and not withheld by the checks."""
+        return self.found and self.withheld is None
 
     @property
     def support(self) -> Citation | None:
@@ -138,7 +136,6 @@ class Reading:
     cited: list[Citation]
     verdict: Verdict | None = None
     span: Citation | None = None
-    flags: list[str] = field(default_factory=list)
     not_found: str | None = None  # why the text is NOT_FOUND
 
 
