@@ -209,3 +209,40 @@ def test_the_commands_refuse_bad_input_with_one_line(tmp_path):
     result = CliRunner().invoke(main, ["eval", "--dataset", str(judged), "--out", str(tmp_path / "e")])
     assert result.exit_code == 2 and "has no passages.jsonl" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_grades_answers_against_the_passages_and_resumes(tmp_path, monkeypatch):
+    """`eval --dataset`: quotes overlapping a question's passage count, shown / withheld / not found are
+    counted, answers already saved are not asked again; the index is built from the folder's corpus."""
+    from longrag.evaluation.ask_eval import ANSWERS, evaluate_answers
+    from longrag.pipeline import Pipeline
+    from longrag.reasoning import Answer
+    from longrag.types import Citation
+
+    folder = _folder(tmp_path)
+    out = tmp_path / "q"
+    synthesize(folder, out, 3, pipeline=Parts(ScriptedModel()), progress=False)
+    spans = {row["query-id"]: row for row in map(json.loads, (out / "passages.jsonl").read_text().splitlines())}
+    qids = {row["text"]: row["_id"] for row in map(json.loads, (out / "queries.jsonl").read_text().splitlines())}
+    asked = []
+    config = load_config(None)
+
+    def ask(self, question, **_):
+        asked.append(question)
+        row = spans[qids[question]]
+        hit = Citation(row["corpus-id"], row["corpus-id"], row["start"], row["start"] + 40, row["text"][:40], 1)
+        miss = Citation(row["corpus-id"], row["corpus-id"], row["end"] + 5, row["end"] + 50, "elsewhere.", 1)
+        quotes = [hit] if len(asked) == 1 else [miss]
+        return Answer("an answer", [], "hybrid", 10, 1.0, 0, found=len(asked) < 3, quotes=quotes, evidence=[hit],
+                      withheld="unsupported" if len(asked) == 2 else None)
+
+    monkeypatch.setattr(Pipeline, "encoder", property(lambda self: FakeEncoder()))
+    monkeypatch.setattr(Pipeline, "ask", ask)
+    summary = evaluate_answers(out, config, tmp_path / "e", limit=2, progress=False)
+    assert (summary.questions, summary.shown, summary.withheld, summary.not_found) == (2, 1, 1, 0)
+    assert summary.quote_hit == 50.0 and summary.evidence_hit == 100.0
+    summary = evaluate_answers(out, config, tmp_path / "e", progress=False)  # the two saved answers are kept
+    assert len(asked) == 3 and (summary.questions, summary.shown, summary.not_found) == (3, 1, 1)
+    assert len((tmp_path / "e" / ANSWERS).read_text().splitlines()) == 3
+    with pytest.raises(InputError, match="another dataset, index or config"):
+        evaluate_answers(out, load_config({"ask": {"quotes": 2}}), tmp_path / "e", progress=False)
