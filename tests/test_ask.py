@@ -15,7 +15,8 @@ from longrag.errors import InputError
 from longrag.pipeline import Pipeline
 from longrag.reasoning import (NOT_FOUND, HybridSelector, SentenceSelector, candidates_of, fit_budget,
                                make_selector, parse_quotes, verified_evidence)
-from longrag.reasoning.answer import UNRELATED, answer_messages, says_not_found
+from longrag.reasoning.answer import UNRELATED, answer_messages
+from longrag.reasoning.pointing import says_not_found
 from longrag.types import Evidence
 
 from tests.helpers import CONTRACTS

@@ -1,5 +1,5 @@
 """Reading by pointing: an answer's new words aligned to one sentence of the documents (pure; no model)."""
-from longrag.reasoning.pointing import align, new_words, reading_blocks, sentences_of
+from longrag.reasoning.pointing import align, new_words, point, reading_blocks, says_not_found, sentences_of
 from longrag.types import Citation, Evidence, Span
 
 EUPL = ("Without prejudice to specific agreement between parties, this Licence shall be governed by the law of the "
@@ -67,3 +67,25 @@ def test_reading_blocks_widen_each_quote_by_its_neighbouring_sentences():
     assert len(blocks) == 1
     assert blocks[0].text == "First sentence here. The second sentence holds the answer. A third one follows."
     assert text[blocks[0].start:blocks[0].end] == blocks[0].text
+
+
+class Replies:
+    """A generator that replies with set text (what `point` sends it is not under test here)."""
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def special_tokens(self):
+        return []
+
+    def chat(self, messages, max_new_tokens=256, stream=None):
+        return self.reply
+
+
+def test_a_reply_that_declines_points_at_nothing_even_when_its_words_occur():
+    blocks = [Evidence("EUPL-1.2.txt", "EUPL-1.2.txt", 0, len(EUPL), EUPL + " Nothing else is stated here.", 0, 0.0)]
+    assert says_not_found("not stated.") and not says_not_found("Belgian law")
+    declined = point(Replies("not stated."), "What is the fee?", blocks)
+    assert declined.span is None and declined.aligned == 0.0
+    pointed = point(Replies("Belgian law"), "Which law governs the licence?", blocks)
+    assert pointed.span.text == "Belgian law" and pointed.aligned == 1.0

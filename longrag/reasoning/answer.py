@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
-from .pointing import POINT_TOKENS, point, point_messages, reading_blocks
+from .pointing import POINT_TOKENS, point, point_messages, reading_blocks, says_not_found
 from .sentences import split_sentences
 from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_UNALIGNED, Verdict, answerability, answers_messages,
                       check_answer, is_yes_no, read_yes_no, yes_no_messages)
@@ -30,13 +30,6 @@ ANSWER_SYSTEM = ("Answer the question from the numbered evidence blocks, in one 
                  "block you use by its number, like [1]; words copied from a block go in double quotes. If the "
                  "blocks say nothing about the question, say that they do not say. " + UNTRUSTED_RULE)
 
-# how a model says the blocks do not answer: the exact phrase, or the blocks / documents as the
-# subject of a negated "say", "contain", ... ("the software is not provided with any warranty" is an answer)
-_MODEL_NOT_FOUND = re.compile(
-    r"not found in the indexed documents"
-    r"|\b(blocks?|evidence|documents?|context|texts?|passages?|they)\b[^.]{0,60}?"
-    r"\b(do(es)? not|don't|doesn't|did not)\s+(say|contain|mention|provide|specify|state|address|include)"
-    r"|\bno (information|mention)\b|\bcannot (find|answer)\b|^\W*not stated\b", re.I)
 _CITE = re.compile(r"\[(\d+)\]")
 _QUOTE = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
 QUOTE_MATCH = 90.0  # rapidfuzz partial ratio a quoted phrase needs in a cited block (as ALR²'s default)
@@ -81,11 +74,6 @@ class Answer:
 def answer_messages(generator, question: str, evidence: Sequence[Evidence]) -> list[dict[str, str]]:
     """The evidence as numbered blocks, then the question."""
     return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user_message(generator, question, evidence)}]
-
-
-def says_not_found(text: str) -> bool:
-    """True when the generator's answer declines (rule 3)."""
-    return not text.strip() or bool(_MODEL_NOT_FOUND.search(text))
 
 
 def quoted(text: str) -> list[str]:

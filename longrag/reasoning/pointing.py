@@ -34,6 +34,20 @@ _FILLER = frozenset("""a an the of to in on at by for from with as and or is are
 these those there their they he she his her we our you your i me my which who whom what when where why how do does did
 has have had shall will would can could may might must should not no yes under per than then so such any all each
 answer""".split())
+# how a model says the blocks do not answer: the exact phrase, or the blocks / documents as the
+# subject of a negated "say", "contain", ... ("the software is not provided with any warranty" is an answer)
+_MODEL_NOT_FOUND = re.compile(
+    r"not found in the indexed documents"
+    r"|\b(blocks?|evidence|documents?|context|texts?|passages?|they)\b[^.]{0,60}?"
+    r"\b(do(es)? not|don't|doesn't|did not)\s+(say|contain|mention|provide|specify|state|address|include)"
+    r"|\bno (information|mention)\b|\bcannot (find|answer)\b|^\W*not stated\b", re.I)
+
+
+def says_not_found(text: str) -> bool:
+    """True when the generator's reply declines: the blocks do not answer."""
+    return not text.strip() or bool(_MODEL_NOT_FOUND.search(text))
+
+
 GAP = 3  # matched document words this far apart (or nearer) belong to one answer span
 
 
@@ -153,5 +167,7 @@ def point_messages(generator, question: str, blocks: Sequence[Evidence]) -> list
 def point(generator, question: str, blocks: Sequence[Evidence], max_new_tokens: int = POINT_TOKENS) -> Pointed:
     """The generator's copied answer over `blocks` (at most `max_new_tokens`), aligned to their sentences."""
     reading = generator.chat(point_messages(generator, question, blocks), max_new_tokens=max_new_tokens).strip()
+    if says_not_found(reading):  # "not stated" points at nothing, though its words may occur somewhere
+        return Pointed(reading, None, 0.0, 0)
     span, share, added = align(reading, question, sentences_of(blocks))
     return Pointed(reading, span, share, added)
