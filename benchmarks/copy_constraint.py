@@ -15,6 +15,7 @@ the free and beam rows of the same question (greedy decoding is deterministic; i
 reading's plus, when it retries, the beam's).
 
     .venv/bin/python benchmarks/copy_constraint.py              # resumable; --redo to read again
+    .venv/bin/python benchmarks/copy_constraint.py --report     # the table from the saved rows
 """
 from __future__ import annotations
 
@@ -143,11 +144,13 @@ def main() -> None:
     parser.add_argument("--redo", action="store_true", help="read again the questions already in --out")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/results.md")
+    parser.add_argument("--report", action="store_true", help="only summarise the rows saved in --out (no model)")
     args = parser.parse_args()
 
     from tqdm import tqdm
 
     from longrag.config import load_config, with_overrides
+    from longrag.generation import chosen_backend
     from longrag.indexing import library_versions
     from longrag.pipeline import _load_generator
     from longrag.reasoning.pointing import reading_blocks
@@ -156,12 +159,13 @@ def main() -> None:
     config = load_config(None)
     if args.threads:
         config = with_overrides(config, generator={"threads": args.threads})
-    generator = _load_generator(config)
     aligned = config.ask.aligned
     runs = json.loads(TRUST.read_text())["runs"]
     results = json.loads(args.out.read_text()) if args.out.exists() else {"rows": {}}
     rows = results["rows"]
-    questions = [q for q in load_questions("dev") if q["kind"] == "fact"][: args.limit]
+    questions = [] if args.report else [q for q in load_questions("dev") if q["kind"] == "fact"][: args.limit]
+    generator = _load_generator(config) if questions else None
+    results["generator"] = f"{config.generator.model} ({chosen_backend(config.generator)})"
     texts: dict[str, dict[str, str]] = {}
     for q in tqdm(questions, desc="questions", unit="q"):
         if q["id"] in rows and not args.redo:
@@ -180,7 +184,6 @@ def main() -> None:
                    f"beam {rows[q['id']]['beam']['reading'][:60]!r}")
         save_json(args.out, results)
     results.update(summary=summary(rows), starts=args.starts, aligned=aligned,
-                   generator=f"{config.generator.model} ({generator.backend})",
                    quote_runs={k: sum(r["quotes_from"] == k for r in rows.values())
                                for k in {r["quotes_from"] for r in rows.values()}},
                    versions=library_versions(), stamp=stamp(library_versions()))

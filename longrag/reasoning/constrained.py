@@ -6,7 +6,7 @@ tokens (its reply starts without the block's leading space, "Belgian" for " Belg
 maps back to exact character offsets. The first token may start at any word edge of a block.
 
 Beam over start positions: the first token is scored over every place it may start, the best few
-(`starts`) are each continued greedily under the constraint until the model ends its turn (or a
+that start at different places (`starts`) are each continued greedily under the constraint until the model ends its turn (or a
 newline), the span cannot continue, or the token limit; the copy with the highest mean log-probability
 wins. `starts=1` is the naive constraint (the best first token, then greedy).
 
@@ -295,12 +295,26 @@ def copies(generator, question: str, blocks: Sequence[Evidence], starts: int = S
     if not first:
         return
     logprobs = _log_softmax(decoder.first_logits(ids))
-    for token in sorted(first, key=lambda t: -logprobs[t])[:starts]:
+    for token in _start_tokens(first, logprobs, starts):
         copier = _Copier(table, vocab, token, float(logprobs[token]), first[token])
         if max_new_tokens > 1:
             decoder.continue_copy(ids + [token], copier, max_new_tokens - 1)
         span = table.citation(*copier.copy())
         yield Copy(span.text, span if span.text else None, float(np.mean(copier.logprobs)), len(copier.tokens))
+
+
+def _start_tokens(first: dict[int, list[tuple[int, int, int]]], logprobs: np.ndarray, starts: int) -> list[int]:
+    """The likeliest first tokens, each adding a place to start from: "Belgian" after " Belgian" or
+    "Bel" starts where they do, and would spend the beam on one start position."""
+    chosen, covered = [], set()
+    for token in sorted(first, key=lambda t: -logprobs[t]):
+        places = {(k, a) for k, a, _ in first[token]}
+        if not places <= covered:
+            chosen.append(token)
+            covered |= places
+            if len(chosen) == starts:
+                break
+    return chosen
 
 
 def copy_span(generator, question: str, blocks: Sequence[Evidence], starts: int = STARTS,
