@@ -134,7 +134,8 @@ def report(results: dict) -> str:
         rows.append(["**Kendall τ vs human**", "—"] + [f"**{result['agreement'][s]['tau']:.2f}**" for s in styles])
         synthesis = "; ".join(
             f"{s}: {m['written']} questions kept of {m['passages_tried']} passages (filter rate {m['filter_rate']:.0%}; "
-            f"{m['ambiguous']} ambiguous; rejected {', '.join(f'{k} {v}' for k, v in m['rejected'].items()) or 'none'})"
+            f"{m['ambiguous']} ambiguous; rejected {', '.join(f'{k} {v}' for k, v in m['rejected'].items()) or 'none'}; "
+            f"{m['question_cpu_seconds'] / max(m['timed_passages'], 1):.0f} CPU-s a passage, models loaded)"
             for s, m in result["synthesis"].items())
         parts.append(f"**{name}** ({result['corpus']['documents']} documents, {result['corpus']['human_queries']} "
                      f"human queries). {synthesis}.\n\n" + markdown_table(header, rows) + f"\n\n{result['stamp']}")
