@@ -7,10 +7,10 @@ segments with their document's name and their headings as fields) fused by `sear
 convex (default; mean of scores scaled from 0, Bruch et al. 2023), minmax, or rrf (reciprocal rank
 fusion, Cormack et al. 2009, k=60); the span is the best dense segment.
 
-Every hit points at the sentence of its span that best matches the query (`Hit.sentence`: stemmed
-BM25 over the sentences of all the hits' spans, as the quote ranking's lexical half does; the
-span's first sentence where none shares a word with the query): its snippet is centred on it, and
-its page and section are that sentence's (documents/locations.py).
+Every hit points at the sentence of its span that best matches the query (`Hit.sentence`: the one
+holding most of the query's rarer stemmed words, rarity counted over the sentences of all the hits'
+spans; the span's first where none shares a word with the query): its snippet is centred on it,
+and its page and section are that sentence's (documents/locations.py).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import InputError
 from .index import IndexStore
-from .lexical import bm25_scores
+from .lexical import TermCounts, tokenize
 from .ranking import RRF_K, reciprocal_rank_fusion
 from .reasoning.bm25_selector import STEMMED
 from .reasoning.sentences import split_sentences
@@ -145,7 +145,7 @@ def _hits(store: IndexStore, query: str, ranked: list[tuple[str, float, tuple[in
     spans = [(doc_id, score, start, end, *store.span_text(doc_id, start, end)) for doc_id, score, (start, end) in ranked]
     sentences = [split_sentences(text) or [(0, len(text))] for *_, text in spans]
     flat = [text[a:b] for (*_, text), pieces in zip(spans, sentences) for a, b in pieces]
-    scores = bm25_scores(query, flat, STEMMED) if flat and query.strip() else np.zeros(len(flat))
+    scores = _coverage(query, flat)
     hits, at = [], 0
     for (doc_id, score, start, end, path, text), pieces in zip(spans, sentences):
         a, b = pieces[int(np.argmax(scores[at:at + len(pieces)]))]  # the first of equals: no shared word → the first
@@ -153,6 +153,20 @@ def _hits(store: IndexStore, query: str, ranked: list[tuple[str, float, tuple[in
         hits.append(Hit(doc_id=doc_id, path=path, score=score, start=start, end=end,
                         snippet=snippet(text, a, b, snippet_chars), sentence=(start + a, start + b)))
     return hits
+
+
+def _coverage(query: str, sentences: list[str]) -> np.ndarray:
+    """Each sentence's sum of the idf (over these sentences) of the query's stemmed words it holds,
+    each word once: the sentence holding most of the query's rarer words wins, whatever its length
+    (BM25's term frequency let a short sentence repeating one word beat the one that answers)."""
+    scores = np.zeros(len(sentences))
+    if not sentences:
+        return scores
+    counts = TermCounts.build(sentences, STEMMED)
+    for term in set(tokenize([query], STEMMED)[0]):
+        rows, _ = counts.rows_of(term)
+        scores[rows] += np.log(1 + (len(sentences) - len(rows) + 0.5) / (len(rows) + 0.5))
+    return scores
 
 
 def snippet(text: str, a: int, b: int, chars: int) -> str:
