@@ -1,5 +1,7 @@
 """Reading by pointing: an answer's new words aligned to one sentence of the documents (pure; no model)."""
 from longrag.reasoning.pointing import align, new_words, point, reading_blocks, says_not_found, sentences_of
+from longrag.reasoning.answer import DECLINED, NOT_FOUND
+from longrag.reasoning.verdict import UNANSWERED
 from longrag.types import Citation, Evidence, Span
 
 EUPL = ("Without prejudice to specific agreement between parties, this Licence shall be governed by the law of the "
@@ -70,7 +72,10 @@ def test_reading_blocks_widen_each_quote_by_its_neighbouring_sentences():
 
 
 class Replies:
-    """A generator that replies with set text (what `point` sends it is not under test here)."""
+    """A backend like a server that gives no log-probabilities and allows no constraint: it replies
+    with set text (what it is sent is not under test here)."""
+
+    capabilities = frozenset()
 
     def __init__(self, reply: str):
         self.reply = reply
@@ -79,7 +84,13 @@ class Replies:
         return []
 
     def chat(self, messages, max_new_tokens=256, stream=None):
-        return self.reply
+        return self.reply(messages) if callable(self.reply) else self.reply
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def count_chat(self, messages):
+        return sum(len(m["content"].split()) for m in messages)
 
 
 def test_a_reply_that_declines_points_at_nothing_even_when_its_words_occur():
@@ -89,3 +100,39 @@ def test_a_reply_that_declines_points_at_nothing_even_when_its_words_occur():
     assert declined.span is None and declined.aligned == 0.0
     pointed = point(Replies("Belgian law"), "Which law governs the licence?", blocks)
     assert pointed.span.text == "Belgian law" and pointed.aligned == 1.0
+
+
+def _read(generator_reply, checker_reply, question: str):
+    from longrag.config import AskConfig
+    from longrag.reasoning.answer import read_answer
+
+    evidence = [Evidence("EUPL-1.2.txt", "EUPL-1.2.txt", 0, len(EUPL), EUPL, 60, 1.0)]
+    start = EUPL.index("This licence shall be governed by Belgian")
+    quotes = [Citation("EUPL-1.2.txt", "EUPL-1.2.txt", start, len(EUPL), EUPL[start:], 1)]
+    return read_answer(Replies(generator_reply), Replies(checker_reply), question, evidence, quotes,
+                       {"EUPL-1.2.txt": EUPL}, AskConfig())
+
+
+def test_without_log_probabilities_a_fact_answer_is_still_a_checked_span():
+    question = "Which law governs the licence if the licensor has no seat in the EU?"
+    shown = _read("Belgian law", "Yes", question)
+    assert shown.text == "Belgian law" == EUPL[shown.span.start:shown.span.end]
+    assert shown.verdict.withheld is None and shown.verdict.method == "span check"
+    assert shown.cited and shown.cited[0].block == 1 and shown.span.block == 1
+    # the checker (asked for a plain Yes or No) does not take the span to answer: withheld, reason given
+    def answers_but_does_not_support(messages):
+        return "No" if "proposed answer" in messages[-1]["content"].lower() else "Yes"
+
+    refused = _read("Belgian law", answers_but_does_not_support, question)
+    assert refused.verdict.withheld and refused.span is not None and refused.verdict.answerable > 0
+    # the checker says the quotes do not answer: not found before anything is generated
+    gated = _read("Belgian law", "No", question)
+    assert gated.text == NOT_FOUND and gated.not_found == UNANSWERED and gated.span is None
+    # an invention aligns to nothing: withheld whatever the checker says, with that reason
+    invented = _read("A licence for 10 years.", "Yes", question)
+    assert invented.span is None and "not in the documents' words" in invented.verdict.withheld
+
+
+def test_a_declining_reading_is_not_found_with_its_reason():
+    declined = _read("not stated.", "Yes", "What is the annual fee under the licence?")
+    assert declined.text == NOT_FOUND and declined.not_found == DECLINED and declined.span is None
