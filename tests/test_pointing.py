@@ -136,3 +136,34 @@ def test_without_log_probabilities_a_fact_answer_is_still_a_checked_span():
 def test_a_declining_reading_is_not_found_with_its_reason():
     declined = _read("not stated.", "Yes", "What is the annual fee under the licence?")
     assert declined.text == NOT_FOUND and declined.not_found == DECLINED and declined.span is None
+
+
+def test_a_number_written_out_aligns_with_its_figures():
+    text = "The object code may use macros and inline functions (ten lines or less in length) freely."
+    span, share, _ = align("10 lines or less in length", "How long can macros and inline functions be?",
+                           spans("LGPL.txt", text))
+    assert share == 1.0 and span.text == "ten lines or less in length"
+
+
+def test_a_one_letter_span_points_at_nothing():
+    text = "The terms (A) reproduce, (B) derivative works and (C) distribution have the meaning given by law."
+    assert align("(C)", "In which licence do the terms have the meaning given by law?", spans("x.txt", text))[0] is None
+
+
+def test_a_question_for_an_amount_needs_a_number_in_its_answer():
+    from longrag.reasoning.pointing import asks_number, holds_number
+
+    assert asks_number("How long do I have to cure a breach?") and asks_number("Under the EPL, how much is the fee?")
+    assert asks_number("When does the licence end?") and not asks_number("Which law governs the licence?")
+    assert holds_number("sixty days") and holds_number("$1,000,000") and holds_number("by 1 March")
+    assert holds_number("in December") and not holds_number("a reasonable time")
+    cap = ("Except for breaches of confidentiality, the maximum damages exposure of each party shall be limited "
+           "to a reasonable amount. Either party may terminate on notice.")
+    evidence = [Evidence("cap.txt", "cap.txt", 0, len(cap), cap, 30, 1.0)]
+    quotes = [Citation("cap.txt", "cap.txt", 0, cap.index(" Either"), cap[:cap.index(" Either")], 1)]
+    from longrag.config import AskConfig
+    from longrag.reasoning.answer import read_answer
+
+    reading = read_answer(Replies("a reasonable amount"), Replies("Yes"), "How much is the maximum damages exposure?",
+                          evidence, quotes, {"cap.txt": cap}, AskConfig())
+    assert reading.span.text == "a reasonable amount" and "asks for an amount" in reading.verdict.withheld

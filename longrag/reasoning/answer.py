@@ -14,10 +14,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .alr2 import verify_quote
 from .prompting import UNTRUSTED_RULE, user_message
-from .pointing import POINT_TOKENS, point, point_messages, reading_blocks, says_not_found
+from .pointing import (POINT_TOKENS, asks_number, holds_number, point, point_messages, reading_blocks,
+                       says_not_found)
 from .sentences import split_sentences
-from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_UNALIGNED, Verdict, answerability, answers_messages,
-                      check_answer, is_yes_no, read_yes_no, yes_no_messages)
+from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_NO_NUMBER, WITHHELD_UNALIGNED, Verdict, answerability,
+                      answers_messages, check_answer, is_yes_no, read_yes_no, yes_no_messages)
 from ..types import Citation, Evidence
 
 NOT_FOUND = "not found in the indexed documents"
@@ -170,6 +171,9 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
     holder = next((e for e in evidence if e.doc_id == span.doc_id and e.start <= span.start and span.end <= e.end), None)
     cited = citations(evidence, [evidence.index(holder) + 1]) if holder else []
     span = replace(span, block=cited[0].block if cited else 0)
+    if asks_number(question) and not holds_number(span.text):
+        verdict = Verdict(pointed.reading, None, SPAN_METHOD, WITHHELD_NO_NUMBER, **record)
+        return Reading(pointed.reading, pointed.reading, tokens_in, cited, verdict, span)
     sentence = _sentence_of(span, documents)
     verdict = check_answer(checker, question, span.text, [sentence], sentence.text, settings.support_threshold)
     return Reading(span.text, pointed.reading, tokens_in, cited, replace(verdict, method=SPAN_METHOD, **record), span)

@@ -48,6 +48,7 @@ def says_not_found(text: str) -> bool:
     return not text.strip() or bool(_MODEL_NOT_FOUND.search(text))
 
 
+MIN_SPAN_CHARS = 2  # a span of one letter ("C" of "(C)") points at nothing a reader can use
 GAP = 3  # matched document words this far apart (or nearer) belong to one answer span
 
 
@@ -61,9 +62,36 @@ class Pointed:
     new_words: int  # how many words the reply adds to the question
 
 
+# a number written out aligns with its figures ("ten lines" / "10 lines")
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                                 "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+                                                 .split())}
+_NUMBER_WORDS.update(thirty="30", forty="40", fifty="50", sixty="60", seventy="70", eighty="80", ninety="90",
+                     hundred="100", thousand="1000")
+# a question that asks for an amount, a length of time or a date
+_ASKS_NUMBER = re.compile(r"^\s*(?:[^,?]{0,80},\s*)?(how (much|many|long|far|old|often|soon|large|big|high)|"
+                          r"what (percentage|amount|sum|fee|price|number)|when\b|in what year)", re.I)
+_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
+
+
+def _normal(word: str) -> str:
+    word = word.lower().replace("’", "'")
+    return _NUMBER_WORDS.get(word) or _STEM.stemWord(word)
+
+
 def _words(text: str) -> list[tuple[str, int, int]]:
-    """(normalised word, start, end) of the text's words: lower-cased and stemmed."""
-    return [(_STEM.stemWord(m.group().lower().replace("’", "'")), m.start(), m.end()) for m in _WORD.finditer(text)]
+    """(normalised word, start, end) of the text's words: lower-cased, stemmed, numbers as figures."""
+    return [(_normal(m.group()), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def asks_number(question: str) -> bool:
+    """A question whose answer is an amount, a duration or a date ("How long …", "What fee …", "When …")."""
+    return bool(_ASKS_NUMBER.match(question))
+
+
+def holds_number(text: str) -> bool:
+    """Figures, a number word or a month name: what an answer to `asks_number` must hold."""
+    return any(w.isdigit() or any(c.isdigit() for c in w) for w, _, _ in _words(text)) or bool(_MONTHS.search(text))
 
 
 def new_words(reading: str, question: str) -> list[int]:
@@ -121,7 +149,7 @@ def align(reading: str, question: str, sentences: Sequence[Span]) -> tuple[Citat
         rank = (share, -(hi - lo))  # more of the answer, then the tighter span
         if best is None or rank > best[:2]:
             best = (*rank, span)
-    if best is None:
+    if best is None or sum(c.isalnum() for c in best[2].text) < MIN_SPAN_CHARS:
         return None, 0.0, len(new)
     return best[2], best[0], len(new)
 

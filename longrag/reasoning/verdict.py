@@ -38,6 +38,7 @@ WITHHELD_CONTRADICTED = "the model's reading does not match the quoted clause; r
 WITHHELD_UNSURE = "the model cannot tell yes from no from the quoted clause; read the quote"
 WITHHELD_UNSUPPORTED = "the quoted text does not support the model's answer; read the quote"
 WITHHELD_UNALIGNED = "the model's answer is not in the documents' words; read the quote"
+WITHHELD_NO_NUMBER = "the question asks for an amount or a date and the model's answer holds none; read the quote"
 SPAN_METHOD = "span check"  # a fact answer pointed at in the documents, then checked
 
 
