@@ -44,6 +44,9 @@ INDEXES = ROOT / "runs" / "trust"
 from longrag.evaluation.answer_grading import grade, holds_words, overlaps, polarity, right  # noqa: E402,F401
 
 
+from longrag.reasoning.pointing import MIN_SPAN_CHARS, asks_number, holds_number  # noqa: E402
+
+
 def regrade(row: dict, unsure: float, support: float, answerable: float | None = None,
             aligned: float | None = None) -> dict:
     """The row as `ask` would have shown it at other thresholds (saved margins re-read; no model run).
@@ -56,13 +59,18 @@ def regrade(row: dict, unsure: float, support: float, answerable: float | None =
         return row
     if not row["found"] or check.get("margin") is None:  # not found, or withheld for an invented figure
         return row
+    span = row.get("answer_span")
     if check["method"] == "yes/no likelihood":
         row["withheld"] = "unsure" if abs(check["margin"]) < unsure else None
     elif aligned is not None and check.get("aligned", 1.0) < aligned:
         row["withheld"] = "unaligned"
+    elif span and sum(c.isalnum() for c in span["text"]) < MIN_SPAN_CHARS:  # rules of ask's own (pointing.py)
+        row["withheld"] = "unaligned"
+    elif span and asks_number(row["question"]) and not holds_number(span["text"]):
+        row["withheld"] = "no number"
     else:
         row["withheld"] = "unsupported" if check["margin"] < support else None
-    shown = row["answer_span"]["text"] if row.get("answer_span") else row["reading"]
+    shown = span["text"] if span else row["reading"]
     row["answer"] = f"no answer shown: {row['withheld']}" if row["withheld"] else shown
     return row
 
@@ -255,12 +263,22 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--tune", metavar="RUN", nargs="?", const="", help="grid over thresholds on saved dev answers")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--at-defaults", metavar="RUN", help="also report RUN's saved answers re-graded at the default "
+                        "config's thresholds (what `ask` shows today, no model run)")
     args = parser.parse_args()
     if args.tune is not None:
         results = json.loads(OUT.read_text())
         tune(results, args.tune or next(iter(results["runs"])))
         return
-    results = json.loads(OUT.read_text()) if args.table_only else run(args)
+    results = json.loads(args.out.read_text()) if args.table_only else run(args)
+    if args.at_defaults:
+        from longrag.config import load_config
+
+        ask = load_config(None).ask
+        base = results["runs"][args.at_defaults]
+        results["runs"][f"{args.at_defaults} at the default thresholds"] = {**base, "rows": {
+            qid: regrade(row, ask.unsure, ask.support_threshold, ask.answerable, ask.aligned)
+            for qid, row in base["rows"].items()}}
     table = report(results, args.split)
     print(table)
     if args.split == "test":  # the reported numbers; dev is for tuning
