@@ -108,7 +108,8 @@ class SynthesisReport:
 
     @property
     def filter_rate(self) -> float:
-        return (self.tried - self.written - self.ambiguous) / self.tried if self.tried else 0.0
+        """Share of the passages tried whose question the filters rejected (ambiguous ones are kept)."""
+        return sum(self.rejected.values()) / self.tried if self.tried else 0.0
 
     def lines(self) -> list[str]:
         """What a person reads after the run."""
