@@ -165,11 +165,16 @@ def read_all(jobs: Iterable[tuple[Any, Callable[[], tuple]]],
             pending.append((key, pool.submit(read_image, *render())))
             while len(pending) > 2 * workers:
                 key_done, future = pending.pop(0)
-                progress()
-                yield key_done, future.result()
+                yield key_done, _done(future, progress)
         for key_done, future in pending:
-            progress()
-            yield key_done, future.result()
+            yield key_done, _done(future, progress)
+
+
+def _done(future, progress: Callable[[], None]) -> PageText:
+    """The page once read, counted on the progress bar."""
+    page = future.result()
+    progress()
+    return page
 
 
 # -- the cache ------------------------------------------------------------------------------------
