@@ -161,8 +161,8 @@ def remove(doc_ids, index_name, wait):
 @click.option("-k", "k", type=click.IntRange(1, 1000), help="Documents to return (default: search.k, 10).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML settings; must match the index's encoder.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet, page, pages, "
-                   "section (null where the document records none).")
+              help="Print a JSON list, one object per hit: doc_id, path, score, start, end, snippet, sentence (the "
+                   "span's best-matching sentence), page, pages, section (the sentence's; null where unknown).")
 @click.option("--rerank", is_flag=True,
               help="Let the generator re-rank the best segments of the k documents (slower; scores become log p(yes)).")
 @_friendly

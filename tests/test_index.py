@@ -21,7 +21,7 @@ def test_index_writes_faiss_store_and_manifest(tmp_path, corpus):
     live = live_generation(out)
     assert {p.name for p in live.iterdir()} == {"manifest.json"}
     manifest = json.loads((live / "manifest.json").read_text())
-    assert manifest["counts"]["documents"] == 3 and manifest["format_version"] == 3
+    assert manifest["counts"]["documents"] == 3 and manifest["format_version"] == 4
     [shard] = manifest["shards"]
     assert {p.name for p in (out / "shards" / shard["name"]).iterdir()} == {
         "shard.json", "documents.sqlite", "segments.npy", "segment_vectors.npy", "segments.faiss", "bm25"}  # hybrid

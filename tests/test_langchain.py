@@ -105,8 +105,9 @@ def test_documents_are_whole_spans_with_citation_metadata(contracts):
     for doc, hit in zip(docs, hits):
         assert isinstance(doc, Document)
         # plain-text licences record numbered clauses: a span under one names its section (no pages: not a PDF)
-        assert set(doc.metadata) == METADATA | ({"section"} if hit.section else set())
+        assert set(doc.metadata) == METADATA | {"sentence"} | ({"section"} if hit.section else set())
         assert doc.metadata.get("section") == (hit.section or None)
+        assert hit.start <= doc.metadata["sentence"][0] < doc.metadata["sentence"][1] <= hit.end  # the matched sentence
         meta = doc.metadata
         assert (meta["path"], meta["score"], meta["start"], meta["end"]) == (hit.path, hit.score, hit.start, hit.end)
         source = open(meta["path"], encoding="utf-8").read()

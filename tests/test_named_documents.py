@@ -80,7 +80,7 @@ def test_an_index_from_before_the_fields_searches_by_text_and_the_next_update_co
     now = Pipeline.load(fresh).search(CDDL_QUESTION, k=3)
     assert [(h.doc_id, round(h.score, 6)) for h in after] == [(h.doc_id, round(h.score, 6)) for h in now]
     manifest = json.loads((live_generation(old) / "manifest.json").read_text())
-    assert manifest["lexical"]["fields"] == ["name", "heading"]
+    assert manifest["lexical"]["fields"] == ["name", "heading"] and manifest["format_version"] == 4
 
 
 def _as_before_fields(index):
@@ -88,6 +88,7 @@ def _as_before_fields(index):
     generation = live_generation(index)
     manifest = json.loads((generation / "manifest.json").read_text())
     manifest["lexical"] = {"stopwords": "en", "stem": False}
+    manifest["format_version"] = 3
     for entry in manifest["shards"]:
         folder = index / "shards" / entry["name"]
         info = json.loads((folder / "shard.json").read_text())

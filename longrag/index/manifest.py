@@ -16,8 +16,10 @@ from ..errors import IndexSettingsMismatchError
 from .shard import vector_indexes
 
 # 1: one store per generation; 2: shards with tombstones, the whole config frozen in; 3: the typed
-# Manifest (read settings only). Manifest.load reads 1 and 2; an older longrag refuses 3 as "newer".
-FORMAT_VERSION = 3
+# Manifest (read settings only); 4: BM25 name and heading fields (lexical.fields). Manifest.load reads
+# 1 to 3 (3 as an index without fields: searched by text until an update counts them); an older longrag
+# refuses 4 as "newer" instead of failing on the fields it does not know.
+FORMAT_VERSION = 4
 
 RUNTIME_KEYS = ("batch_tokens", "device", "runtime")  # encoder settings that change speed, not vectors
 INDEX_KEYS = ("mode", "backend", "factory")  # the index section's settings an index is read with
