@@ -171,7 +171,7 @@ def describe(path: Path, m: Manifest) -> list[str]:
     if m.lexical:
         fields = m.lexical.get("fields")
         lines.append("  BM25 over segments" + (" (stemmed)" if m.lexical.get("stem") else "")
-                     + (f", with their document's {' and '.join(fields)} as fields" if fields else
+                     + (f" and their {' and '.join(fields)} fields" if fields else
                         " (no name or heading fields: the next `longrag index` counts them, nothing is re-encoded)"))
     lines.append(f"  {m.bytes_on_disk:,} bytes on disk")
     lines.append(f"  truncated: {trunc['documents']} documents, {trunc['tokens']:,} tokens not indexed"
