@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import statistics
+import threading
 from typing import Sequence
 
 from tqdm.auto import tqdm
@@ -21,6 +22,9 @@ from . import furniture, ocr
 from .locations import numbered_clauses, short_title
 from .pdf_layout import Line, page_fragments, reading_order
 
+# PDFium is not thread-safe: one caller at a time in this process, across documents (reading here, and a
+# server rendering pages while an upload is read); re-entrant, so a caller may hold it around a read
+PDFIUM = threading.RLock()
 OCR_MODES = ("auto", "off", "force")  # index.ocr: pages without a text layer are OCR'd | never | every page
 MIN_TEXT_CHARS = 20  # a page with fewer characters in its text layer counts as having none
 IMAGE_SHARE = 0.2  # an image covering this share of a page beside its text is OCR'd too (a pasted scan)
@@ -34,6 +38,11 @@ class Unreadable(Exception):
 
 def read_pdf(data: bytes, metadata: dict, mode: str = "auto", progress: bool = False, name: str = "") -> str:
     """The text of a PDF, pages joined by a blank line; fills in `metadata`."""
+    with PDFIUM:
+        return _read_pdf(data, metadata, mode, progress, name)
+
+
+def _read_pdf(data: bytes, metadata: dict, mode: str, progress: bool, name: str) -> str:
     import pypdfium2
 
     try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import difflib
 import io
-import threading
 import unicodedata
 from dataclasses import dataclass
 
+from ..documents.pdf import PDFIUM
+
 MAX_PIXELS = 4000 * 4000  # a rendered page at most this big, whatever its size in points
-PDFIUM = threading.Lock()  # PDFium is not thread-safe: one caller at a time in this process, across documents
 
 
 @dataclass(frozen=True)
