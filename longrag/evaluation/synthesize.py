@@ -105,6 +105,7 @@ class SynthesisReport:
     rejected: dict[str, int] = field(default_factory=dict)  # reason → count
     seconds: float = 0.0  # this run's time (a resumed run counts only its own)
     short_documents: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files of the folder that could not be read, with why
 
     @property
     def filter_rate(self) -> float:
@@ -121,6 +122,8 @@ class SynthesisReport:
         if self.short_documents:
             lines.append(f"  {len(self.short_documents)} documents shorter than one passage were not asked about: "
                          f"{', '.join(self.short_documents[:5])}")
+        if self.unreadable:
+            lines.append(f"  {len(self.unreadable)} files could not be read: {'; '.join(self.unreadable[:3])}")
         lines.append("  review or edit: queries.jsonl, qrels/test.tsv, passages.jsonl (each question's span), "
                      "rejected.jsonl (with reasons)")
         return lines
@@ -154,7 +157,7 @@ def synthesize(source: str | Path | dict[str, str], out: str | Path, n: int, con
     `titles`: show each document's file name to the generator (default: for a folder)."""
     started = time.perf_counter()
     config = config or load_config(None)
-    corpus = dict(source) if isinstance(source, dict) else folder_corpus(Path(source).expanduser())[0]
+    corpus, read = (dict(source), {}) if isinstance(source, dict) else folder_corpus(Path(source).expanduser())
     titles = not isinstance(source, dict) if titles is None else titles
     by_doc = {doc_id: cut_passages(doc_id, text) for doc_id, text in sorted(corpus.items())}
     short = [doc_id for doc_id, items in by_doc.items() if not items]
@@ -163,7 +166,7 @@ def synthesize(source: str | Path | dict[str, str], out: str | Path, n: int, con
     identity = _identity(corpus, config, settings)
     log = open_folder(out, identity)
     done = {r["passage"]: r for r in log}
-    report = SynthesisReport(out, n, 0, 0, 0, short_documents=short)
+    report = SynthesisReport(out, n, 0, 0, 0, short_documents=short, unreadable=read.get("unreadable_documents", []))
     state = _State(pipeline, config, settings, by_doc, titles)
     kept = [r for r in log if r["status"] in ("accepted", "ambiguous")]
     with tqdm(total=n, desc="questions", unit="question", disable=not progress) as bar:
