@@ -107,7 +107,8 @@ def run(args) -> dict:
     results = json.loads(OUT.read_text()) if OUT.exists() and not args.fresh else {"rows": {}, "stamps": {}}
     rows = results["rows"]
     config = load_config(None)
-    todo = round_robin([q for q in load_questions(args.split)[: args.limit] if args.redo or q["id"] not in rows])
+    todo = round_robin([q for q in load_questions(args.split)[: args.limit] if (args.redo or q["id"] not in rows)
+                        and (not args.ids or q["id"] in args.ids.split(","))])
     if todo:
         generator = _load_generator(config)
         versions = library_versions()
@@ -163,12 +164,16 @@ def table(results: dict, split: str, ask_run: str, ask_file: Path = ASK_OUT) -> 
     lines = ["| pipeline | questions | quote holds the gold clause | evidence holds it | answerable shown | wrong shown "
              "| right of shown (n) | facts shown (right of them) | answerable → not found "
              "| unanswerable not shown | median s (p90) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    runs = [("LangChain tutorial RAG (k=4), same generator", results["rows"], False)]
+    peer = "LangChain tutorial RAG (k=4), same generator"
+    runs = [(peer, results["rows"], False, questions)]
     ask = ask_runs(ask_file).get(ask_run)
     if ask:
-        runs.append((f"`ask`, {ask_file.name} run `{ask_run}`", ask["rows"], True))
-    for name, rows, quotes in runs:
-        s = {k: "—" if v is None else v for k, v in summary(questions, rows).items()}
+        both = [q for q in questions if q["id"] in ask["rows"]]
+        if len(both) < len(questions):  # the peer again on just the questions the ask run has
+            runs.append((f"{peer}, the ask row's questions", results["rows"], False, both))
+        runs.append((f"`ask`, {ask_file.name} run `{ask_run}`", ask["rows"], True, both))
+    for name, rows, quotes, asked in runs:
+        s = {k: "—" if v is None else v for k, v in summary(asked, rows).items()}
         if s["questions"]:
             lines.append(f"| {name} | {s['questions']} | {_pct(s['quote_hit']) if quotes else 'n/a'} | "
                          f"{_pct(s['evidence_hit'])} | {_pct(s['answerable_shown'])} | {_pct(s['wrong_shown'])} | "
@@ -199,6 +204,7 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["dev", "test", "all"])
     parser.add_argument("--limit", type=int, help="only the first N questions of the split (a quick check)")
     parser.add_argument("--redo", action="store_true", help="ask again questions already answered")
+    parser.add_argument("--ids", help="only these questions, comma-separated (with --redo: ask them again)")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--ask-run", default="default", help="the run of trust.py's results shown beside the peer")
     parser.add_argument("--ask-file", type=Path, default=ASK_OUT, help="trust.py's results (its --out)")
@@ -207,7 +213,7 @@ def main() -> None:
     results = json.loads(OUT.read_text()) if args.table_only else run(args)
     body = table(results, args.split, args.ask_run, args.ask_file)
     print(body + "\n\n" + per_corpus(results, args.split))
-    if args.split == "test" and not args.limit:  # the reported numbers
+    if args.split == "test" and not (args.limit or args.ids):  # the reported numbers
         from readme_tables import RESULTS, replace_block
 
         ask = ask_runs(args.ask_file).get(args.ask_run, {})
