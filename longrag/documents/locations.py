@@ -140,10 +140,11 @@ def with_locations(store, spans: Iterable, cache: dict[str, dict] | None = None)
 
 
 def answer_with_locations(store, answer):
-    """An Answer whose quotes, citations and evidence carry their locations."""
+    """An Answer whose quotes, citations, evidence and answer span carry their locations."""
     cache: dict[str, dict] = {}
-    return replace(answer, **{name: with_locations(store, getattr(answer, name), cache)
-                              for name in ("quotes", "citations", "evidence")})
+    span = answer.answer_span and with_locations(store, [answer.answer_span], cache)[0]
+    return replace(answer, answer_span=span, **{name: with_locations(store, getattr(answer, name), cache)
+                                                for name in ("quotes", "citations", "evidence")})
 
 
 def stale_documents(store) -> list[str]:
