@@ -9,7 +9,6 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -28,7 +27,7 @@ from .encoders.late_chunking import late_chunk_vectors
 from .errors import IndexNotFoundError, InputError
 from .index import IndexStore, IndexWriter
 from .index.layout import check_target, is_index, live_generation, writing
-from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible
+from .index.manifest import INDEX_KEYS, RUNTIME_KEYS, Manifest, check_compatible, utc_now
 from .index.store import OldFormatError, read_manifest
 from .index.vectors import BACKENDS, backend, check_vectors
 from .index.writer import convert_format_1
@@ -308,7 +307,7 @@ class Indexer:
             segmenter=settings["segmenter"],
             index={k: settings["index"][k] for k in INDEX_KEYS},
             counts={"tokens": report.tokens, "windowed_documents": report.windowed},
-            created_utc=now(),
+            created_utc=utc_now(),
             segment_tokens=self.segment_tokens,
             fusion=retrieval.fusion(self.config) if self.config.index.mode == "hybrid" else None,
             truncation=cut,
@@ -317,10 +316,6 @@ class Indexer:
             last_run=last_run(report),
             versions=library_versions(),
             machine={"platform": platform.platform(), "processor": platform.processor() or platform.machine()})
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def truncation(documents: dict[str, dict]) -> dict:
@@ -394,7 +389,7 @@ def _rewrite(target: Path, previous: IndexStore, remove: Sequence[str], optimize
         report = IndexReport(index_dir=str(target), unchanged=len(live), removed=len(removed),
                              tokens=sum(info["n_tokens"] for info in live.values()))
         report.seconds = time.perf_counter() - started
-        manifest = writer.commit(replace(m, created_utc=now(), counts={**m.counts, "tokens": report.tokens},
+        manifest = writer.commit(replace(m, created_utc=utc_now(), counts={**m.counts, "tokens": report.tokens},
                                          truncation=truncation(live), last_run=last_run(report), skipped=[]), optimize)
     except BaseException:
         writer.abort()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import IndexSettingsMismatchError
@@ -95,6 +96,11 @@ class Manifest:
         except TypeError:
             missing = sorted({f.name for f in fields(cls)} - set(data))
             raise ManifestError(f"is not a longrag manifest (no {', '.join(missing)})") from None
+
+
+def utc_now() -> str:
+    """A manifest's timestamp: UTC, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _from_config(data: dict) -> dict:
