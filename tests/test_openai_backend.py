@@ -334,7 +334,7 @@ def one_error_line(code: int, stderr: str) -> str:
     ("malformed", {}, r"not valid JSON of the OpenAI API"),
     ("cut", {}, r"ended its reply before it finished"),
     ("ok", {"context_window": 300}, r"prompt has \d+ tokens \(estimated\) and 32 are kept .* window of 300"),
-    ("ok", {"context_window": 200}, r"budget of 160 tokens does not fit the generator's window of 200"),
+    ("ok", {"context_window": 200}, r"budget \(ask\.budget\) of 160 tokens does not fit the generator's window of 200"),
 ])
 def test_cli_failures_are_one_error_line_and_change_nothing(fake_index, fake, tmp_path, monkeypatch, mode, section,
                                                             message):

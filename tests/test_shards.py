@@ -166,10 +166,10 @@ def test_an_indexing_run_holds_one_batch_of_texts_not_the_folder(tmp_path, monke
         (folder / d.doc_id).write_text(d.text)
     loaded, most = [], []
 
-    def load_file(path, root):
+    def load_file(path, root, options=None):
         gc.collect()
         most.append(sum(ref() is not None for ref in loaded))  # texts still held when the next is read
-        doc = real_load(path, root)
+        doc = real_load(path, root, options) if options else real_load(path, root)
         loaded.append(weakref.ref(doc))
         return doc
 
