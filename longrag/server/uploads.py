@@ -23,6 +23,7 @@ from typing import BinaryIO, Container
 
 from ..errors import InputError
 from ..files import sha256_file
+from ..index.layout import fsync_dir
 
 UPLOADS = "uploads"
 INCOMING = ".incoming"
@@ -148,7 +149,7 @@ class UploadFolder:
                     os.link(part, final)  # fails where the name is taken: never replaces a file
                 except FileExistsError:
                     continue
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
                 return final
         raise InputError(f"no free name for {stem}{suffix} in {self.folder}")
 
@@ -160,11 +161,3 @@ class UploadFolder:
         add = [p for p in files if indexed.get(self.doc_id(p), {}).get("sha256") != sha256_file(p)]
         gone = sorted(d for d in indexed if self.is_upload(d) and d not in names)
         return add, gone
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
