@@ -234,9 +234,12 @@ def test_cli_json_shape(index_dir, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"answer", "quotes", "citations", "evidence", "withheld", "reading", "check", "selector", "tokens_in",
-            "seconds", "dropped", "grounded", "flags", "support", "not_found"} <= set(data)
+            "seconds", "dropped", "grounded", "answer_span", "support", "not_found"} <= set(data)
     assert data["selector"] == "embedding" and isinstance(data["tokens_in"], int) and data["tokens_in"] > 0
     assert isinstance(data["answer"], str) and data["answer"]
+    span = data["answer_span"]
+    if span:  # a shown or withheld fact reading that pointed at the documents: its exact words there
+        assert Path(span["path"]).read_text()[span["start"]:span["end"]] == span["text"]
     for cite in data["citations"] + data["quotes"] + ([data["support"]] if data["support"] else []):
         assert set(cite) == {"doc_id", "path", "start", "end", "text", "block", "page", "pages", "section"}
         assert cite["block"] >= 1
