@@ -55,7 +55,8 @@ class Answer:
     withheld: str | None = None  # why the generator's reading is not shown as an answer (None: it is shown)
     reading: str = ""  # the generator's reading, also when withheld
     check: dict[str, Any] = field(default_factory=dict)  # how the reading was checked: method, margin
-    # the span of a document the (fact) answer is, with its page and section; None for yes/no and unshown readings
+    # the span of a document a fact reading points at, with its page and section (also when the reading is
+    # withheld: `grounded` says whether it is shown); None for yes/no and for a reading that points at nothing
     answer_span: Citation | None = None
 
     @property
