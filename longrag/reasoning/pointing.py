@@ -3,7 +3,7 @@ the answer is grounded by aligning what it adds to the question to one sentence 
 
 A small model given the printed quotes and their neighbours (a few hundred tokens) answers a fact
 question far more often right than from 2,000 tokens of evidence, and in a fraction of the time
-(docs/results.md, "Reading by pointing"). Small models restate the question ("The maximum damages
+(docs/results.md, "Answers you can trust"). Small models restate the question ("The maximum damages
 exposure … is $1,000,000"), so only the answer's *new* words (not in the question) are aligned, in
 order, to a sentence; the span they cover is the answer as the document words it. An answer whose
 new words do not align (an invention: "a licence for 10 years") has no span, and is not shown.
@@ -68,10 +68,12 @@ _NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five s
                                                  .split())}
 _NUMBER_WORDS.update(thirty="30", forty="40", fifty="50", sixty="60", seventy="70", eighty="80", ninety="90",
                      hundred="100", thousand="1000")
-# a question that asks for an amount, a length of time or a date
-_ASKS_NUMBER = re.compile(r"^\s*(?:[^,?]{0,80},\s*)?(how (much|many|long|far|old|often|soon|large|big|high)|"
-                          r"what (percentage|amount|sum|fee|price|number)|when\b|in what year)", re.I)
-_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
+# a question that asks for an amount, a length of time or a year ("When …" is often answered by an event:
+# "when you fail to comply")
+_ASKS_NUMBER = re.compile(r"^\s*(?:[^,?]{0,80},\s*)?(how (much|many|long|far|old|often|large|big|high)|"
+                          r"what (percentage|amount|sum|fee|price|number)|in what year)\b", re.I)
+# month names that are not also common words ("may", "march")
+_MONTHS = re.compile(r"\b(january|february|april|june|july|august|september|october|november|december)\b", re.I)
 
 
 def _normal(word: str) -> str:
@@ -85,7 +87,7 @@ def _words(text: str) -> list[tuple[str, int, int]]:
 
 
 def asks_number(question: str) -> bool:
-    """A question whose answer is an amount, a duration or a date ("How long …", "What fee …", "When …")."""
+    """A question whose answer is an amount, a duration or a year ("How long …", "What fee …")."""
     return bool(_ASKS_NUMBER.match(question))
 
 
