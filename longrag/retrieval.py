@@ -15,7 +15,6 @@ and its page and section are that sentence's (documents/locations.py).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,13 +26,12 @@ from .reasoning.bm25_selector import STEMMED
 from .reasoning.sentences import split_sentences
 from .types import Hit
 
-if TYPE_CHECKING:  # for annotations only: config.py reads this module's registries (MODES, RANKINGS, FUSIONS)
-    from .config import Config
 
 Ranking = list[tuple[str, float, tuple[int, int] | None]]  # (doc_id, score, best span if known), best first
+# `config` below is a config.Config, not imported: config.py reads this module's registries (MODES, RANKINGS, FUSIONS)
 
 
-def search(store: IndexStore, query: str, query_vector: np.ndarray, config: Config, k: int) -> list[Hit]:
+def search(store: IndexStore, query: str, query_vector: np.ndarray, config, k: int) -> list[Hit]:
     ranked = MODES[store.mode](store, query, query_vector, config, k)
     return _hits(store, query, [(doc_id, score, span or store.best_span(doc_id, query_vector))
                                 for doc_id, score, span in ranked], config.search.snippet_chars)
@@ -51,15 +49,15 @@ def rerank(store: IndexStore, hits: list[Hit], ranked, snippet_chars: int, query
             + [h for h in hits if h.doc_id not in best])
 
 
-def _search_documents(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+def _search_documents(store: IndexStore, query: str, vector: np.ndarray, config, k: int) -> Ranking:
     return _rank_by_documents(store, vector, k)
 
 
-def _search_segments(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+def _search_segments(store: IndexStore, query: str, vector: np.ndarray, config, k: int) -> Ranking:
     return _rank_by_segments(store, vector, k, max(config.search.candidates, k))
 
 
-def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Config, k: int) -> Ranking:
+def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config, k: int) -> Ranking:
     pool = max(config.search.candidates, k)
     if "documents" in config.search.fusion and not store.has_document_vectors:
         raise InputError("this index holds no document vectors (it was built without 'documents' in "
@@ -68,7 +66,7 @@ def _search_hybrid(store: IndexStore, query: str, vector: np.ndarray, config: Co
     return FUSIONS[config.search.fusion_method](rankings)[:k]
 
 
-def fusion(config: Config) -> dict:
+def fusion(config) -> dict:
     """How hybrid search fuses its rankings (recorded in the index manifest)."""
     if config.search.fusion_method in ("convex", "minmax"):
         normalise = "theoretical_min_0" if config.search.fusion_method == "convex" else "min_max"
@@ -114,7 +112,7 @@ def _rank_by_segments(store: IndexStore, query: np.ndarray, k: int, candidates: 
     return [(doc_id, score, (start, end)) for score, doc_id, start, end in store.best_segment_per_document(query, k, candidates)]
 
 
-def _rank_by_bm25(store: IndexStore, query: str, candidates: int, config: Config) -> Ranking:
+def _rank_by_bm25(store: IndexStore, query: str, candidates: int, config) -> Ranking:
     weights = {"name": config.search.name_weight, "heading": config.search.heading_weight}
     best: dict[str, tuple[float, tuple[int, int]]] = {}
     for score, doc_id, start, end in store.lexical_hits(query, candidates, weights):
