@@ -125,3 +125,12 @@ def test_search_over_printed_contracts_names_the_clause_and_shows_no_furniture(t
         assert all(not FURNITURE.search(hit.snippet) for hit in hits), question
         if section:
             assert hits[0].section[-1] == section
+    # the server's document view shows the page as printed, at the offsets its quotes point at
+    import httpx
+    from longrag.server import running
+
+    stored = pipe.store.document_row("Apache-2.0.pdf")["text"]
+    with running(pipe) as url:
+        shown = httpx.get(f"{url}/api/documents/Apache-2.0.pdf", timeout=60).json()["text"]
+    assert len(shown) == len(stored) and FURNITURE.search(shown) and not FURNITURE.search(stored)
+    assert all(a == b for a, b in zip(shown, stored) if not b.isspace())

@@ -150,6 +150,19 @@ def test_a_one_letter_span_points_at_nothing():
     assert align("(C)", "In which licence do the terms have the meaning given by law?", spans("x.txt", text))[0] is None
 
 
+def test_a_clause_number_is_a_label_not_an_answer():
+    text = ("9.5 Either party may terminate this Agreement on fifteen (15) days' prior written notice. "
+            "(b) The Reseller shall keep records.")
+    question = "How much notice must a party give to terminate?"
+    assert align("9.5", question, spans("u.txt", text))[0] is None
+    assert align("b", "Which clause covers records?", spans("u.txt", text))[0] is None
+    span, share, _ = align("fifteen (15) days", question, spans("u.txt", text))
+    assert share == 1.0 and span.text == "fifteen (15) days"
+    # a figure inside the sentence, or a dotted number that is not its first word, is still an answer
+    rate = "Royalties are paid quarterly. The royalty rate is 9.5 per cent of net sales."
+    assert align("9.5", "What is the royalty rate?", spans("r.txt", rate))[0].text == "9.5"
+
+
 def test_a_question_for_an_amount_needs_a_number_in_its_answer():
     from longrag.reasoning.pointing import asks_number, holds_number
 

@@ -50,6 +50,8 @@ def says_not_found(text: str) -> bool:
 
 MIN_SPAN_CHARS = 2  # a span of one letter ("C" of "(C)") points at nothing a reader can use
 GAP = 3  # matched document words this far apart (or nearer) belong to one answer span
+# a clause's own number or letter at the start of its sentence ("9.5", "(b)", "iv."): a label, not an answer
+_CLAUSE_LABEL = re.compile(r"^\(?(\d+(\.\d+)+|[a-z]|[ivx]+)[.)]?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def align(reading: str, question: str, sentences: Sequence[Span]) -> tuple[Citat
                 hi = j
         start, end = sentence.start + found[lo][1], sentence.start + found[hi][2]
         span = Citation(sentence.doc_id, sentence.path, start, end, sentence.text[found[lo][1]:found[hi][2]])
+        if lo == 0 and _CLAUSE_LABEL.match(span.text):
+            continue
         rank = (share, -(hi - lo))  # more of the answer, then the tighter span
         if best is None or rank > best[:2]:
             best = (*rank, span)

@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..budget import MIN_BUDGET
+from ..documents.furniture import restore
 from ..errors import InputError, LongragError
 from ..index.manifest import describe
 from ..reasoning import SELECTORS
@@ -135,13 +136,15 @@ def create_app(pipelines, allowed_hosts: Iterable[str] | None = ("127.0.0.1", "l
     app.include_router(upload_routes(catalog, jobs, max_files))
     app.include_router(page_routes(catalog))
 
-    @app.get("/api/documents/{doc_id:path}", summary="One document's whole extracted text and metadata",
+    @app.get("/api/documents/{doc_id:path}", summary="One document's whole text as extracted (a PDF's running "
+             "headers and footers included, though never searched or quoted) and metadata",
              responses={404: {"description": "No document with this id in the index"}})
     def document(doc_id: str, entry: Entry = Depends(chosen)) -> dict:
         store = entry.pipeline.store
         if doc_id not in store:  # ids are looked up in the index, never opened as paths
             raise HTTPException(404, f"no document {doc_id!r} in this index")
         row = store.document_row(doc_id)
+        row["text"] = restore(row["text"], row["metadata"])  # same length: every span's offsets hold
         return {key: row[key] for key in ("doc_id", "path", "n_chars", "n_tokens", "truncated_tokens", "metadata", "text")}
 
     @app.post("/api/ask", summary="Answer a question: its stages as they are known, NDJSON (or SSE) events",
