@@ -1,11 +1,20 @@
-"""Yes/no questions whose quotes hold no deciding clause: does the answerability gate (the checker's
-"do the quotes answer the question?") keep them from a wrong "No", and what does it cost?
+"""How should a yes/no question be read from its quotes? Re-reads the quotes a trust run saved
+(benchmarks/results/trust.json; no retrieval) and compares, on the same questions:
 
-Re-reads the quotes a trust run saved (benchmarks/results/trust.json; no retrieval), asks the
-checker the gate's question over them, and prints, per threshold, how many yes/no answers would
-be shown and how many of those are right (the run's own Yes/No reading, withheld when unsure).
+- sum: today's reading, the checker's plus the generator's log p(Yes) − log p(No), less `ask.lean`;
+- calibrated: each reader's margin less its margin for the same question over a content-free block
+  ("N/A"), the "contextual calibration" of Zhao et al., 2021 (Calibrate Before Use, ICML), which
+  cancels a reader's lean per question instead of on average;
+- contrast: each reader's margin less its margin for the negated question (written by the checker,
+  asked to reverse the question's meaning), as measured by hand in issue #34;
+- checker / generator alone;
+- gate: the answerability margin ("do the quotes answer it?"), to keep a question whose quotes hold
+  no deciding clause from a "No".
 
-    .venv/bin/python benchmarks/yes_no_reading.py --run pointing --split dev
+Prints, per method and `unsure` threshold, how many answers would be shown and how many are right;
+saves every margin to benchmarks/results/yes_no_reading.json. Tune on dev, report test.
+
+    .venv/bin/python benchmarks/yes_no_reading.py --run today --split all
 """
 from __future__ import annotations
 
@@ -22,48 +31,88 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from trust import OUT, load_questions  # noqa: E402
 
-GATE = OUT.parent / "yes_no_gate.json"
+SAVED = OUT.parent / "yes_no_reading.json"
+NEGATE = ("Rewrite the user's yes/no question so that its answer is the opposite: if the true answer was Yes, "
+          "the new question's true answer is No. Change as few words as possible. Reply with the question only.")
+
+
+SHOTS = [("Can I copy the files?", "Am I forbidden to copy the files?"),
+         ("Does the agreement require a written notice?", "Does the agreement not require a written notice?"),
+         ("Did the committee approve the budget?", "Did the committee reject the budget?")]
+
+
+def negate(generator, question: str) -> str:
+    messages = [{"role": "system", "content": NEGATE}]
+    for asked, negated in SHOTS:
+        messages += [{"role": "user", "content": asked}, {"role": "assistant", "content": negated}]
+    reply = generator.chat(messages + [{"role": "user", "content": question}], max_new_tokens=60).strip()
+    return (reply.splitlines() or [""])[0]
+
+
+def measure(args) -> dict:
+    from longrag.config import load_config, with_overrides
+    from longrag.pipeline import _load_generator
+    from longrag.reasoning.verdict import answerability, yes_minus_no, yes_no_messages
+    from longrag.types import Citation
+
+    rows = json.loads(OUT.read_text())["runs"][args.run]["rows"]
+    config = load_config(None)
+    generator = _load_generator(config)
+    checker = _load_generator(with_overrides(config, generator={"model": config.ask.checker}))
+    blank = [Citation("none", "none", 0, 3, "N/A", 1)]
+    saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
+    for q in load_questions(args.split):
+        row = rows.get(q["id"])
+        if q["kind"] != "yesno" or not row or not row["quotes"] or q["id"] in saved:
+            continue
+        quotes = [Citation(c["doc_id"], c["doc_id"], c["start"], c["end"], c["text"], i + 1)
+                  for i, c in enumerate(row["quotes"])]
+        negated = negate(checker, q["question"])
+        m = {"id": q["id"], "split": q["split"], "gold": q["polarity"], "negated": negated,
+             "quote_hit": row["grade"].get("quote_hit"), "gate": answerability(checker, q["question"], quotes)}
+        for name, reader in (("checker", checker), ("generator", generator)):
+            m[name] = yes_minus_no(reader, yes_no_messages(reader, q["question"], quotes))
+            m[f"{name}_blank"] = yes_minus_no(reader, yes_no_messages(reader, q["question"], blank))
+            m[f"{name}_negated"] = yes_minus_no(reader, yes_no_messages(reader, negated, quotes))
+        saved[q["id"]] = m
+        print(json.dumps(m), flush=True)
+        SAVED.write_text(json.dumps(saved, indent=1, ensure_ascii=False))
+    return saved
+
+
+METHODS = {
+    "sum": lambda m, lean: m["checker"] + m["generator"] - lean,
+    "calibrated": lambda m, lean: (m["checker"] - m["checker_blank"]) + (m["generator"] - m["generator_blank"]),
+    "contrast": lambda m, lean: (m["checker"] - m["checker_negated"]) + (m["generator"] - m["generator_negated"]),
+    "checker": lambda m, lean: m["checker"],
+    "checker calibrated": lambda m, lean: m["checker"] - m["checker_blank"],
+    "checker contrast": lambda m, lean: m["checker"] - m["checker_negated"],
+}
+
+
+def table(saved: dict, split: str, lean: float) -> None:
+    cases = [m for m in saved.values() if split == "all" or m["split"] == split]
+    print(f"\n{split}: {len(cases)} yes/no questions | method unsure gate | shown right wrong")
+    for name, score in METHODS.items():
+        for unsure in (0.0, 0.5, 1.0, 1.5):
+            for gate in (None, 0.0, 0.5):
+                shown = [(m, score(m, lean)) for m in cases if abs(score(m, lean)) >= unsure
+                         and (gate is None or m["gate"] >= gate)]
+                right = sum(("yes" if s > 0 else "no") == m["gold"] for m, s in shown)
+                print(f"{name:19} {unsure:3.1f} {gate!s:4} | {len(shown):3} {right:3} {len(shown) - right:3}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", default="pointing")
-    parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
-    parser.add_argument("--unsure", type=float, default=0.5)
+    parser.add_argument("--run", default="today")
+    parser.add_argument("--split", default="all", choices=["dev", "test", "all"])
+    parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
+    from longrag.config import load_config
 
-    from longrag.config import load_config, with_overrides
-    from longrag.pipeline import _load_generator
-    from longrag.reasoning.verdict import answerability
-    from longrag.types import Citation
-
-    results = json.loads(OUT.read_text())
-    rows = results["runs"][args.run]["rows"]
-    config = load_config(None)
-    checker = _load_generator(with_overrides(config, generator={"model": config.ask.checker}))
-    cases = []
-    for q in load_questions(args.split):
-        row = rows.get(q["id"])
-        if not row or not row["quotes"] or (row.get("check") or {}).get("method") != "yes/no likelihood":
-            continue
-        quotes = [Citation(c["doc_id"], c["doc_id"], c["start"], c["end"], c["text"], i + 1)
-                  for i, c in enumerate(row["quotes"])]
-        gate = answerability(checker, q["question"], quotes)
-        margin = row["check"]["margin"]
-        said = "yes" if margin > 0 else "no"
-        cases.append((q, gate, margin, said, row["grade"].get("quote_hit")))
-        print(f"{q['id']} gold={q['polarity']} said={said} margin={margin:+.2f} gate={gate:+.2f} "
-              f"quote_hit={row['grade'].get('quote_hit')} {q['question'][:70]}", flush=True)
-    print("\nthreshold | shown right wrong (of yes/no questions)")
-    for threshold in (None, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0):
-        shown = [(q, said) for q, gate, margin, said, _ in cases
-                 if abs(margin) >= args.unsure and (threshold is None or gate >= threshold)]
-        right = sum(said == q["polarity"] for q, said in shown)
-        print(f"{threshold!s:9} | {len(shown):3} {right:3} {len(shown) - right:3} (of {len(cases)})")
-    saved = json.loads(GATE.read_text()) if GATE.exists() else {}
-    saved[f"{args.run}/{args.split}"] = [{"id": q["id"], "gold": q["polarity"], "margin": margin, "gate": gate,
-                                          "quote_hit": hit} for q, gate, margin, _, hit in cases]
-    GATE.write_text(json.dumps(saved, indent=1, ensure_ascii=False))
+    saved = json.loads(SAVED.read_text()) if args.table_only else measure(args)
+    for split in ("dev", "test"):
+        table(saved, split, load_config(None).ask.lean)
 
 
 if __name__ == "__main__":

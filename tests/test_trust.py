@@ -84,6 +84,8 @@ NONE_Q = {"kind": "unanswerable", "polarity": None, "answer": "", "words": []}
     (FACT_Q, "It is governed by the laws of New York [1].", True),
     (FACT_Q, "It is not governed by New York law.", False),  # a keyword match that ignores "not" measures nothing
     (FACT_Q, "The laws of Belgium.", False),
+    (FACT_Q, "the laws of New\nYork", True),  # a document's span keeps its line breaks
+    (FACT_Q, "not the laws of New\nYork", False), (FACT_Q, "the laws of NewYork", False),
     (NONE_Q, "Yes.", False),
 ])
 def test_grader_tells_right_from_wrong(question, answer, ok):

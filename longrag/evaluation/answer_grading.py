@@ -19,8 +19,9 @@ def polarity(text: str) -> str | None:
 
 
 def holds_words(text: str, groups: list[list[str]]) -> bool:
-    """Every group has an alternative that occurs in the text at a word start (case-insensitive)."""
-    low = (text or "").lower()
+    """Every group has an alternative that occurs in the text at a word start (case-insensitive; a span of
+    the document may break its line anywhere, so any run of white space counts as one space)."""
+    low = " ".join((text or "").lower().split())
     return all(any(re.search(rf"\b{re.escape(w.lower())}", low) for w in group) for group in groups)
 
 

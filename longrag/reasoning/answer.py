@@ -112,7 +112,9 @@ def generate_answer(generator, question: str, evidence: Sequence[Evidence], max_
     return text, tokens_in, citations(evidence, blocks or range(1, len(evidence) + 1)), flags
 
 
-READ_ORDERS = ("quotes_first", "evidence")  # ask.read: what the generator points into for a fact question
+# ask.read: what the generator points into for a fact question: the quotes and their neighbours, then the whole
+# evidence if that reply does not align | the quotes and their neighbours only | the whole evidence at once
+READ_ORDERS = ("quotes_first", "quotes", "evidence")
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,11 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
     if margin is not None and margin < settings.answerable:
         return Reading(NOT_FOUND, "", tokens_in, [], Verdict("", margin, "answerability", answerable=margin),
                        not_found=UNANSWERED)
-    tries = [evidence] if settings.read == "evidence" or not quotes else [
-        _beside_quotes(quotes, documents, evidence, generator.count_tokens), evidence]
+    if settings.read == "evidence" or not quotes:
+        tries = [evidence]
+    else:
+        beside = _beside_quotes(quotes, documents, evidence, generator.count_tokens)
+        tries = [beside] if settings.read == "quotes" else [beside, evidence]
     pointed = None
     for blocks in tries:
         tokens_in += generator.count_chat(point_messages(generator, question, blocks))
