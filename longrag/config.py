@@ -151,9 +151,9 @@ class AskConfig:
     # other questions, before any answer is written: the checker's log p(Yes) − log p(No) of "do the quotes
     # answer the question?" below this → not found (null: not asked)
     answerable: float | None = 0.5
-    # fact questions: quotes_first (the generator points at words of the quotes and their neighbouring sentences,
-    # and reads the whole evidence only when that answer does not align) | evidence (the whole evidence at once)
-    read: str = "quotes_first"
+    # fact questions: quotes (the generator points at words of the quotes and their neighbouring sentences) |
+    # quotes_first (and reads the whole evidence when that answer does not align) | evidence (all of it at once)
+    read: str = "quotes"
     aligned: float = 0.75  # share of a fact answer's new words found in order in one sentence; below → withheld
 
 
