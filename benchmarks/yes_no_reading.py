@@ -102,6 +102,22 @@ def table(saved: dict, split: str, lean: float) -> None:
                 print(f"{name:19} {unsure:3.1f} {gate!s:4} | {len(shown):3} {right:3} {len(shown) - right:3}")
 
 
+def markdown(saved: dict, lean: float, unsure: float = 0.5) -> str:
+    """Per method, shown / right / wrong on each half at `unsure`, without and with the gate at 0.5."""
+    rows = ["| reading | gate | dev: shown, right, wrong | test: shown, right, wrong |", "|---|---|---|---|"]
+    for name, score in METHODS.items():
+        for gate in (None, 0.5):
+            cells = []
+            for split in ("dev", "test"):
+                shown = [(m, score(m, lean)) for m in saved.values() if m["split"] == split
+                         and abs(score(m, lean)) >= unsure and (gate is None or m["gate"] >= gate)]
+                right = sum(("yes" if s > 0 else "no") == m["gold"] for m, s in shown)
+                total = sum(m["split"] == split for m in saved.values())
+                cells.append(f"{len(shown)} of {total}, {right}, {len(shown) - right}")
+            rows.append(f"| {name} | {'off' if gate is None else f'≥ {gate}'} | {cells[0]} | {cells[1]} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default="today")
@@ -111,8 +127,13 @@ def main() -> None:
     from longrag.config import load_config
 
     saved = json.loads(SAVED.read_text()) if args.table_only else measure(args)
+    lean = load_config(None).ask.lean
     for split in ("dev", "test"):
-        table(saved, split, load_config(None).ask.lean)
+        table(saved, split, lean)
+    from readme_tables import RESULTS, replace_block, stamp
+    from longrag.indexing import library_versions
+    replace_block("yes-no-reading", f"{markdown(saved, lean)}\n\nAt `ask.unsure` 0.5 (a reading within ±0.5 is "
+                  f"withheld). {stamp(library_versions())}", RESULTS)
 
 
 if __name__ == "__main__":
