@@ -107,6 +107,27 @@ def first_quote(pipe, question, candidates, evidence):
     return quotes[0] if quotes else None
 
 
+def point_answer(pipe, question, candidates, evidence) -> tuple[str, int, list[str], str]:
+    """(answer shown, prompt tokens, flags, the reading's span or words) as `longrag ask` reads the
+    evidence: the first quotes, then `read_answer` (gate, pointing, checks). A withheld or not-found
+    answer shows nothing; its flag says why."""
+    from longrag.reasoning import NOT_FOUND, make_selector, read_answer
+    from longrag.reasoning.verdict import quotes_from
+
+    settings = pipe.config.ask
+    ranker = make_selector("sentences", count_tokens=len, encoder=pipe.encoder, first_stage=settings.first_stage,
+                           pool=settings.pool)
+    quotes = quotes_from(ranker.rank(question, candidates), evidence, settings.quotes)
+    documents = {c.doc_id: c.document for c in candidates if c.document is not None}
+    reading = read_answer(pipe.generator, pipe.checker, question, evidence, quotes, documents, settings,
+                          pipe.config.generator.max_new_tokens)
+    read = reading.span.text if reading.span else reading.reading
+    if reading.not_found:
+        return NOT_FOUND, reading.tokens_in, [reading.not_found], ""
+    withheld = reading.verdict.withheld if reading.verdict else None
+    return (reading.text if withheld is None else ""), reading.tokens_in, [withheld] if withheld else [], read
+
+
 def requote(args) -> dict:
     """Score the saved answers with the first quote in place of the support sentence: the same
     selector, budget and generator give the same prompt and greedy answer, so only the quote is new."""
@@ -165,7 +186,7 @@ def run(args) -> dict:
         store = build_index(pipe, dataset, {d for _, _, d, _ in rows}, INDEXES / f"index-{name}")
         selectors = {m: make_selector(m, count_tokens=count, encoder=pipe.encoder, generator=generator,
                                       first_stage=config.ask.first_stage, candidates=config.ask.candidates)
-                     for m in args.methods if m != "first"}
+                     for m in {*args.methods, "hybrid"} - {"first", "pointing"}}
         selectors["first"] = make_selector("first", count_tokens=count)
         work.append([(name, i, row, store, selectors) for i, row in enumerate(rows)])
     order = [item for group in zip(*work) for item in group] if len(work) == 2 else work[0] if work else []
@@ -183,8 +204,11 @@ def run(args) -> dict:
                 continue
             started = time.perf_counter()
             with PeakMemory(interval=0.05) as memory:
-                chosen = selectors[method].select(question, candidates, args.budget)
-                text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
+                chosen = selectors["hybrid" if method == "pointing" else method].select(question, candidates, args.budget)
+                if method == "pointing":  # what `ask` shows today: the span pointed at, or nothing when withheld
+                    text, tokens_in, flags, reading = point_answer(pipe, question, candidates, chosen.evidence)
+                else:
+                    text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
                 declined = text == NOT_FOUND
                 support = None if declined else first_quote(pipe, question, candidates, chosen.evidence)
             seconds = time.perf_counter() - started
@@ -192,6 +216,8 @@ def run(args) -> dict:
             shown = f"{answer} {support.text}" if support else answer
             score, with_support = ((token_f1(answer, reference), token_f1(shown, reference)) if name == "cuad" else
                                    (rouge_l(answer, reference), rouge_l(shown, reference)))
+            if method == "pointing":  # the span even where it is withheld: how good the readings are
+                row["pointing_reading"] = token_f1(reading, reference) if name == "cuad" else rouge_l(reading, reference)
             row[method] = {"answer": text, "support": support.text if support else None, "score": score,
                            "score_with_support": with_support, "declined": declined,
                            "gate": relevance < min_relevance, "relevance": relevance,
@@ -203,7 +229,10 @@ def run(args) -> dict:
     results["versions"] = {"torch": version("torch"), "transformers": version("transformers"),
                            "sentence-transformers": version("sentence-transformers"), "bm25s": version("bm25s"),
                            "rouge-score": version("rouge-score")}
-    results["stamp"] = stamp(results["versions"])  # when and where it ran: a --table-only rewrite keeps it
+    if "stamp" in results and args.methods == ["pointing"]:  # rows added to an earlier run keep its stamp
+        results.setdefault("stamps", {})["pointing"] = stamp(results["versions"])
+    else:
+        results["stamp"] = stamp(results["versions"])  # when and where it ran: a --table-only rewrite keeps it
     results["settings"] = {"budget": args.budget, "max_new_tokens": args.max_new_tokens,
                            "min_relevance": min_relevance,
                            "generator": f"{config.generator.model} ({generator.backend})"}

@@ -5,7 +5,7 @@ import numpy as np
 
 from readme_tables import markdown_table, stamp
 
-ANSWER_QUALITY_METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m")  # row order of the answer-quality table
+ANSWER_QUALITY_METHODS = ("first", "embedding", "bm25", "hybrid", "xl3m", "pointing")  # row order of the answer-quality table
 
 
 def passkey_table(cells: list[dict], methods: list[str], lengths: list[int]) -> str:
@@ -74,6 +74,10 @@ def answer_quality_table(results: dict) -> str:
                          f"{np.mean([c['tokens_in'] for c in cells]):.0f}",
                          f"{np.median(seconds):.1f} / {np.percentile(seconds, 90):.1f}",
                          f"{max(c['peak_rss_mb'] for c in cells):.0f}"])
+            if method == "pointing":  # the same readings scored where they are withheld too
+                read = [r["pointing_reading"] for r in records.values() if r["dataset"] == name and "pointing_reading" in r]
+                rows.append([name, "pointing, every reading (withheld ones too)", len(read),
+                             f"{metric} {100 * np.mean(read):.1f}"] + ["–"] * 7)
         if name in results.get("human", {}):
             human = results["human"][name]
             rows.append([name, "a human reference", human["n"], f"{metric} {100 * human['score']:.1f}"] + ["–"] * 7)
@@ -91,5 +95,9 @@ def answer_quality_table(results: dict) -> str:
              f"gate would refuse = best question–segment cosine below min_relevance {settings.get('min_relevance')} "
              "(recorded, not applied). A human reference = each reference response scored against the other "
              "references of its question (what a human writer scores on this metric). Seconds per question "
-             "(selection + generation + support); peak RSS of the whole process, models included; 2 CPU cores.")
-    return body + "\n\n" + (results.get("stamp") or stamp(results.get("versions", {})))
+             "(selection + generation + support); peak RSS of the whole process, models included; 2 CPU cores. "
+             "`pointing` = what `longrag ask` shows today over the hybrid evidence (`ask.read`, the gate, the span, "
+             "the checks): the span pointed at, or nothing when it is withheld or not found (counted as declined).")
+    stamps = [results.get("stamp") or stamp(results.get("versions", {}))]
+    stamps += [f"`{methods}`: {line}" for methods, line in results.get("stamps", {}).items()]
+    return body + "\n\n" + "\n".join(stamps)
