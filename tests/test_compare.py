@@ -83,6 +83,11 @@ def test_compare_resumes_finished_cells(compared):
     stamps = [c.stat().st_mtime_ns for c in cells]
     run(["compare", "--dataset", str(data), "--conditions", "truncate,chunks256,bm25", "--out", str(out)], work)
     assert [c.stat().st_mtime_ns for c in cells] == stamps  # reused, not recomputed
+    # one more question (a synthesized folder that grew): every cell is computed again, over five questions
+    grown = write_beir(work / "grown" / "licences", {**QUESTIONS, "q5": ("Is the ISC licence permissive?", "ISC")})
+    run(["compare", "--dataset", str(grown), "--conditions", "truncate,chunks256,bm25", "--out", str(out)], work)
+    assert all(c.stat().st_mtime_ns != t for c, t in zip(cells, stamps))
+    assert {r["queries"] for r in json.loads((out / "results.json").read_text())} == {5}
 
 
 @pytest.mark.parametrize("case, message", [

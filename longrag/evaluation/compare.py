@@ -1,9 +1,11 @@
 """`longrag compare`: conditions × datasets in one run → results.json, report.md, plots.
 
-Resumable: each finished (dataset, condition) cell is saved to `<out>/cells/` and reused.
+Resumable: each finished (dataset, condition) cell is saved to `<out>/cells/` and reused while the
+dataset (documents, questions, judgements) and the settings are those it was computed on.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import tempfile
@@ -34,10 +36,24 @@ class Cell:
     meta: dict
 
 
+def fingerprint(dataset, condition: Condition, base: Config) -> str:
+    """What a cell's numbers depend on: the documents, the questions and their judgements, the condition
+    and the base settings (a folder of synthesized questions grows; a saved cell must not outlive it)."""
+    digest = hashlib.sha256()
+    for doc_id in sorted(dataset.corpus):
+        digest.update(f"{doc_id}\0{dataset.corpus[doc_id]}\0".encode())
+    digest.update(json.dumps([dataset.queries, dataset.qrels, condition.name, base.to_dict()], sort_keys=True,
+                             default=str).encode())
+    return digest.hexdigest()
+
+
 def run_cell(dataset, condition: Condition, base: Config, out: Path, vectors: dict) -> Cell:
     path = out / "cells" / f"{dataset.name}__{condition.name}.json"
+    key = fingerprint(dataset, condition, base)
     if path.exists():
-        return Cell(**json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        if saved["meta"].get("fingerprint") == key:
+            return Cell(**saved)
     with tempfile.TemporaryDirectory(dir=out) as work, PeakMemory() as memory:
         result = run_condition(condition, dataset, base, Path(work), vectors)
     metrics = evaluate(dataset.qrels, result.run, METRICS)
@@ -53,7 +69,7 @@ def run_cell(dataset, condition: Condition, base: Config, out: Path, vectors: di
             "query_ms_p50": round(p50, 2), "query_ms_p95": round(p95, 2),
             "peak_memory_mb": round(memory.extra_mb, 1), "process_peak_rss_mb": round(memory.peak_mb, 1)}
     meta = {"queries": len(dataset.queries), "documents": docs, "encoder": base.encoder.model,
-            "description": condition.description, "dataset_meta": dataset.meta}
+            "description": condition.description, "dataset_meta": dataset.meta, "fingerprint": key}
     cell = Cell(dataset.name, condition.name, metrics, per_query, cost, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cell.__dict__))
