@@ -90,16 +90,20 @@ METHODS = {
 }
 
 
+def tally(cases: list[dict], score, lean: float, unsure: float, gate: float | None) -> tuple[int, int]:
+    """(shown, right) of the cases read by `score`: a reading within ±unsure, or below the gate, is not shown."""
+    shown = [(m, score(m, lean)) for m in cases if abs(score(m, lean)) >= unsure and (gate is None or m["gate"] >= gate)]
+    return len(shown), sum(("yes" if s > 0 else "no") == m["gold"] for m, s in shown)
+
+
 def table(saved: dict, split: str, lean: float) -> None:
     cases = [m for m in saved.values() if split == "all" or m["split"] == split]
     print(f"\n{split}: {len(cases)} yes/no questions | method unsure gate | shown right wrong")
     for name, score in METHODS.items():
         for unsure in (0.0, 0.5, 1.0, 1.5):
             for gate in (None, 0.0, 0.5):
-                shown = [(m, score(m, lean)) for m in cases if abs(score(m, lean)) >= unsure
-                         and (gate is None or m["gate"] >= gate)]
-                right = sum(("yes" if s > 0 else "no") == m["gold"] for m, s in shown)
-                print(f"{name:19} {unsure:3.1f} {gate!s:4} | {len(shown):3} {right:3} {len(shown) - right:3}")
+                shown, right = tally(cases, score, lean, unsure, gate)
+                print(f"{name:19} {unsure:3.1f} {gate!s:4} | {shown:3} {right:3} {shown - right:3}")
 
 
 def markdown(saved: dict, lean: float, unsure: float = 0.5) -> str:
@@ -109,11 +113,9 @@ def markdown(saved: dict, lean: float, unsure: float = 0.5) -> str:
         for gate in (None, 0.5):
             cells = []
             for split in ("dev", "test"):
-                shown = [(m, score(m, lean)) for m in saved.values() if m["split"] == split
-                         and abs(score(m, lean)) >= unsure and (gate is None or m["gate"] >= gate)]
-                right = sum(("yes" if s > 0 else "no") == m["gold"] for m, s in shown)
-                total = sum(m["split"] == split for m in saved.values())
-                cells.append(f"{len(shown)} of {total}, {right}, {len(shown) - right}")
+                cases = [m for m in saved.values() if m["split"] == split]
+                shown, right = tally(cases, score, lean, unsure, gate)
+                cells.append(f"{shown} of {len(cases)}, {right}, {shown - right}")
             rows.append(f"| {name} | {'off' if gate is None else f'≥ {gate}'} | {cells[0]} | {cells[1]} |")
     return "\n".join(rows)
 
