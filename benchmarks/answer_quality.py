@@ -107,9 +107,9 @@ def first_quote(pipe, question, candidates, evidence):
     return quotes[0] if quotes else None
 
 
-def point_answer(pipe, question, candidates, evidence) -> tuple[str, int, list[str], str]:
-    """(answer shown, prompt tokens, flags, the reading's span or words) as `longrag ask` reads the
-    evidence: the first quotes, then `read_answer` (gate, pointing, checks). A withheld or not-found
+def point_answer(pipe, question, candidates, evidence) -> tuple[str, int, list[str], str, object]:
+    """(answer shown, prompt tokens, flags, the reading's span or words, the first quote) as `longrag ask`
+    reads the evidence: the quotes, then `read_answer` (gate, pointing, checks). A withheld or not-found
     answer shows nothing; its flag says why."""
     from longrag.reasoning import NOT_FOUND, make_selector, read_answer
     from longrag.reasoning.verdict import quotes_from
@@ -122,10 +122,11 @@ def point_answer(pipe, question, candidates, evidence) -> tuple[str, int, list[s
     reading = read_answer(pipe.generator, pipe.checker, question, evidence, quotes, documents, settings,
                           pipe.config.generator.max_new_tokens)
     read = reading.span.text if reading.span else reading.reading
+    first = quotes[0] if quotes else None
     if reading.not_found:
-        return NOT_FOUND, reading.tokens_in, [reading.not_found], ""
+        return NOT_FOUND, reading.tokens_in, [reading.not_found], "", first
     withheld = reading.verdict.withheld if reading.verdict else None
-    return (reading.text if withheld is None else ""), reading.tokens_in, [withheld] if withheld else [], read
+    return (reading.text if withheld is None else ""), reading.tokens_in, [withheld] if withheld else [], read, first
 
 
 def requote(args) -> dict:
@@ -206,11 +207,12 @@ def run(args) -> dict:
             with PeakMemory(interval=0.05) as memory:
                 chosen = selectors["hybrid" if method == "pointing" else method].select(question, candidates, args.budget)
                 if method == "pointing":  # what `ask` shows today: the span pointed at, or nothing when withheld
-                    text, tokens_in, flags, reading = point_answer(pipe, question, candidates, chosen.evidence)
+                    text, tokens_in, flags, reading, quote = point_answer(pipe, question, candidates, chosen.evidence)
                 else:
                     text, tokens_in, _, flags = generate_answer(generator, question, chosen.evidence, args.max_new_tokens)
                 declined = text == NOT_FOUND
-                support = None if declined else first_quote(pipe, question, candidates, chosen.evidence)
+                support = None if declined else (quote if method == "pointing"  # ranked once, by point_answer
+                                                  else first_quote(pipe, question, candidates, chosen.evidence))
             seconds = time.perf_counter() - started
             answer = "" if declined else clean_answer(text)
             shown = f"{answer} {support.text}" if support else answer

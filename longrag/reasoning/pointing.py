@@ -64,11 +64,11 @@ class Pointed:
     new_words: int  # how many words the reply adds to the question
 
 
-# a number written out aligns with its figures ("ten lines" / "10 lines")
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+# a number written out aligns with its figures ("ten lines" / "10 lines"); the support check reads it so too
+NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
                                                  "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
                                                  .split())}
-_NUMBER_WORDS.update(thirty="30", forty="40", fifty="50", sixty="60", seventy="70", eighty="80", ninety="90",
+NUMBER_WORDS.update(thirty="30", forty="40", fifty="50", sixty="60", seventy="70", eighty="80", ninety="90",
                      hundred="100", thousand="1000")
 # a question that asks for an amount, a length of time or a year ("When …" is often answered by an event:
 # "when you fail to comply")
@@ -80,7 +80,7 @@ _MONTHS = re.compile(r"\b(january|february|april|june|july|august|september|octo
 
 def _normal(word: str) -> str:
     word = word.lower().replace("’", "'")
-    return _NUMBER_WORDS.get(word) or _STEM.stemWord(word)
+    return NUMBER_WORDS.get(word) or _STEM.stemWord(word)
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from ..generation.base import Message
 from ..types import Candidate, Citation, Evidence
+from .pointing import NUMBER_WORDS
 from .prompting import UNTRUSTED_RULE, user_message
 
 # "Does …", "Under the CDDL, can I …", "So is it …": an auxiliary verb first, after at most a short lead-in
@@ -152,12 +153,11 @@ def check_answer(generator, question: str, answer: str, quotes: Sequence[Citatio
 
 
 _FIGURE = re.compile(r"\d+(?:[,.]\d+)*")
-_NUMBER_WORDS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()))
-_NUMBER_WORDS.update({14: "fourteen", 15: "fifteen", 20: "twenty", 30: "thirty", 60: "sixty", 90: "ninety"})
+_WRITTEN = {figure: word for word, figure in NUMBER_WORDS.items()}
 
 
 def novel_figures(answer: str, evidence_text: str) -> list[str]:
     """Numbers in the answer that the evidence holds neither as figures nor as words ("30" / "thirty")."""
     held = set(_FIGURE.findall(evidence_text)) | set(re.findall(r"[a-z]+", evidence_text.lower()))
     return [f for f in dict.fromkeys(_FIGURE.findall(answer))
-            if f not in held and _NUMBER_WORDS.get(int(f) if f.isdigit() else -1) not in held]
+            if f not in held and _WRITTEN.get(f) not in held]
