@@ -187,7 +187,8 @@ def long_scan(pages: int, work: Path) -> dict:
     done.set()
     return {"pages": read.metadata["pages"], "file_mb": round(scan.stat().st_size / 2**20, 1), "seconds": round(seconds, 1),
             "pages_per_second": round(pages / seconds, 3), "rss_before_mb": round(before / 2**20),
-            "peak_rss_mb": round(peak[0] / 2**20), "unreadable": read.metadata["ocr"]["unreadable"]}
+            "peak_rss_mb": round(peak[0] / 2**20), "unreadable": read.metadata["ocr"]["unreadable"],
+            "stamp": stamp({"tesseract": engine().split()[-1]})}
 
 
 def report(results: dict) -> None:
@@ -213,8 +214,8 @@ def report(results: dict) -> None:
         ls = results["long_scan"]
         body.append(f"\nA {ls['pages']}-page scan ({ls['file_mb']} MB): {ls['seconds']:.0f} s, "
                     f"{ls['pages_per_second']:.2f} pages/s, peak memory {ls['peak_rss_mb']} MB (Tesseract processes "
-                    f"included; {ls['rss_before_mb']} MB before).")
-    body.append("\n" + stamp(results["versions"]) + " Measured while the machine was shared.")
+                    f"included; {ls['rss_before_mb']} MB before). {ls.get('stamp', '')}")
+    body.append("\n" + results["stamp"] + " Measured while the machine was shared.")
     replace_block("ocr", "\n".join(body), RESULTS)
 
 
@@ -223,6 +224,8 @@ def main() -> None:
     parser.add_argument("--rapidocr-path", help="folder rapidocr-onnxruntime was installed into (pip --target)")
     parser.add_argument("--rapidocr-pages", type=int, default=2)
     parser.add_argument("--long-scan", type=int, default=0, help="also OCR one scan of this many pages")
+    parser.add_argument("--only-long-scan", action="store_true",
+                        help="run the --long-scan alone; keep the other saved results")
     parser.add_argument("--report", action="store_true", help="rewrite the docs/results.md block from the saved results")
     args = parser.parse_args()
     previous = json.loads(OUT.read_text()) if OUT.exists() else {}
@@ -232,10 +235,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="longrag-ocr-"))
     os.environ["LONGRAG_CACHE"] = str(work / "cache")  # every page OCR'd here, none from an earlier run
     try:
+        if args.only_long_scan:
+            results = {**previous, "long_scan": long_scan(args.long_scan, work)}
+            save_json(OUT, results)
+            report(results)
+            return
         printed, scanned = copies(work)
-        results = {"machine": machine(), "tesseract_version": engine(),
-                   "versions": {**{k: v for k, v in library_versions().items() if k in ("longrag", "python")},
-                                "pypdfium2": version("pypdfium2"), "tesseract": engine().split()[-1]},
+        versions = {**{k: v for k, v in library_versions().items() if k in ("longrag", "python")},
+                    "pypdfium2": version("pypdfium2"), "tesseract": engine().split()[-1]}
+        results = {"machine": machine(), "tesseract_version": engine(), "versions": versions, "stamp": stamp(versions),
                    "tesseract": read_scans(printed, scanned)}
         save_json(OUT, results)
         if args.rapidocr_path:

@@ -65,6 +65,15 @@ def test_quotes_are_the_best_sentences_inside_the_evidence_with_their_block():
     assert {q.block for q in quotes} == {1}
 
 
+def test_a_sentence_that_asks_is_quoted_only_after_the_statements():
+    doc = "When will the government fully fund the Auditor General? The total spend was $92.4 million. Is it?\""
+    parts = ["When will the government fully fund the Auditor General?", "The total spend was $92.4 million.", "Is it?\""]
+    ranked = [(Candidate("d", "d.txt", doc.index(p), doc.index(p) + len(p), p, None, doc), 1.0) for p in parts]
+    evidence = [Evidence("d", "d.txt", 0, len(doc), doc, 30, 1.0)]
+    assert [q.text for q in quotes_from(ranked, evidence, 2)] == [
+        "The total spend was $92.4 million.", "When will the government fully fund the Auditor General?"]
+
+
 def test_an_invented_figure_is_caught_but_one_written_in_words_is_not():
     evidence = "You have thirty days to cure the breach; notice is given 60 days before."
     assert novel_figures("You have 30 days.", evidence) == []

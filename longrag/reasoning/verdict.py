@@ -67,15 +67,19 @@ def is_yes_no(question: str) -> bool:
 
 
 QUOTE_MIN_WORDS = 8  # a shorter sentence (a title line, a heading) rarely states what a question asks
+# a sentence that is itself a question ("When will the government fund …?") echoes the question and states nothing
+_ASKS = re.compile(r"\?[\"'”’)\s]*$")
 
 
 def quotes_from(ranked: Sequence[tuple[Candidate, float]], evidence: Sequence[Evidence], count: int) -> list[Citation]:
-    """The `count` best-ranked sentences of at least QUOTE_MIN_WORDS words (any length when too few
-    have) that lie inside the evidence, each as a citation of its exact span and of the evidence
-    block [n] that holds it; in ranking order."""
-    long_enough = [(s, v) for s, v in ranked if len(s.text.split()) >= QUOTE_MIN_WORDS]
+    """The `count` best-ranked sentences that lie inside the evidence, each as a citation of its exact
+    span and of the evidence block [n] that holds it; in ranking order, except that statements of at
+    least QUOTE_MIN_WORDS words come first, shorter ones next, and questions last."""
+    def rank(sentence: Candidate) -> int:
+        return 2 if _ASKS.search(sentence.text) else 0 if len(sentence.text.split()) >= QUOTE_MIN_WORDS else 1
+
     quotes = []
-    for sentence, _ in long_enough + [(s, v) for s, v in ranked if len(s.text.split()) < QUOTE_MIN_WORDS]:
+    for sentence, _ in sorted(ranked, key=lambda item: rank(item[0])):  # stable: ranking order within each kind
         block = next((n for n, e in enumerate(evidence, 1) if e.doc_id == sentence.doc_id
                       and e.start <= sentence.start and sentence.end <= e.end), None)
         if block is not None:
