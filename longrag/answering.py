@@ -60,6 +60,22 @@ def check_request(stages: Stages, question: str, selector: str, budget: int) -> 
     check_question_fits(generator.count_tokens(question), budget)
 
 
+def select_evidence(stages: Stages, question: str, query: np.ndarray, candidates: list, name: str,
+                    budget: int) -> tuple[Selection, list]:
+    """The evidence `name` selects within `budget` tokens, and the ranking of its sentences that quotes
+    are taken from (the one the selector made, or one from its first-stage ranking: never ranked twice)."""
+    settings, generator = stages.config.ask, stages.generator
+    parts = dict(count_tokens=generator.count_tokens, encoder=stages.encoder, generator=generator,
+                 first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
+                 quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
+    chosen = make_selector(name, **parts).select(question, candidates, budget)
+    if not chosen.evidence:
+        return chosen, []
+    ranked = (chosen.rankings.get("sentences")
+              or make_selector("sentences", **parts).rank(question, candidates, chosen.rankings.get(settings.first_stage)))
+    return chosen, ranked
+
+
 def ask_events(stages: Stages, question: str, selector: str | None = None,
                budget: int | None = None) -> Iterator[tuple[str, Any]]:
     """Answer `question` (see `Pipeline.ask`) stage by stage: yields ("documents", hits) once the
@@ -100,17 +116,10 @@ def ask_events(stages: Stages, question: str, selector: str | None = None,
     if not candidates or relevance is None or relevance < settings.min_relevance:
         answer = finish(None, not_found=UNRELATED)
     else:
-        parts = dict(count_tokens=generator.count_tokens, encoder=encoder, generator=generator,
-                     first_stage=settings.first_stage, candidates=settings.candidates, certainty=settings.certainty,
-                     quote_threshold=settings.quote_threshold, pool=settings.pool, known={question: query})
-        chosen = make_selector(name, **parts).select(question, candidates, budget)
+        chosen, ranked = select_evidence(stages, question, query, candidates, name, budget)
         if not chosen.evidence:
             answer = finish(chosen, not_found=NO_EVIDENCE)
         else:
-            # the sentence ranking the selector made, or one from its first-stage ranking (never ranked twice)
-            ranked = (chosen.rankings.get("sentences")
-                      or make_selector("sentences", **parts).rank(question, candidates,
-                                                                 chosen.rankings.get(settings.first_stage)))
             quotes = quotes_from(ranked, chosen.evidence, settings.quotes)
             yield "quotes", with_locations(store, quotes)
             documents = {c.doc_id: c.document for c in candidates if c.document is not None}
