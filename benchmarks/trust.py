@@ -45,7 +45,6 @@ from longrag.evaluation.answer_grading import grade, holds_words, overlaps, pola
 
 
 from longrag.reasoning.pointing import MIN_SPAN_CHARS, asks_number, holds_number  # noqa: E402
-from longrag.reasoning.verdict import AGREED_METHOD  # noqa: E402
 
 
 def regrade(row: dict, unsure: float, support: float, answerable: float | None = None,
@@ -55,8 +54,7 @@ def regrade(row: dict, unsure: float, support: float, answerable: float | None =
     no answer to re-read)."""
     row = dict(row)
     check = row.get("check") or {}
-    agreed = check.get("method") == AGREED_METHOD  # shown below the gate because both models pointed at it
-    if answerable is not None and check.get("answerable") is not None and check["answerable"] < answerable and not agreed:
+    if answerable is not None and check.get("answerable") is not None and check["answerable"] < answerable:
         row.update(found=False, withheld=None, answer="not found in the indexed documents")
         return row
     if not row["found"] or check.get("margin") is None:  # not found, or withheld for an invented figure
@@ -206,7 +204,7 @@ def run(args) -> dict:
             save(results, args.out)
     run_rows.update({"config": {"selector": config.ask.selector, "budget": config.ask.budget,
                                 "unsure": config.ask.unsure, "support_threshold": config.ask.support_threshold,
-                                "answerable": config.ask.answerable, "agree": config.ask.agree, "read": config.ask.read,
+                                "answerable": config.ask.answerable, "read": config.ask.read,
                                 "aligned": config.ask.aligned,
                                 "checker": config.ask.checker,
                                 "generator": f"{config.generator.model} ({generator.backend})"},

@@ -151,9 +151,6 @@ class AskConfig:
     # other questions, before any answer is written: the checker's log p(Yes) − log p(No) of "do the quotes
     # answer the question?" below this → not found (null: not asked)
     answerable: float | None = 0.5
-    # below `answerable`, the question is still answered when the generator's checked span and the checker's own
-    # pointing (over the same sentences) share words: two models agreeing (false: not found at once)
-    agree: bool = True
     # fact questions: quotes (the generator points at words of the quotes and their neighbouring sentences) |
     # quotes_first (and reads the whole evidence when that answer does not align) | evidence (all of it at once)
     read: str = "quotes"

@@ -1,7 +1,7 @@
 """Reading by pointing: an answer's new words aligned to one sentence of the documents (pure; no model)."""
 from longrag.reasoning.pointing import align, new_words, point, reading_blocks, says_not_found, sentences_of
 from longrag.reasoning.answer import DECLINED, NOT_FOUND
-from longrag.reasoning.verdict import AGREED_METHOD, UNANSWERED
+from longrag.reasoning.verdict import UNANSWERED
 from longrag.types import Citation, Evidence, Span
 
 EUPL = ("Without prejudice to specific agreement between parties, this Licence shall be governed by the law of the "
@@ -131,31 +131,6 @@ def test_without_log_probabilities_a_fact_answer_is_still_a_checked_span():
     # an invention aligns to nothing: withheld whatever the checker says, with that reason
     invented = _read("A licence for 10 years.", "Yes", question)
     assert invented.span is None and "not in the documents' words" in invented.verdict.withheld
-
-
-def test_when_the_gate_doubts_the_quotes_an_answer_both_models_point_at_is_shown():
-    question = "Which law governs the licence if the licensor has no seat in the EU?"
-
-    def doubting(points_at):
-        def reply(messages):
-            asked = messages[-1]["content"]
-            if "Do the blocks answer the question?" in asked:
-                return "No"
-            return points_at if "exact words" in asked else "Yes"
-        return reply
-
-    agreed = _read("Belgian law", doubting("Belgian law"), question)
-    assert agreed.text == "Belgian law" and agreed.verdict.withheld is None and agreed.not_found is None
-    assert agreed.verdict.method == AGREED_METHOD and agreed.verdict.answerable < 0
-    apart = _read("Belgian law", doubting("the European Union"), question)
-    assert apart.text == NOT_FOUND and apart.not_found == UNANSWERED
-    from longrag.config import AskConfig
-    from longrag.reasoning.answer import read_answer
-    off = read_answer(Replies("Belgian law"), Replies(doubting("Belgian law")), question,
-                      [Evidence("EUPL-1.2.txt", "EUPL-1.2.txt", 0, len(EUPL), EUPL, 60, 1.0)],
-                      [Citation("EUPL-1.2.txt", "EUPL-1.2.txt", 0, len(EUPL), EUPL, 1)], {"EUPL-1.2.txt": EUPL},
-                      AskConfig(agree=False))
-    assert off.not_found == UNANSWERED
 
 
 def test_a_declining_reading_is_not_found_with_its_reason():

@@ -17,7 +17,7 @@ from .prompting import UNTRUSTED_RULE, user_message
 from .pointing import (POINT_TOKENS, asks_number, holds_number, point, point_messages, reading_blocks,
                        says_not_found)
 from .sentences import split_sentences
-from .verdict import (AGREED_METHOD, SPAN_METHOD, UNANSWERED, WITHHELD_NO_NUMBER, WITHHELD_UNALIGNED, Verdict, answerability,
+from .verdict import (SPAN_METHOD, UNANSWERED, WITHHELD_NO_NUMBER, WITHHELD_UNALIGNED, Verdict, answerability,
                       answers_messages, check_answer, is_yes_no, read_yes_no, yes_no_messages)
 from ..types import Citation, Evidence
 
@@ -151,34 +151,9 @@ def read_answer(generator, checker, question: str, evidence: Sequence[Evidence],
                        verdict)
     margin = answerability(checker, question, quotes) if quotes and settings.answerable is not None else None
     tokens_in = checker.count_chat(answers_messages(checker, question, quotes)) if margin is not None else 0
-    if margin is None or margin >= settings.answerable:
-        return _point_and_check(generator, checker, question, evidence, quotes, documents, settings, max_new_tokens,
-                                margin, tokens_in)
-    unanswered = Reading(NOT_FOUND, "", tokens_in, [], Verdict("", margin, "answerability", answerable=margin),
-                         not_found=UNANSWERED)
-    if not settings.agree or checker is generator:
-        return unanswered
-    # the gate doubts the quotes: an answer is still shown when both models point at the same words
-    reading = _point_and_check(generator, checker, question, evidence, quotes, documents, settings, max_new_tokens,
-                               margin, tokens_in)
-    if reading.span is None or reading.verdict is None or reading.verdict.withheld or reading.not_found:
-        return unanswered
-    second = point(checker, question, _beside_quotes(quotes, documents, evidence, generator.count_tokens),
-                   min(max_new_tokens, POINT_TOKENS))
-    if second.span is None or second.aligned < settings.aligned or not _same_words(second.span, reading.span):
-        return unanswered
-    return replace(reading, verdict=replace(reading.verdict, method=AGREED_METHOD))
-
-
-def _same_words(a: Citation, b: Citation) -> bool:
-    return a.doc_id == b.doc_id and min(a.end, b.end) > max(a.start, b.start)
-
-
-def _point_and_check(generator, checker, question: str, evidence: Sequence[Evidence], quotes: Sequence[Citation],
-                     documents: dict[str, str], settings, max_new_tokens: int, margin: float | None,
-                     tokens_in: int) -> Reading:
-    """The generator points at words of the quotes and their neighbours (or the evidence, per
-    `settings.read`); the span its new words align to is checked by the checker."""
+    if margin is not None and margin < settings.answerable:
+        return Reading(NOT_FOUND, "", tokens_in, [], Verdict("", margin, "answerability", answerable=margin),
+                       not_found=UNANSWERED)
     if settings.read == "evidence" or not quotes:
         tries = [evidence]
     else:

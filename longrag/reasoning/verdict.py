@@ -41,7 +41,6 @@ WITHHELD_UNSUPPORTED = "the quoted text does not support the model's answer; rea
 WITHHELD_UNALIGNED = "the model's answer is not in the documents' words; read the quote"
 WITHHELD_NO_NUMBER = "the question asks for an amount or a date and the model's answer holds none; read the quote"
 SPAN_METHOD = "span check"  # a fact answer pointed at in the documents, then checked
-AGREED_METHOD = "span check (both models point at it)"  # shown although the gate doubted the quotes
 
 
 @dataclass(frozen=True)
